@@ -1,0 +1,85 @@
+/*
+ * compat/compat.h -- the one interface between ringprof and CPython's private
+ * frame / thread-state layouts.  Each supported minor version has one small
+ * header (py311.h, py312.h, py313.h); adding a version means adding one file
+ * and one #elif below.
+ *
+ * SIGNAL-SAFETY CONTRACT
+ * ----------------------
+ * Everything marked [handler] is called from the signal handler on the
+ * interrupted thread itself.  Those functions only perform plain loads of that
+ * thread's own state (its PyThreadState, its _PyInterpreterFrame chain) and of
+ * process-wide atomics; they never dereference a code object, never touch a
+ * refcount, never call the C-API except the lock-free getters named in each
+ * file, and never allocate.
+ *
+ * Functions marked [gil] run on the drain thread with the GIL held.
+ *
+ * Interface (all static inline):
+ *   [handler] PyThreadState *rpc_this_tstate(void)   thread state bound to this OS thread, or NULL
+ *   [handler] int   rpc_holds_gil(PyThreadState *)   1 if that thread state is attached (running Python)
+ *   [handler] int   rpc_finalizing(void)             1 once interpreter finalization started
+ *   [handler] const void *rpc_first_frame(PyThreadState *)
+ *   [handler] const void *rpc_frame_previous(const void *frame)
+ *   [handler] int   rpc_frame_kind(const void *frame) RPC_FRAME_PYTHON / RPC_FRAME_SHIM / RPC_FRAME_BAD
+ *   [handler] uint64_t rpc_frame_code(const void *frame)   raw code pointer
+ *   [handler] uint64_t rpc_frame_instr(const void *frame)  raw instruction pointer
+ *   [gil]     long  rpc_code_lasti(PyCodeObject *, uint64_t instr)  code-unit index, -1 if invalid
+ *   [gil]     int   rpc_verify_layout(char *err, size_t errlen)  0 ok, -1 mismatch (err filled)
+ */
+#ifndef RINGPROF_COMPAT_H
+#define RINGPROF_COMPAT_H
+
+#ifndef Py_BUILD_CORE_MODULE
+#define Py_BUILD_CORE_MODULE 1
+#endif
+#include <Python.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { RPC_FRAME_PYTHON = 0, RPC_FRAME_SHIM = 1, RPC_FRAME_BAD = 2 };
+
+/* A code unit (opcode + oparg) is two bytes in every supported version; the
+ * version headers that can see _Py_CODEUNIT assert it. */
+#define RPC_CODEUNIT_SIZE 2
+
+/* Shared by every version since 3.11: the instruction pointer is an address
+ * inside the code object's inline bytecode (co_code_adaptive).  LASTI is
+ * derived arithmetically from the two raw pointers the handler recorded. */
+static inline long rpc_lasti_from(PyCodeObject *co, uint64_t instr)
+{
+    uint64_t start = (uint64_t)(uintptr_t)co + offsetof(PyCodeObject, co_code_adaptive);
+    uint64_t end = start + (uint64_t)Py_SIZE(co) * RPC_CODEUNIT_SIZE;
+    if (instr < start || instr >= end || (instr - start) % RPC_CODEUNIT_SIZE) {
+        return -1;
+    }
+    return (long)((instr - start) / RPC_CODEUNIT_SIZE);
+}
+
+/* A pointer the handler may follow: non-NULL, aligned, inside the canonical
+ * user-space range.  Cheap plausibility, not proof; the walk is also bounded. */
+static inline int rpc_ptr_ok(const void *p, uintptr_t align)
+{
+    uintptr_t v = (uintptr_t)p;
+    return v >= 4096 && (v & (align - 1)) == 0 && v < ((uintptr_t)1 << 47);
+}
+
+#if PY_VERSION_HEX >= 0x030E0000
+#error "ringprof: CPython 3.14+ is not supported yet: add csrc/compat/py314.h"
+#elif PY_VERSION_HEX >= 0x030D0000
+#include "py313.h"
+#elif PY_VERSION_HEX >= 0x030C0000
+#include "py312.h"
+#elif PY_VERSION_HEX >= 0x030B0000
+#include "py311.h"
+#else
+#error "ringprof supports CPython 3.11 to 3.13"
+#endif
+
+#ifdef Py_GIL_DISABLED
+#error "ringprof does not support free-threaded CPython builds yet"
+#endif
+
+#endif /* RINGPROF_COMPAT_H */

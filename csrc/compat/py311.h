@@ -1,0 +1,38 @@
+/* compat/py311.h -- CPython 3.11 (see compat.h for the contract).
+ *  chain root: tstate->cframe->current_frame (cframe may be NULL while a thread initialises)
+ *  frame: _PyInterpreterFrame {f_code, previous, prev_instr, owner}; no shim frames
+ *  owners: THREAD=0, GENERATOR=1, FRAME_OBJECT=2
+ *  prev_instr: the code unit *before* the next instruction; `code - 1` for a
+ *  frame that has not started (LASTI -1 => incomplete, dropped at drain). */
+#include "internal/pycore_frame.h"
+
+_Static_assert(sizeof(_Py_CODEUNIT) == RPC_CODEUNIT_SIZE, "code unit size changed");
+
+static inline PyThreadState *rpc_this_tstate(void) { return PyGILState_GetThisThreadState(); }
+/* _PyThreadState_UncheckedGet() is a relaxed atomic load of the GIL holder. */
+static inline int rpc_holds_gil(PyThreadState *ts) { return _PyThreadState_UncheckedGet() == ts; }
+static inline int rpc_finalizing(void) { return _Py_IsFinalizing(); }
+
+static inline const void *rpc_first_frame(PyThreadState *ts)
+{
+    _PyCFrame *cf = ts->cframe;
+    if (!rpc_ptr_ok(cf, 8)) {
+        return NULL;
+    }
+    return cf->current_frame;
+}
+static inline const void *rpc_frame_previous(const void *f) { return ((const _PyInterpreterFrame *)f)->previous; }
+static inline int rpc_frame_kind(const void *f)
+{
+    char owner = ((const _PyInterpreterFrame *)f)->owner;
+    return (owner >= 0 && owner <= 2) ? RPC_FRAME_PYTHON : RPC_FRAME_BAD;
+}
+static inline uint64_t rpc_frame_code(const void *f) { return (uint64_t)(uintptr_t)((const _PyInterpreterFrame *)f)->f_code; }
+static inline uint64_t rpc_frame_instr(const void *f) { return (uint64_t)(uintptr_t)((const _PyInterpreterFrame *)f)->prev_instr; }
+
+static inline long rpc_code_lasti(PyCodeObject *co, uint64_t instr)
+{
+    long lasti = rpc_lasti_from(co, instr);
+    return lasti < co->_co_firsttraceable ? -1 : lasti;
+}
+static inline int rpc_verify_layout(char *err, size_t errlen) { (void)err; (void)errlen; return 0; }

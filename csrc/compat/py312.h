@@ -1,0 +1,42 @@
+/* compat/py312.h -- CPython 3.12 (see compat.h for the contract).
+ *  chain root: tstate->cframe->current_frame
+ *  frame: _PyInterpreterFrame {f_code, previous, prev_instr, owner}
+ *  owners: THREAD=0, GENERATOR=1, FRAME_OBJECT=2, CSTACK=3 (the entry "shim"
+ *  frame pushed by _PyEval_EvalFrameDefault; its f_code is the interpreter
+ *  trampoline, a real code object that must not show up in profiles). */
+#include "internal/pycore_frame.h"
+#include "internal/pycore_pystate.h" /* _PyThreadState_GetCurrent */
+
+_Static_assert(sizeof(_Py_CODEUNIT) == RPC_CODEUNIT_SIZE, "code unit size changed");
+
+static inline PyThreadState *rpc_this_tstate(void) { return PyGILState_GetThisThreadState(); }
+/* Reads the _Py_tss_tstate thread-local (static TLS in libpython): NULL when detached. */
+static inline int rpc_holds_gil(PyThreadState *ts) { return _PyThreadState_GetCurrent() == ts; }
+static inline int rpc_finalizing(void) { return _Py_IsFinalizing(); }
+
+static inline const void *rpc_first_frame(PyThreadState *ts)
+{
+    _PyCFrame *cf = ts->cframe;
+    if (!rpc_ptr_ok(cf, 8)) {
+        return NULL;
+    }
+    return cf->current_frame;
+}
+static inline const void *rpc_frame_previous(const void *f) { return ((const _PyInterpreterFrame *)f)->previous; }
+static inline int rpc_frame_kind(const void *f)
+{
+    char owner = ((const _PyInterpreterFrame *)f)->owner;
+    if (owner == FRAME_OWNED_BY_CSTACK) {
+        return RPC_FRAME_SHIM;
+    }
+    return (owner >= 0 && owner <= 2) ? RPC_FRAME_PYTHON : RPC_FRAME_BAD;
+}
+static inline uint64_t rpc_frame_code(const void *f) { return (uint64_t)(uintptr_t)((const _PyInterpreterFrame *)f)->f_code; }
+static inline uint64_t rpc_frame_instr(const void *f) { return (uint64_t)(uintptr_t)((const _PyInterpreterFrame *)f)->prev_instr; }
+
+static inline long rpc_code_lasti(PyCodeObject *co, uint64_t instr)
+{
+    long lasti = rpc_lasti_from(co, instr);
+    return lasti < co->_co_firsttraceable ? -1 : lasti;
+}
+static inline int rpc_verify_layout(char *err, size_t errlen) { (void)err; (void)errlen; return 0; }

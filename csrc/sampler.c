@@ -1,0 +1,626 @@
+/*
+ * sampler.c -- per-thread POSIX timers, the SIGPROF handler and the slots that
+ * connect them to the rings.  Read the contract in sampler.h first.
+ */
+#define _GNU_SOURCE
+#include "compat/compat.h" /* must come first: defines Py_BUILD_CORE_MODULE */
+
+#include "sampler.h"
+#include "ring.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RP_WALK_LIMIT 100000 /* frames visited per sample, shims included */
+#define RP_SIGNAL SIGPROF
+
+/* Slot states (consumer side). */
+enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_RETIRED = 2 };
+
+typedef struct rp_slot {
+    /* Read by the handler. */
+    _Atomic uint64_t gen;  /* bumped whenever the slot changes owner; 0 = never used */
+    _Atomic int live;      /* 1 while the handler may record into this slot */
+    pthread_t owner;       /* pthread of the sampled thread */
+    uint64_t tid;          /* its kernel thread id */
+    clockid_t cpuclock;    /* its CPU-time clock */
+    uint64_t last_cpu_ns;  /* wall mode: CPU clock at the previous sample (handler-owned) */
+    _Atomic uint64_t samples;
+    _Atomic uint64_t handler_ns;
+    rp_ring ring;
+    /* Consumer side only. */
+    int state;
+    int has_timer;
+    timer_t timer;
+    int seen;      /* mark for rp_sync_threads */
+    uint64_t snap; /* head position captured by rp_drain_prepare */
+} rp_slot;
+
+static rp_slot g_slots[RP_MAX_SLOTS];
+static _Atomic int g_enabled;
+static _Atomic int g_active;
+static _Atomic uint64_t g_unattributed;
+static _Atomic uint64_t g_dropped_retired; /* drops of slots already recycled */
+static _Atomic uint64_t g_samples_retired;
+static _Atomic uint64_t g_handler_ns_retired;
+static uint64_t g_timer_errors;
+static rp_config g_cfg;
+static int g_timer_kind;
+static uint32_t g_slot_hwm; /* slots ever used: bounds every scan */
+static PyInterpreterState *g_main_interp;
+static long g_excluded_tid = -1;
+static struct sigaction g_old_action;
+static int g_installed;
+static pthread_mutex_t g_ctl = PTHREAD_MUTEX_INITIALIZER;
+static int g_atfork_registered;
+/* Per-thread label id.  initial-exec TLS: a plain %fs-relative load, with no
+ * __tls_get_addr call that could allocate inside the handler. */
+static __thread uint64_t t_label __attribute__((tls_model("initial-exec")));
+
+/* ------------------------------------------------------------------ helpers */
+
+static inline uint64_t now_ns(clockid_t clk)
+{
+    struct timespec ts;
+    if (clock_gettime(clk, &ts) != 0) {
+        return 0;
+    }
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* si_value carries (generation << 16 | slot index): the handler never follows
+ * a pointer from the kernel, it bounds-checks an index. */
+static inline void *encode_value(uint32_t idx, uint64_t gen) { return (void *)(uintptr_t)((gen << 16) | idx); }
+
+static rp_slot *slot_for_signal(const siginfo_t *si)
+{
+    if (g_timer_kind == RP_TIMER_THREAD && si->si_code == SI_TIMER) {
+        uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+        uint32_t idx = (uint32_t)(v & 0xffff);
+        if (idx >= RP_MAX_SLOTS) {
+            return NULL;
+        }
+        rp_slot *s = &g_slots[idx];
+        if (atomic_load_explicit(&s->gen, memory_order_acquire) != (v >> 16)) {
+            return NULL; /* a stale signal from a deleted timer */
+        }
+        return s;
+    }
+    if (g_timer_kind == RP_TIMER_ITIMER) {
+        /* Process-wide timer: find this thread's slot by a bounded scan. */
+        pthread_t self = pthread_self();
+        uint32_t n = g_slot_hwm;
+        for (uint32_t i = 0; i < n && i < RP_MAX_SLOTS; i++) {
+            if (atomic_load_explicit(&g_slots[i].live, memory_order_acquire) &&
+                pthread_equal(g_slots[i].owner, self)) {
+                return &g_slots[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Walk the interrupted thread's Python frames into rec (leaf first). */
+static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth)
+{
+    rp_frame *out = (rp_frame *)(rec + 1);
+    uint32_t n = 0, depth = 0;
+    const void *f = rpc_first_frame(ts);
+    for (uint32_t iter = 0; f != NULL; iter++) {
+        if (iter >= RP_WALK_LIMIT || !rpc_ptr_ok(f, 8)) {
+            rec->flags |= (iter >= RP_WALK_LIMIT) ? RP_F_TRUNCATED : RP_F_BAD_FRAME;
+            break;
+        }
+        /* Read the link first: it is the one field we need after this frame. */
+        const void *prev = rpc_frame_previous(f);
+        int kind = rpc_frame_kind(f);
+        if (kind == RPC_FRAME_BAD) {
+            rec->flags |= RP_F_BAD_FRAME;
+            break;
+        }
+        if (kind == RPC_FRAME_PYTHON) {
+            uint64_t code = rpc_frame_code(f);
+            if (!rpc_ptr_ok((const void *)(uintptr_t)code, 8)) {
+                rec->flags |= RP_F_BAD_FRAME;
+                break;
+            }
+            if (n < max_depth) {
+                out[n].code = code;
+                out[n].instr = rpc_frame_instr(f);
+                n++;
+            }
+            depth++;
+        }
+        f = prev;
+    }
+    if (depth > n) {
+        rec->flags |= RP_F_TRUNCATED;
+    }
+    rec->nframes = (uint16_t)n;
+    rec->depth = depth;
+}
+
+static void rp_handler(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig;
+    (void)uctx;
+    int saved_errno = errno;
+    atomic_fetch_add(&g_active, 1);
+    if (!atomic_load(&g_enabled)) {
+        goto out;
+    }
+    uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+    rp_slot *s = slot_for_signal(si);
+    if (s == NULL || !atomic_load_explicit(&s->live, memory_order_acquire) ||
+        !pthread_equal(s->owner, pthread_self())) {
+        atomic_fetch_add_explicit(&g_unattributed, 1, memory_order_relaxed);
+        goto out;
+    }
+    uint32_t max_depth = g_cfg.max_depth;
+    uint64_t pos;
+    rp_record *rec = rp_ring_reserve(&s->ring, (uint32_t)(sizeof(rp_record) + max_depth * sizeof(rp_frame)), &pos);
+    if (rec == NULL) {
+        goto out; /* full: counted by the ring */
+    }
+    rec->magic = RP_REC_MAGIC;
+    rec->flags = 0;
+    rec->nframes = 0;
+    rec->depth = 0;
+    rec->tid = s->tid;
+    rec->time_ns = t0;
+    rec->weight = 1;
+    if (si->si_code == SI_TIMER && si->si_overrun > 0) {
+        rec->weight += (uint64_t)si->si_overrun;
+    }
+    rec->cpu_ns = 0;
+    if (g_cfg.mode == RP_MODE_WALL) {
+        uint64_t cpu = now_ns(s->cpuclock);
+        rec->cpu_ns = (s->last_cpu_ns && cpu >= s->last_cpu_ns) ? cpu - s->last_cpu_ns : 0;
+        s->last_cpu_ns = cpu;
+    }
+    rec->label = t_label;
+    PyThreadState *ts = rpc_this_tstate();
+    if (ts == NULL) {
+        rec->flags |= RP_F_NO_TSTATE;
+    } else if (rpc_finalizing()) {
+        rec->flags |= RP_F_FINALIZING;
+    } else if (ts->interp != g_main_interp) {
+        rec->flags |= RP_F_OTHER_INTERP;
+    } else {
+        if (rpc_holds_gil(ts)) {
+            rec->flags |= RP_F_HOLDS_GIL;
+        }
+        walk(ts, rec, max_depth);
+    }
+    rec->len = (uint32_t)(sizeof(rp_record) + rec->nframes * sizeof(rp_frame));
+    rp_ring_commit(&s->ring, pos, rec);
+    atomic_fetch_add_explicit(&s->samples, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->handler_ns, now_ns(CLOCK_MONOTONIC) - t0, memory_order_relaxed);
+out:
+    atomic_fetch_sub(&g_active, 1);
+    errno = saved_errno;
+}
+
+/* ------------------------------------------------------------------ slots and timers */
+
+static int arm_timer(rp_slot *s, uint32_t idx)
+{
+    struct sigevent sev;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = RP_SIGNAL;
+    sev.sigev_value.sival_ptr = encode_value(idx, atomic_load(&s->gen));
+#ifdef sigev_notify_thread_id
+    sev.sigev_notify_thread_id = (pid_t)s->tid;
+#else
+    sev._sigev_un._tid = (pid_t)s->tid;
+#endif
+    clockid_t clk = g_cfg.mode == RP_MODE_WALL ? CLOCK_MONOTONIC : s->cpuclock;
+    if (timer_create(clk, &sev, &s->timer) != 0) {
+        return -1;
+    }
+    /* Randomised first expiry so that threads do not fire in lock-step. */
+    uint64_t first = g_cfg.interval_ns / 2 + (uint64_t)(random() % (long)(g_cfg.interval_ns / 2 + 1));
+    struct itimerspec its = {
+        .it_interval = {(time_t)(g_cfg.interval_ns / 1000000000ull), (long)(g_cfg.interval_ns % 1000000000ull)},
+        .it_value = {(time_t)(first / 1000000000ull), (long)(first % 1000000000ull)},
+    };
+    if (timer_settime(s->timer, 0, &its, NULL) != 0) {
+        timer_delete(s->timer);
+        return -1;
+    }
+    s->has_timer = 1;
+    return 0;
+}
+
+static void disarm(rp_slot *s)
+{
+    if (s->has_timer) {
+        timer_delete(s->timer);
+        s->has_timer = 0;
+    }
+}
+
+/* Claim a slot for (tid, owner); returns it with a fresh generation. */
+static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint32_t *idx_out)
+{
+    for (uint32_t i = 0; i < RP_MAX_SLOTS; i++) {
+        rp_slot *s = &g_slots[i];
+        if (s->state != SLOT_FREE) {
+            continue;
+        }
+        if (s->ring.buf == NULL) {
+            if (rp_ring_init(&s->ring, g_cfg.ring_bytes) != 0) {
+                return NULL;
+            }
+        } else if (s->ring.cap != g_cfg.ring_bytes) {
+            rp_ring_destroy(&s->ring); /* no producer can use a FREE slot */
+            if (rp_ring_init(&s->ring, g_cfg.ring_bytes) != 0) {
+                return NULL;
+            }
+        }
+        /* Fold the old owner's counters into the retired totals. */
+        atomic_fetch_add(&g_dropped_retired, atomic_exchange(&s->ring.dropped, 0));
+        atomic_fetch_add(&g_samples_retired, atomic_exchange(&s->samples, 0));
+        atomic_fetch_add(&g_handler_ns_retired, atomic_exchange(&s->handler_ns, 0));
+        s->owner = owner;
+        s->tid = tid;
+        s->cpuclock = (clockid_t)(((~(clockid_t)tid) << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
+        s->last_cpu_ns = 0;
+        s->seen = 1;
+        s->state = SLOT_LIVE;
+        atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
+        if (i + 1 > g_slot_hwm) {
+            g_slot_hwm = i + 1;
+        }
+        *idx_out = i;
+        return s;
+    }
+    return NULL;
+}
+
+static void retire_slot(rp_slot *s)
+{
+    atomic_store(&s->live, 0);
+    disarm(s);
+    atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
+    s->state = SLOT_RETIRED; /* becomes FREE once the drain emptied its ring */
+}
+
+static int sync_threads_locked(void)
+{
+    if (!atomic_load(&g_enabled) || g_main_interp == NULL) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+        g_slots[i].seen = 0;
+    }
+    int armed = 0;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(g_main_interp); ts != NULL; ts = PyThreadState_Next(ts)) {
+        uint64_t tid = (uint64_t)ts->native_thread_id;
+        if (tid == 0 || (long)tid == g_excluded_tid) {
+            continue;
+        }
+        rp_slot *found = NULL;
+        for (uint32_t i = 0; i < g_slot_hwm; i++) {
+            if (g_slots[i].state == SLOT_LIVE && g_slots[i].tid == tid) {
+                found = &g_slots[i];
+                break;
+            }
+        }
+        if (found) {
+            found->seen = 1;
+            continue;
+        }
+        uint32_t idx;
+        rp_slot *s = claim_slot(tid, (pthread_t)ts->thread_id, &idx);
+        if (s == NULL) {
+            g_timer_errors++;
+            continue;
+        }
+        if (g_timer_kind == RP_TIMER_THREAD && arm_timer(s, idx) != 0) {
+            /* The thread may have exited already (EINVAL): free the slot. */
+            g_timer_errors++;
+            s->state = SLOT_RETIRED;
+            continue;
+        }
+        atomic_store(&s->live, 1);
+        armed++;
+    }
+    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+        if (g_slots[i].state == SLOT_LIVE && !g_slots[i].seen) {
+            retire_slot(&g_slots[i]);
+        }
+    }
+    return armed;
+}
+
+int rp_sync_threads(void)
+{
+    pthread_mutex_lock(&g_ctl);
+    int n = sync_threads_locked();
+    pthread_mutex_unlock(&g_ctl);
+    return n;
+}
+
+void rp_exclude_tid(long tid) { g_excluded_tid = tid; }
+
+/* ------------------------------------------------------------------ fork */
+
+static sigset_t prof_set(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, RP_SIGNAL);
+    return set;
+}
+
+/* Blocking the signal around fork() keeps a SIGPROF storm from restarting
+ * clone() forever (gperftools issue 278) and any handler from running mid-fork. */
+static void atfork_prepare(void)
+{
+    sigset_t set = prof_set();
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void atfork_parent(void)
+{
+    sigset_t set = prof_set();
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* In the child only the forking thread exists and no timer was inherited.
+ * Async-signal-safe work only: forget every slot and give SIGPROF back. */
+static void atfork_child(void)
+{
+    atomic_store(&g_enabled, 0);
+    atomic_store(&g_active, 0);
+    pthread_mutex_init(&g_ctl, NULL);
+    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+        rp_slot *s = &g_slots[i];
+        atomic_store(&s->live, 0);
+        atomic_fetch_add(&s->gen, 1);
+        s->has_timer = 0; /* timers are not inherited */
+        s->state = SLOT_FREE;
+        if (s->ring.buf) {
+            rp_ring_reset(&s->ring);
+        }
+        atomic_store(&s->samples, 0);
+        atomic_store(&s->handler_ns, 0);
+    }
+    atomic_store(&g_unattributed, 0);
+    atomic_store(&g_dropped_retired, 0);
+    atomic_store(&g_samples_retired, 0);
+    atomic_store(&g_handler_ns_retired, 0);
+    if (g_installed) {
+        sigaction(RP_SIGNAL, &g_old_action, NULL);
+        g_installed = 0;
+    }
+    sigset_t set = prof_set();
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* ------------------------------------------------------------------ start/stop */
+
+int rp_foreign_handler(char *desc, size_t desclen)
+{
+    struct sigaction cur;
+    if (sigaction(RP_SIGNAL, NULL, &cur) != 0) {
+        return 0;
+    }
+    void *h = (cur.sa_flags & SA_SIGINFO) ? (void *)cur.sa_sigaction : (void *)cur.sa_handler;
+    if (h == (void *)SIG_DFL || h == (void *)SIG_IGN || h == (void *)rp_handler) {
+        return 0;
+    }
+    Dl_info info;
+    if (dladdr(h, &info) && info.dli_fname) {
+        snprintf(desc, desclen, "%s in %s", info.dli_sname ? info.dli_sname : "an unnamed function", info.dli_fname);
+    } else {
+        snprintf(desc, desclen, "a handler at %p", h);
+    }
+    return 1;
+}
+
+int rp_handler_installed(void)
+{
+    struct sigaction cur;
+    if (sigaction(RP_SIGNAL, NULL, &cur) != 0) {
+        return 0;
+    }
+    return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == rp_handler;
+}
+
+int rp_is_enabled(void) { return atomic_load(&g_enabled); }
+int rp_timer_kind(void) { return g_timer_kind; }
+
+static int start_locked(const rp_config *cfg, char *err, size_t errlen)
+{
+    if (atomic_load(&g_enabled)) {
+        snprintf(err, errlen, "the sampler is already running in this process");
+        return -1;
+    }
+    if (rpc_verify_layout(err, errlen) != 0) {
+        return -1;
+    }
+    char desc[512];
+    if (rp_foreign_handler(desc, sizeof(desc))) {
+        snprintf(err, errlen, "SIGPROF is already handled by %s; refusing to take it over", desc);
+        return -1;
+    }
+    if (cfg->interval_ns < 50000 || cfg->max_depth < 1 || cfg->max_depth > RP_MAX_DEPTH_LIMIT ||
+        cfg->ring_bytes < 4096 || (cfg->ring_bytes & (cfg->ring_bytes - 1)) ||
+        cfg->ring_bytes < sizeof(rp_record) + cfg->max_depth * sizeof(rp_frame)) {
+        snprintf(err, errlen, "invalid sampler configuration");
+        return -1;
+    }
+    int kind = cfg->timer_kind;
+    if (kind == RP_TIMER_ITIMER) {
+        if (cfg->mode == RP_MODE_WALL) {
+            snprintf(err, errlen, "wall mode needs per-thread timers (timer_create)");
+            return -1;
+        }
+        struct itimerval cur;
+        if (getitimer(ITIMER_PROF, &cur) == 0 && (cur.it_value.tv_sec || cur.it_value.tv_usec)) {
+            snprintf(err, errlen, "ITIMER_PROF is already armed by another profiler in this process");
+            return -1;
+        }
+    }
+    g_cfg = *cfg;
+    g_timer_kind = kind;
+    g_main_interp = PyInterpreterState_Main();
+    if (!g_atfork_registered) {
+        if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0) {
+            snprintf(err, errlen, "pthread_atfork failed");
+            return -1;
+        }
+        g_atfork_registered = 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = rp_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(RP_SIGNAL, &sa, &g_old_action) != 0) {
+        snprintf(err, errlen, "sigaction(SIGPROF) failed: %s", strerror(errno));
+        return -1;
+    }
+    g_installed = 1;
+    atomic_store(&g_enabled, 1);
+    sync_threads_locked();
+    if (kind == RP_TIMER_ITIMER) {
+        struct itimerval itv = {
+            .it_interval = {(time_t)(cfg->interval_ns / 1000000000ull), (long)((cfg->interval_ns % 1000000000ull) / 1000)},
+            .it_value = {(time_t)(cfg->interval_ns / 1000000000ull), (long)((cfg->interval_ns % 1000000000ull) / 1000)},
+        };
+        if (setitimer(ITIMER_PROF, &itv, NULL) != 0) {
+            snprintf(err, errlen, "setitimer(ITIMER_PROF) failed: %s", strerror(errno));
+            atomic_store(&g_enabled, 0);
+            sigaction(RP_SIGNAL, &g_old_action, NULL);
+            g_installed = 0;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int rp_start(const rp_config *cfg, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&g_ctl);
+    int rc = start_locked(cfg, err, errlen);
+    pthread_mutex_unlock(&g_ctl);
+    return rc;
+}
+
+static int stop_locked(char *err, size_t errlen)
+{
+    atomic_store(&g_enabled, 0);
+    if (g_timer_kind == RP_TIMER_ITIMER) {
+        struct itimerval zero;
+        memset(&zero, 0, sizeof(zero));
+        setitimer(ITIMER_PROF, &zero, NULL);
+    }
+    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+        if (g_slots[i].state == SLOT_LIVE) {
+            retire_slot(&g_slots[i]);
+        }
+    }
+    /* Wait (bounded) for handlers that already started. */
+    for (int spins = 0; atomic_load(&g_active) != 0 && spins < 20000; spins++) {
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+    if (g_installed && !rp_handler_installed()) {
+        /* Someone replaced our handler while we ran: theirs stays. */
+        g_installed = 0;
+    }
+    if (g_installed) {
+        /* A SIGPROF may still be queued; SIG_IGN discards pending instances on
+         * every thread, so restoring SIG_DFL cannot terminate the process. */
+        struct sigaction ign;
+        memset(&ign, 0, sizeof(ign));
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        sigaction(RP_SIGNAL, &ign, NULL);
+        if (sigaction(RP_SIGNAL, &g_old_action, NULL) != 0) {
+            snprintf(err, errlen, "could not restore the previous SIGPROF handler: %s", strerror(errno));
+            g_installed = 0;
+            return -1;
+        }
+        g_installed = 0;
+    }
+    return 0;
+}
+
+int rp_stop(char *err, size_t errlen)
+{
+    pthread_mutex_lock(&g_ctl);
+    int rc = stop_locked(err, errlen);
+    pthread_mutex_unlock(&g_ctl);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ drain */
+
+uint64_t rp_drain_prepare(void)
+{
+    uint64_t n = 0;
+    pthread_mutex_lock(&g_ctl);
+    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+        rp_slot *s = &g_slots[i];
+        s->snap = s->ring.buf ? atomic_load_explicit(&s->ring.head, memory_order_acquire) : 0;
+        if (s->state != SLOT_FREE && s->ring.buf) {
+            n += s->snap - atomic_load_explicit(&s->ring.tail, memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&g_ctl);
+    return n;
+}
+
+uint64_t rp_drain(uint8_t *out, uint64_t cap)
+{
+    uint64_t n = 0;
+    pthread_mutex_lock(&g_ctl);
+    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+        rp_slot *s = &g_slots[i];
+        if (s->state == SLOT_FREE || s->ring.buf == NULL) {
+            continue;
+        }
+        n += rp_ring_copy_out(&s->ring, out + n, cap - n, s->snap);
+        if (s->state == SLOT_RETIRED && rp_ring_pending(&s->ring) == 0 && atomic_load(&g_active) == 0) {
+            s->state = SLOT_FREE;
+        }
+    }
+    pthread_mutex_unlock(&g_ctl);
+    return n;
+}
+
+void rp_get_stats(rp_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    pthread_mutex_lock(&g_ctl);
+    st->samples = atomic_load(&g_samples_retired);
+    st->dropped = atomic_load(&g_dropped_retired);
+    st->handler_ns = atomic_load(&g_handler_ns_retired);
+    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+        rp_slot *s = &g_slots[i];
+        st->samples += atomic_load(&s->samples);
+        st->dropped += atomic_load(&s->ring.dropped);
+        st->handler_ns += atomic_load(&s->handler_ns);
+        st->threads += s->state == SLOT_LIVE;
+    }
+    st->unattributed = atomic_load(&g_unattributed);
+    st->timer_errors = g_timer_errors;
+    pthread_mutex_unlock(&g_ctl);
+}
+
+void rp_set_thread_label(uint64_t label) { t_label = label; }
+uint64_t rp_get_thread_label(void) { return t_label; }

@@ -1,0 +1,84 @@
+/*
+ * sampler.h -- timers, the SIGPROF handler, per-thread slots, start/stop.
+ *
+ * SIGNAL-SAFETY CONTRACT (the handler, rp_handler in sampler.c)
+ * -------------------------------------------------------------
+ *  - no malloc, no locks, no Python C-API calls except the lock-free getters
+ *    listed in compat/compat.h, no refcount changes;
+ *  - errno is saved and restored;
+ *  - it reads only: its own slot (found through si_value, validated by index,
+ *    generation and owner), the interrupted thread's own PyThreadState and
+ *    frame chain, process-wide atomics, and its own ring;
+ *  - the frame walk is bounded (RP_WALK_LIMIT iterations) and every frame
+ *    pointer is checked for plausibility before it is followed;
+ *  - it writes one record into the thread's SPSC ring or counts a drop.
+ *
+ * START/STOP HANDSHAKE
+ * --------------------
+ * The handler increments g_active, then checks g_enabled (both seq_cst).
+ * rp_stop() clears g_enabled, deletes the timers, then waits for g_active to
+ * reach zero: either a handler saw enabled == 0, or stop saw it running and
+ * waits.  After rp_stop() returns no handler is running, no timer is armed and
+ * the previous SIGPROF disposition is back (pending SIGPROFs are discarded by a
+ * transient SIG_IGN first, so they cannot hit a restored SIG_DFL).
+ *
+ * Everything except rp_handler runs with the GIL held or on the drain thread,
+ * serialised by one control mutex that is never taken inside the handler.
+ */
+#ifndef RINGPROF_SAMPLER_H
+#define RINGPROF_SAMPLER_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+enum { RP_MODE_CPU = 0, RP_MODE_WALL = 1 };
+enum { RP_TIMER_THREAD = 0, RP_TIMER_ITIMER = 1 };
+
+#define RP_MAX_SLOTS 1024         /* threads sampled at once */
+#define RP_DEFAULT_RING (1u << 18) /* 256 KiB per thread: ~500 records of depth 30 */
+#define RP_MAX_DEPTH_LIMIT 2048
+
+typedef struct rp_config {
+    int mode;             /* RP_MODE_* */
+    int timer_kind;       /* RP_TIMER_* requested; rp_start may fall back */
+    uint64_t interval_ns; /* sampling period */
+    uint32_t max_depth;   /* frames kept per sample (leaf side) */
+    uint64_t ring_bytes;  /* per-thread ring capacity, power of two */
+} rp_config;
+
+typedef struct rp_stats {
+    uint64_t samples;      /* records written */
+    uint64_t dropped;      /* ring-full drops */
+    uint64_t unattributed; /* signals that reached no registered thread */
+    uint64_t handler_ns;   /* total time spent inside the handler */
+    uint64_t threads;      /* threads currently armed */
+    uint64_t timer_errors; /* timer_create/settime failures */
+} rp_stats;
+
+/* All return 0 on success, -1 with a message in err. */
+int rp_start(const rp_config *cfg, char *err, size_t errlen);
+int rp_stop(char *err, size_t errlen);
+int rp_is_enabled(void);
+int rp_timer_kind(void);
+
+/* Arm timers for Python threads of the main interpreter that have none and
+ * retire slots of threads that are gone.  GIL held.  Returns threads armed. */
+int rp_sync_threads(void);
+/* Never sample this kernel thread id (the drain thread). */
+void rp_exclude_tid(long tid);
+
+/* Drain side.  rp_drain_prepare() snapshots every ring's head and returns the
+ * bytes published so far; rp_drain() then copies exactly those records (not
+ * later ones), so "everything written before the prepare" is a guarantee. */
+uint64_t rp_drain_prepare(void);
+uint64_t rp_drain(uint8_t *out, uint64_t cap);
+void rp_get_stats(rp_stats *st);
+/* Per-thread label id, read by the handler on that thread. */
+void rp_set_thread_label(uint64_t label);
+uint64_t rp_get_thread_label(void);
+/* Is our handler still the installed SIGPROF handler?  1 yes, 0 replaced. */
+int rp_handler_installed(void);
+/* Describe the current SIGPROF disposition if it belongs to someone else. */
+int rp_foreign_handler(char *desc, size_t desclen);
+
+#endif /* RINGPROF_SAMPLER_H */

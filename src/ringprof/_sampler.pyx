@@ -1,0 +1,333 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The Cython boundary of the native sampler: start/stop, drain raw records,
+and the few code-object primitives the resolver needs.
+
+Nothing crosses this boundary but raw records, counters and code objects that
+were validated before being turned into Python references.
+"""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.ref cimport PyObject
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+import threading
+
+import numpy as np
+
+cdef extern from "Python.h":
+    int PyCode_Addr2Line(object co, int byte_offset)
+
+cdef extern from "ring.h":
+    ctypedef struct rp_record:
+        uint32_t magic
+        uint32_t len
+        uint16_t nframes
+        uint16_t flags
+        uint32_t depth
+        uint64_t tid
+        uint64_t time_ns
+        uint64_t weight
+        uint64_t cpu_ns
+        uint64_t label
+    ctypedef struct rp_frame:
+        uint64_t code
+        uint64_t instr
+    ctypedef struct rp_ring:
+        uint64_t cap
+        uint8_t *buf
+    int rp_ring_init(rp_ring *r, uint64_t cap_bytes)
+    void rp_ring_destroy(rp_ring *r)
+    rp_record *rp_ring_reserve(rp_ring *r, uint32_t max_len, uint64_t *pos) nogil
+    void rp_ring_commit(rp_ring *r, uint64_t pos, const rp_record *rec) nogil
+    uint64_t rp_ring_pending(rp_ring *r) nogil
+    uint64_t rp_ring_copy_out(rp_ring *r, uint8_t *out, uint64_t cap, uint64_t upto) nogil
+    uint64_t rp_ring_dropped(rp_ring *r) nogil
+    uint32_t RP_REC_MAGIC
+
+cdef extern from "sampler.h":
+    ctypedef struct rp_config:
+        int mode
+        int timer_kind
+        uint64_t interval_ns
+        uint32_t max_depth
+        uint64_t ring_bytes
+    ctypedef struct rp_stats:
+        uint64_t samples
+        uint64_t dropped
+        uint64_t unattributed
+        uint64_t handler_ns
+        uint64_t threads
+        uint64_t timer_errors
+    int RP_MODE_CPU, RP_MODE_WALL, RP_TIMER_THREAD, RP_TIMER_ITIMER, RP_MAX_DEPTH_LIMIT
+    int rp_start(const rp_config *cfg, char *err, size_t errlen)
+    int rp_stop(char *err, size_t errlen)
+    int rp_is_enabled()
+    int rp_timer_kind()
+    int rp_sync_threads()
+    void rp_exclude_tid(long tid)
+    uint64_t rp_drain_prepare() nogil
+    uint64_t rp_drain(uint8_t *out, uint64_t cap) nogil
+    void rp_get_stats(rp_stats *st)
+    void rp_set_thread_label(uint64_t label)
+    uint64_t rp_get_thread_label()
+    int rp_handler_installed()
+    int rp_foreign_handler(char *desc, size_t desclen)
+
+cdef extern from "codes.h":
+    int rp_codes_install() except -1
+    void rp_codes_set_active(int active)
+    uint64_t rp_codes_mark()
+    void rp_codes_release(uint64_t upto)
+    uint64_t rp_codes_parked()
+    int rp_code_check(uint64_t ptr)
+    long rp_code_lasti(void *code, uint64_t instr)
+
+MAX_DEPTH_LIMIT = RP_MAX_DEPTH_LIMIT
+RECORD_HEADER_BYTES = sizeof(rp_record)
+
+class SamplerError(RuntimeError):
+    """The native sampler refused to start or stop (the message says why)."""
+
+
+def start(str mode, str timer, double interval, int max_depth, uint64_t ring_bytes):
+    """Install the handler and arm timers for every Python thread."""
+    cdef rp_config cfg
+    cdef char err[512]
+    err[0] = 0
+    cfg.mode = RP_MODE_WALL if mode == "wall" else RP_MODE_CPU
+    cfg.timer_kind = RP_TIMER_ITIMER if timer == "itimer" else RP_TIMER_THREAD
+    cfg.interval_ns = <uint64_t>(interval * 1e9)
+    cfg.max_depth = max_depth
+    cfg.ring_bytes = ring_bytes
+    rp_codes_install()
+    rp_codes_set_active(1)
+    if rp_start(&cfg, err, sizeof(err)) != 0:
+        raise SamplerError(err.decode("utf-8", "replace"))
+
+
+def stop():
+    """Disarm every timer, wait for running handlers, restore SIGPROF."""
+    cdef char err[512]
+    err[0] = 0
+    if rp_stop(err, sizeof(err)) != 0:
+        raise SamplerError(err.decode("utf-8", "replace"))
+
+
+def is_enabled():
+    return bool(rp_is_enabled())
+
+
+def timer_kind():
+    return "itimer" if rp_timer_kind() == RP_TIMER_ITIMER else "thread"
+
+
+def sync_threads():
+    """Arm timers for new Python threads, retire exited ones (GIL held)."""
+    return rp_sync_threads()
+
+
+def exclude_current_thread():
+    """Never sample the calling thread (used by the drain thread)."""
+    rp_exclude_tid(<long>threading.get_native_id())
+
+
+def handler_installed():
+    return bool(rp_handler_installed())
+
+
+def foreign_handler():
+    """Describe a SIGPROF handler that is not ours, or return None."""
+    cdef char desc[512]
+    if rp_foreign_handler(desc, sizeof(desc)):
+        return desc.decode("utf-8", "replace")
+    return None
+
+
+def set_thread_label(uint64_t label):
+    rp_set_thread_label(label)
+
+
+def get_thread_label():
+    return rp_get_thread_label()
+
+
+def stats():
+    cdef rp_stats st
+    rp_get_stats(&st)
+    return {
+        "samples": st.samples,
+        "dropped": st.dropped,
+        "unattributed": st.unattributed,
+        "handler_ns": st.handler_ns,
+        "threads": st.threads,
+        "timer_errors": st.timer_errors,
+        "parked_codes": rp_codes_parked(),
+    }
+
+
+def drain():
+    """Copy out every record written so far.
+
+    Returns ``(buffer, mark)``: the records, and the code-death mark to pass to
+    :func:`release_codes` once the buffer has been resolved.
+    """
+    cdef uint64_t mark = rp_codes_mark()
+    cdef uint64_t n, got
+    with nogil:
+        n = rp_drain_prepare()
+    buf = bytearray(n)
+    cdef uint8_t[::1] view = buf if n else None
+    got = 0
+    if n:
+        with nogil:
+            got = rp_drain(&view[0], n)
+    return bytes(buf[:got]) if got != n else bytes(buf), mark
+
+
+def release_codes(uint64_t mark):
+    rp_codes_release(mark)
+
+
+def set_codes_active(bint active):
+    rp_codes_set_active(active)
+
+
+def codes_mark():
+    return rp_codes_mark()
+
+
+def parse(const uint8_t[::1] buf, dict index):
+    """Split a drained buffer into per-sample columns.
+
+    ``index`` maps a raw stack key (frame bytes + synthetic flags) to a raw id;
+    keys seen for the first time are added and returned in ``new`` as
+    ``(raw_id, key)`` so the caller resolves each unique raw stack once.
+    """
+    cdef Py_ssize_t total = buf.shape[0] if buf is not None else 0
+    cdef Py_ssize_t off = 0, count = 0, i = 0
+    cdef const rp_record *rec
+    while off + <Py_ssize_t>sizeof(rp_record) <= total:
+        rec = <const rp_record *>&buf[off]
+        if rec.len < sizeof(rp_record) or off + rec.len > total:
+            break
+        count += 1
+        off += rec.len
+    raw = np.empty(count, np.int64)
+    tid = np.empty(count, np.int64)
+    tns = np.empty(count, np.int64)
+    weight = np.empty(count, np.int64)
+    cpu = np.empty(count, np.int64)
+    flags = np.empty(count, np.uint16)
+    label = np.empty(count, np.int64)
+    depth = np.empty(count, np.int32)
+    cdef long long[::1] v_raw = raw, v_tid = tid, v_tns = tns, v_w = weight, v_cpu = cpu, v_label = label
+    cdef unsigned short[::1] v_flags = flags
+    cdef int[::1] v_depth = depth
+    new = []
+    cdef bytes key
+    off = 0
+    for i in range(count):
+        rec = <const rp_record *>&buf[off]
+        # The key: raw frames plus the flags that change how a stack reads.
+        key = PyBytes_FromStringAndSize(NULL, rec.nframes * sizeof(rp_frame) + 1)
+        (<char *>key)[0] = <char>(rec.flags & 0x3D)  # everything but HOLDS_GIL
+        memcpy(<char *>key + 1, <const char *>rec + sizeof(rp_record), rec.nframes * sizeof(rp_frame))
+        rid = index.get(key)
+        if rid is None:
+            rid = len(index)
+            index[key] = rid
+            new.append((rid, key))
+        v_raw[i] = rid
+        v_tid[i] = rec.tid
+        v_tns[i] = rec.time_ns
+        v_w[i] = rec.weight
+        v_cpu[i] = rec.cpu_ns
+        v_flags[i] = rec.flags
+        v_label[i] = rec.label
+        v_depth[i] = rec.depth
+        off += rec.len
+    return raw, tid, tns, weight, cpu, flags, label, depth, new
+
+
+def code_object(uint64_t ptr):
+    """The live code object at ``ptr`` (a new reference), or None if ``ptr``
+    does not point at one.  Checked with a fault-free read first."""
+    if not rp_code_check(ptr):
+        return None
+    return <object><PyObject *>ptr
+
+
+def code_line(object code, uint64_t instr):
+    """Line executing at raw instruction pointer ``instr`` of ``code``.
+
+    Returns -1 for an incomplete frame (not yet started: skip it) and 0 when
+    the instruction has no line.
+    """
+    cdef long lasti = rp_code_lasti(<void *>code, instr)
+    if lasti < 0:
+        return -1
+    cdef int line = PyCode_Addr2Line(code, <int>(lasti * 2))
+    return line if line > 0 else 0
+
+
+# ---------------------------------------------------------------- test harness
+cdef class RingHarness:
+    """Drive one ring from Python (tests): push like the handler, pop like the drain."""
+    cdef rp_ring ring
+
+    def __cinit__(self, uint64_t cap):
+        if rp_ring_init(&self.ring, cap) != 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        rp_ring_destroy(&self.ring)
+
+    def push(self, uint64_t tid, frames):
+        """Write one record with the given (code, instr) pairs; False when dropped."""
+        cdef uint64_t pos
+        cdef uint32_t n = len(frames)
+        cdef rp_record *rec = rp_ring_reserve(&self.ring, <uint32_t>(sizeof(rp_record) + n * sizeof(rp_frame)), &pos)
+        if rec == NULL:
+            return False
+        cdef rp_frame *out = <rp_frame *>(rec + 1)
+        rec.magic = RP_REC_MAGIC
+        rec.nframes = n
+        rec.flags = 0
+        rec.depth = n
+        rec.tid = tid
+        rec.time_ns = 0
+        rec.weight = 1
+        rec.cpu_ns = 0
+        rec.label = 0
+        for i, (c, ip) in enumerate(frames):
+            out[i].code = c
+            out[i].instr = ip
+        rec.len = <uint32_t>(sizeof(rp_record) + n * sizeof(rp_frame))
+        rp_ring_commit(&self.ring, pos, rec)
+        return True
+
+    def pop_all(self):
+        """Copy everything out; returns a list of (tid, [(code, instr), ...])."""
+        cdef uint64_t n = rp_ring_pending(&self.ring)
+        buf = bytearray(n)
+        cdef uint8_t[::1] view = buf if n else None
+        cdef uint64_t got = rp_ring_copy_out(&self.ring, &view[0], n, <uint64_t>-1) if n else 0
+        out = []
+        cdef Py_ssize_t off = 0
+        cdef const rp_record *rec
+        cdef const rp_frame *fr
+        while off < <Py_ssize_t>got:
+            rec = <const rp_record *>&view[off]
+            fr = <const rp_frame *>(rec + 1)
+            out.append((rec.tid, [(fr[j].code, fr[j].instr) for j in range(rec.nframes)]))
+            off += rec.len
+        return out
+
+    @property
+    def dropped(self):
+        return rp_ring_dropped(&self.ring)
+
+    @property
+    def capacity(self):
+        return self.ring.cap

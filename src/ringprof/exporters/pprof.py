@@ -1,0 +1,386 @@
+"""pprof: gzip-compressed protobuf per google/pprof ``proto/profile.proto``.
+
+The encoder (and the small decoder used by tests and sinks) is written by hand
+on purpose. ringprof is imported into every profiled service, so it must stay
+light: the ``protobuf`` runtime is a multi-megabyte dependency whose versions
+conflict with what services already pin (the 3.x/4.x split), and needing it (or
+generated ``_pb2`` code) just to write one fixed message schema is not worth
+that. The subset of the wire format pprof needs is tiny: varints, length-
+delimited fields (strings, sub-messages, packed repeated scalars) and nothing
+else.
+
+What goes in:
+
+* sample types ``samples/count`` (weight) and ``cpu/nanoseconds``; in wall mode
+  ``samples/count``, ``wall/nanoseconds`` and ``cpu/nanoseconds`` (the measured
+  ``cpu_ns`` column). In CPU mode the CPU time is ``weight * interval``, the
+  same number every other exporter reports. ``period_type`` is the mode's
+  nanoseconds, ``period`` the interval, and ``default_sample_type`` the mode's
+  time type so ``go tool pprof`` shows time, not counts, by default;
+* one Function per (name, file, first line), one Location per sampled line, a
+  single Mapping flagged ``has_functions`` so pprof never tries to symbolize
+  (there are no addresses, only Python frames);
+* ``system_name`` is ``name (file:first line)`` (``ringprof:<name>`` for
+  synthetic frames), never equal to ``name``: pprof runs C++ demangling
+  heuristics on functions whose two names are equal, which take ``<module>``,
+  ``<lambda>`` or ``<genexpr>`` for template arguments and erase them;
+* location ids **leaf first** (pprof's convention; our model is root first);
+* labels: ``thread id`` (numeric), ``thread name`` (when known) and every label
+  of the sample's label set. Samples with equal stack, thread and labels are
+  summed: pprof samples carry no timestamps, so nothing is lost.
+
+Output is deterministic: tables are numbered in first-use order over the model's
+columns, and gzip's header time is fixed at 0.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ringprof.model import Frame, ProfileData
+
+EXTENSIONS: tuple[str, ...] = (".pprof", ".pb.gz")
+
+_U64 = (1 << 64) - 1
+
+# Field numbers from profile.proto.
+_P_SAMPLE_TYPE, _P_SAMPLE, _P_MAPPING, _P_LOCATION, _P_FUNCTION, _P_STRINGS = 1, 2, 3, 4, 5, 6
+_P_DROP, _P_KEEP, _P_TIME, _P_DURATION, _P_PERIOD_TYPE, _P_PERIOD = 7, 8, 9, 10, 11, 12
+_P_COMMENT, _P_DEFAULT_TYPE = 13, 14
+
+
+# ---------------------------------------------------------------------- encoding
+def _varint(value: int) -> bytes:
+    value &= _U64  # negative int64 -> two's complement, 10 bytes, as protobuf does
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+class _Message:
+    """Builder for one protobuf message; proto3 semantics (zero scalars omitted)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def varint(self, field: int, value: int) -> _Message:
+        if value:
+            self._buf += _varint(field << 3)
+            self._buf += _varint(value)
+        return self
+
+    def delimited(self, field: int, value: bytes, *, always: bool = False) -> _Message:
+        if value or always:
+            self._buf += _varint(field << 3 | 2)
+            self._buf += _varint(len(value))
+            self._buf += value
+        return self
+
+    def message(self, field: int, value: _Message) -> _Message:
+        return self.delimited(field, value.done(), always=True)
+
+    def packed(self, field: int, values: Iterable[int]) -> _Message:
+        return self.delimited(field, b"".join(_varint(v) for v in values))
+
+    def done(self) -> bytes:
+        return bytes(self._buf)
+
+
+class _Strings:
+    """The profile's string table: index 0 is always ``""``."""
+
+    def __init__(self) -> None:
+        self.table: list[str] = [""]
+        self._index: dict[str, int] = {"": 0}
+
+    def __call__(self, text: str) -> int:
+        idx = self._index.get(text)
+        if idx is None:
+            idx = self._index[text] = len(self.table)
+            self.table.append(text)
+        return idx
+
+
+def _value_type(strings: _Strings, kind: str, unit: str) -> _Message:
+    return _Message().varint(1, strings(kind)).varint(2, strings(unit))
+
+
+def encode(data: ProfileData) -> bytes:
+    """The uncompressed ``Profile`` message (what :func:`render` gzips)."""
+    strings = _Strings()
+    wall = data.meta.get("mode") == "wall"
+    time_type = "wall" if wall else "cpu"
+    types = [("samples", "count"), ("wall", "nanoseconds"), ("cpu", "nanoseconds")] if wall \
+        else [("samples", "count"), ("cpu", "nanoseconds")]
+    profile = _Message()
+    for kind, unit in types:
+        profile.message(_P_SAMPLE_TYPE, _value_type(strings, kind, unit))
+
+    # Aggregate samples by (stack, thread, label set), in first-appearance order.
+    agg: dict[tuple[int, int, int], list[int]] = {}
+    for sid, tid, lid, w, ns, cpu in zip(data.stack.tolist(), data.thread.tolist(),
+                                         data.labels.tolist(), data.weight.tolist(),
+                                         data.sample_ns().tolist(), data.cpu_ns.tolist(), strict=True):
+        if w <= 0:
+            continue
+        vals = agg.setdefault((sid, tid, lid), [0, 0, 0])
+        vals[0] += w
+        vals[1] += ns
+        vals[2] += cpu
+
+    functions: dict[tuple[str, int, str], int] = {}
+    function_msgs: list[_Message] = []
+    locations: dict[Frame, int] = {}
+    location_msgs: list[_Message] = []
+
+    def location_id(frame: Frame) -> int:
+        lid = locations.get(frame)
+        if lid is None:
+            fid = functions.get(frame.function_key)
+            if fid is None:
+                fid = functions[frame.function_key] = len(functions) + 1
+                function_msgs.append(_Message().varint(1, fid).varint(2, strings(frame.name))
+                                     .varint(3, strings(_system_name(frame)))
+                                     .varint(4, strings(frame.filename)).varint(5, frame.firstlineno))
+            lid = locations[frame] = len(locations) + 1
+            line = _Message().varint(1, fid).varint(2, frame.line)
+            location_msgs.append(_Message().varint(1, lid).varint(2, 1).message(4, line))
+        return lid
+
+    k_tid, k_tname = strings("thread id"), strings("thread name")
+    for (sid, tid, lset), (w, ns, cpu) in agg.items():
+        sample = _Message()
+        frames = [data.frames[f] for f in data.stacks[sid]]
+        sample.packed(1, [location_id(f) for f in reversed(frames)])
+        sample.packed(2, [w, ns, cpu] if wall else [w, ns])
+        sample.message(3, _Message().varint(1, k_tid).varint(3, tid))
+        tname = data.threads.get(tid)
+        if tname:
+            sample.message(3, _Message().varint(1, k_tname).varint(2, strings(tname)))
+        for key, value in sorted(data.label_sets[lset].items()):
+            sample.message(3, _Message().varint(1, strings(key)).varint(2, strings(value)))
+        profile.message(_P_SAMPLE, sample)
+
+    mapping = (_Message().varint(1, 1).varint(5, strings(_mapping_name(data)))
+               .varint(7, 1).varint(8, 1).varint(9, 1))
+    profile.message(_P_MAPPING, mapping)
+    for msg in location_msgs:
+        profile.message(_P_LOCATION, msg)
+    for msg in function_msgs:
+        profile.message(_P_FUNCTION, msg)
+
+    start = data.meta.get("start_time")
+    duration = data.meta.get("duration")
+    period_type = _value_type(strings, time_type, "nanoseconds")
+    default_type = strings(time_type)
+    time_nanos = round(float(start) * 1e9) if start is not None else 0
+    duration_nanos = round(float(duration) * 1e9) if duration is not None else 0
+    # Strings are all interned now; the table goes before the scalars, as pprof's
+    # own writer orders fields (any order is valid protobuf).
+    for text in strings.table:
+        profile.delimited(_P_STRINGS, text.encode("utf-8", "backslashreplace"), always=True)
+    profile.varint(_P_TIME, time_nanos).varint(_P_DURATION, duration_nanos)
+    profile.message(_P_PERIOD_TYPE, period_type).varint(_P_PERIOD, data.interval_ns)
+    profile.varint(_P_DEFAULT_TYPE, default_type)
+    return profile.done()
+
+
+def _system_name(frame: Frame) -> str:
+    """A name that always differs from ``frame.name``; see the module docstring."""
+    return frame.label() if frame.filename else f"ringprof:{frame.name}"
+
+
+def _mapping_name(data: ProfileData) -> str:
+    argv = data.meta.get("argv")
+    if isinstance(argv, list) and argv:
+        return str(argv[0])
+    return "python"
+
+
+def render(data: ProfileData) -> bytes:
+    """gzip-compressed ``Profile`` bytes, as ``go tool pprof`` and Pyroscope read them."""
+    return gzip.compress(encode(data), compresslevel=6, mtime=0)
+
+
+# ---------------------------------------------------------------------- decoding
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise ValueError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise ValueError("varint too long")
+
+
+def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+    """(field number, wire type, value) for each field of a message."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _read_varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        value: int | bytes
+        if wire == 0:
+            value, pos = _read_varint(buf, pos)
+        elif wire == 1:
+            value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
+        elif wire == 2:
+            size, pos = _read_varint(buf, pos)
+            value, pos = buf[pos:pos + size], pos + size
+        elif wire == 5:
+            value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
+        else:
+            raise ValueError(f"unsupported wire type {wire} (field {field})")
+        if pos > len(buf):
+            raise ValueError("truncated message")
+        yield field, wire, value
+
+
+def _ints(value: int | bytes, signed: bool = True) -> list[int]:
+    """A repeated scalar's values: packed (one length-delimited run) or one varint."""
+    if isinstance(value, int):
+        raw = [value]
+    else:
+        raw, pos = [], 0
+        while pos < len(value):
+            v, pos = _read_varint(value, pos)
+            raw.append(v)
+    return [v - (1 << 64) if signed and v >> 63 else v for v in raw]
+
+
+def _int(value: int | bytes) -> int:
+    if not isinstance(value, int):
+        raise ValueError("expected a scalar field")
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _sub(value: int | bytes) -> dict[int, list[int | bytes]]:
+    if isinstance(value, int):
+        raise ValueError("expected a message field")
+    out: dict[int, list[int | bytes]] = {}
+    for field, _wire, v in _fields(value):
+        out.setdefault(field, []).append(v)
+    return out
+
+
+def _one(msg: dict[int, list[int | bytes]], field: int) -> int:
+    values = msg.get(field)
+    return _int(values[-1]) if values else 0
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    """Parse a (gzipped or raw) pprof ``Profile`` into plain Python data.
+
+    Strings are resolved through the string table. Keys follow profile.proto's
+    field names; samples have ``location_ids`` (leaf first), ``values``,
+    ``labels`` (key -> list of str) and ``num_labels`` (key -> list of int).
+    """
+    try:
+        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"not a pprof profile: bad gzip data ({exc})") from None
+    top: dict[int, list[tuple[int, int | bytes]]] = {}
+    for field, wire, value in _fields(raw):
+        top.setdefault(field, []).append((wire, value))
+    strings = []
+    for _wire, value in top.get(_P_STRINGS, []):
+        if isinstance(value, int):
+            raise ValueError("string table entry is not a string")
+        strings.append(value.decode("utf-8"))
+
+    def s(index: int) -> str:
+        if not 0 <= index < len(strings):
+            raise ValueError(f"string index {index} out of range")
+        return strings[index]
+
+    def value_type(value: int | bytes) -> dict[str, str]:
+        msg = _sub(value)
+        return {"type": s(_one(msg, 1)), "unit": s(_one(msg, 2))}
+
+    samples = []
+    for _wire, value in top.get(_P_SAMPLE, []):
+        msg = _sub(value)
+        labels: dict[str, list[str]] = {}
+        num_labels: dict[str, list[int]] = {}
+        for lv in msg.get(3, []):
+            label = _sub(lv)
+            key = s(_one(label, 1))
+            if 2 in label:
+                labels.setdefault(key, []).append(s(_one(label, 2)))
+            else:
+                num_labels.setdefault(key, []).append(_one(label, 3))
+        samples.append({
+            "location_ids": [i for v in msg.get(1, []) for i in _ints(v, signed=False)],
+            "values": [i for v in msg.get(2, []) for i in _ints(v)],
+            "labels": labels,
+            "num_labels": num_labels,
+        })
+    mappings = []
+    for _wire, value in top.get(_P_MAPPING, []):
+        msg = _sub(value)
+        mappings.append({
+            "id": _one(msg, 1), "memory_start": _one(msg, 2), "memory_limit": _one(msg, 3),
+            "file_offset": _one(msg, 4), "filename": s(_one(msg, 5)), "build_id": s(_one(msg, 6)),
+            "has_functions": bool(_one(msg, 7)), "has_filenames": bool(_one(msg, 8)),
+            "has_line_numbers": bool(_one(msg, 9)), "has_inline_frames": bool(_one(msg, 10)),
+        })
+    locations = []
+    for _wire, value in top.get(_P_LOCATION, []):
+        msg = _sub(value)
+        lines = []
+        for lv in msg.get(4, []):
+            line = _sub(lv)
+            lines.append({"function_id": _one(line, 1), "line": _one(line, 2)})
+        locations.append({"id": _one(msg, 1), "mapping_id": _one(msg, 2), "address": _one(msg, 3),
+                          "lines": lines, "is_folded": bool(_one(msg, 5))})
+    functions = []
+    for _wire, value in top.get(_P_FUNCTION, []):
+        msg = _sub(value)
+        functions.append({"id": _one(msg, 1), "name": s(_one(msg, 2)),
+                          "system_name": s(_one(msg, 3)), "filename": s(_one(msg, 4)),
+                          "start_line": _one(msg, 5)})
+
+    def scalar(field: int) -> int:
+        values = top.get(field)
+        return _int(values[-1][1]) if values else 0
+
+    period_type = top.get(_P_PERIOD_TYPE)
+    return {
+        "sample_type": [value_type(v) for _w, v in top.get(_P_SAMPLE_TYPE, [])],
+        "samples": samples,
+        "mappings": mappings,
+        "locations": locations,
+        "functions": functions,
+        "string_table": strings,
+        "drop_frames": s(scalar(_P_DROP)),
+        "keep_frames": s(scalar(_P_KEEP)),
+        "time_nanos": scalar(_P_TIME),
+        "duration_nanos": scalar(_P_DURATION),
+        "period_type": value_type(period_type[-1][1]) if period_type else {"type": "", "unit": ""},
+        "period": scalar(_P_PERIOD),
+        "comments": [s(i) for _w, v in top.get(_P_COMMENT, []) for i in _ints(v)],
+        "default_sample_type": s(scalar(_P_DEFAULT_TYPE)),
+    }
+
+
+def sample_stacks(profile: dict[str, Any]) -> list[tuple[list[str], list[int]]]:
+    """(function names leaf first, values) per sample of a :func:`decode` result.
+
+    A convenience for tests and sinks; inlined lines (several per location) are
+    listed innermost first, as pprof stores them.
+    """
+    names = {f["id"]: f["name"] for f in profile["functions"]}
+    locs = {loc["id"]: [names[line["function_id"]] for line in loc["lines"]]
+            for loc in profile["locations"]}
+    return [([n for lid in sample["location_ids"] for n in locs[lid]], list(sample["values"]))
+            for sample in profile["samples"]]

@@ -1,0 +1,145 @@
+"""Chrome trace-event export: structure, nesting, exact events, and (if possible) Perfetto."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from modelfactory import MAIN_TID, WORKER_TID, make_empty_model, make_model, make_weird_model
+
+from ringprof.exporters import chrome
+from ringprof.model import Frame, ProfileData
+
+MS_US = 1000  # microseconds per millisecond
+
+
+def _doc(data: ProfileData, **options: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(chrome.render(data, **options))
+    return doc
+
+
+def _x(doc: dict[str, Any], tid: int) -> list[tuple[str, int, int]]:
+    return [(e["name"], e["ts"], e["dur"]) for e in doc["traceEvents"]
+            if e["ph"] == "X" and e["tid"] == tid]
+
+
+def check_structure(doc: dict[str, Any]) -> None:
+    """Every X event complete and typed; events of each thread properly nested."""
+    assert isinstance(doc["traceEvents"], list)
+    per_thread: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for event in doc["traceEvents"]:
+        assert event["ph"] in ("X", "M")
+        if event["ph"] == "M":
+            assert event["name"] in ("process_name", "thread_name")
+            assert isinstance(event["args"]["name"], str)
+            continue
+        for key, kind in (("ts", int), ("dur", int), ("pid", int), ("tid", int), ("name", str)):
+            assert isinstance(event[key], kind), (key, event)
+        assert event["dur"] >= 0 and event["ts"] >= 0
+        per_thread.setdefault((event["pid"], event["tid"]), []).append(event)
+    for events in per_thread.values():
+        # In file order (start time, parents first), each event must lie inside every
+        # still-open event: a stack of open intervals never overlaps partially.
+        open_ends: list[int] = []
+        last_ts = -1
+        for event in events:
+            assert event["ts"] >= last_ts
+            last_ts = event["ts"]
+            end = event["ts"] + event["dur"]
+            while open_ends and open_ends[-1] <= event["ts"] and not (
+                    open_ends[-1] == event["ts"] and event["dur"] == 0):
+                open_ends.pop()
+            if open_ends:
+                assert end <= open_ends[-1], f"{event} overhangs its parent"
+            open_ends.append(end)
+
+
+@pytest.mark.parametrize("factory", [make_model, make_weird_model, make_empty_model],
+                         ids=["model", "weird", "empty"])
+def test_structure_is_valid(factory: Any) -> None:
+    check_structure(_doc(factory()))
+
+
+def test_metadata_names_process_and_threads() -> None:
+    doc = _doc(make_model())
+    meta = [e for e in doc["traceEvents"] if e["ph"] == "M"]
+    assert meta == [
+        {"ph": "M", "name": "process_name", "pid": 4242, "tid": 0, "args": {"name": "app.py --fast"}},
+        {"ph": "M", "name": "thread_name", "pid": 4242, "tid": MAIN_TID, "args": {"name": "MainThread"}},
+        {"ph": "M", "name": "thread_name", "pid": 4242, "tid": WORKER_TID, "args": {"name": "worker"}},
+    ]
+    assert doc["displayTimeUnit"] == "ms"
+    assert doc["otherData"]["mode"] == "cpu"
+
+
+def test_exact_flame_chart_events() -> None:
+    doc = _doc(make_model())
+    # Main thread: samples at 0 (w3), 30 (w2), 50 (w1), 60 (w4), 100 (w1) ms, 10 ms each.
+    assert _x(doc, MAIN_TID) == [
+        ("<module>", 0, 110 * MS_US),
+        ("main", 0, 110 * MS_US),
+        ("work", 0, 50 * MS_US),  # lines 7 and 8 of one function: one box
+        ("Helper.run", 50 * MS_US, 10 * MS_US),
+        ("fib", 60 * MS_US, 40 * MS_US),
+        ("fib", 60 * MS_US, 40 * MS_US),
+        ("fib", 60 * MS_US, 40 * MS_US),
+    ]
+    # Worker: idle 5..55 ms, then <truncated>;work 55..75 ms; times relative to the first sample.
+    assert _x(doc, WORKER_TID) == [
+        ("idle", 5 * MS_US, 50 * MS_US),
+        ("<truncated>", 55 * MS_US, 20 * MS_US),
+        ("work", 55 * MS_US, 20 * MS_US),
+    ]
+    work = next(e for e in doc["traceEvents"] if e.get("name") == "work")
+    assert work["args"] == {"file": "lib.py", "line": 5}
+    assert "args" not in next(e for e in doc["traceEvents"] if e.get("name") == "<truncated>")
+
+
+def test_lines_option_splits_by_line() -> None:
+    names = [(n, ts, dur) for n, ts, dur in _x(_doc(make_model(), lines=True), MAIN_TID) if n == "work"]
+    assert names == [("work", 0, 30 * MS_US), ("work", 30 * MS_US, 20 * MS_US)]
+
+
+def test_gap_closes_frames_and_overlap_is_cut() -> None:
+    a, b = Frame("a", "x.py", 1, 1), Frame("b", "x.py", 5, 5)
+    data = ProfileData({"mode": "cpu", "interval": 0.001, "pid": 1})
+    t0 = 10**12  # arbitrary monotonic origin
+    data.add_sample([a, b], 9, t0, weight=2)             # 0..2 ms
+    data.add_sample([a, b], 9, t0 + 1_500_000, weight=1)  # starts before the previous one ends
+    data.add_sample([a], 9, t0 + 10_000_000, weight=1)    # after a gap: a new box for a
+    doc = _doc(data)
+    check_structure(doc)
+    assert _x(doc, 9) == [("a", 0, 2500), ("b", 0, 2500), ("a", 10_000, 1000)]
+
+
+def test_deterministic() -> None:
+    assert chrome.render(make_model()) == chrome.render(make_model())
+    chrome.render(make_weird_model()).decode("ascii")
+
+
+def test_loads_in_perfetto_trace_processor(tmp_path: Path) -> None:
+    """Load the trace with Perfetto's trace processor, when a local binary is available.
+
+    The PyPI ``perfetto`` package ships no trace processor: it downloads
+    ``trace_processor_shell`` on first use, which needs network access. Point
+    ``TRACE_PROCESSOR_SHELL`` at a local binary (or put it on PATH) to run this.
+    """
+    binary = os.environ.get("TRACE_PROCESSOR_SHELL") or shutil.which("trace_processor_shell")
+    if not binary:
+        pytest.skip("no local trace_processor_shell (the PyPI perfetto package downloads it at run "
+                    "time, and this machine has no network); set TRACE_PROCESSOR_SHELL to enable")
+    tp_mod = pytest.importorskip("perfetto.trace_processor", reason="PyPI package perfetto not installed")
+    path = tmp_path / "p.trace.json"
+    path.write_bytes(chrome.render(make_model()))
+    tp = tp_mod.TraceProcessor(trace=str(path), config=tp_mod.TraceProcessorConfig(bin_path=binary))
+    try:
+        query = "select name, depth, dur from slice order by ts, depth"
+        rows = [(r.name, r.depth, r.dur) for r in tp.query(query)]
+    finally:
+        tp.close()
+    assert ("fib", 4, 40_000_000) in rows  # perfetto stores nanoseconds
+    assert len(rows) == 10

@@ -1,0 +1,247 @@
+"""pprof export: our decoder round trip, then the real consumer, ``go tool pprof``."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from modelfactory import (
+    EXPECTED_FUNCTIONS,
+    INTERVAL_NS,
+    MAIN_TID,
+    TOTAL_WEIGHT,
+    WORKER_TID,
+    make_empty_model,
+    make_model,
+    make_weird_model,
+)
+
+from ringprof.exporters import pprof
+from ringprof.model import ProfileData
+
+MS = 1_000_000
+
+
+def _flat_cum(decoded: dict[str, Any], index: int) -> dict[str, tuple[int, int]]:
+    """Per function name: (flat, cum) of sample value ``index``, pprof's way."""
+    flat: Counter[str] = Counter()
+    cum: Counter[str] = Counter()
+    for names, values in pprof.sample_stacks(decoded):
+        if names:
+            flat[names[0]] += values[index]
+        for name in set(names):
+            cum[name] += values[index]
+    return {name: (flat[name], cum[name]) for name in cum}
+
+
+def test_header_fields_and_sample_types_cpu() -> None:
+    d = pprof.decode(pprof.render(make_model()))
+    assert d["sample_type"] == [{"type": "samples", "unit": "count"},
+                                {"type": "cpu", "unit": "nanoseconds"}]
+    assert d["period_type"] == {"type": "cpu", "unit": "nanoseconds"}
+    assert d["period"] == INTERVAL_NS
+    assert d["default_sample_type"] == "cpu"
+    assert d["time_nanos"] == 1_700_000_000_500_000_000
+    assert d["duration_nanos"] == 2_000_000_000
+    assert d["string_table"][0] == ""
+    assert len(d["mappings"]) == 1 and d["mappings"][0]["has_functions"]
+
+
+def test_values_match_function_stats() -> None:
+    data = make_model()
+    d = pprof.decode(pprof.render(data))
+    counts, cpu = _flat_cum(d, 0), _flat_cum(d, 1)
+    assert {name: (s, t) for name, s, t in EXPECTED_FUNCTIONS} == counts
+    for stat in data.function_stats():
+        name = stat.key[2]
+        assert counts[name] == (stat.self_weight, stat.total_weight)
+        assert cpu[name] == (stat.self_weight * INTERVAL_NS, stat.total_weight * INTERVAL_NS)
+    assert sum(s["values"][0] for s in d["samples"]) == TOTAL_WEIGHT
+
+
+def test_locations_leaf_first_with_lines_and_functions() -> None:
+    d = pprof.decode(pprof.render(make_model()))
+    stacks = pprof.sample_stacks(d)
+    assert (["fib", "fib", "fib", "main", "<module>"], [4, 40 * MS]) in stacks
+    assert (["work", "<truncated>"], [2, 20 * MS]) in stacks
+    funcs = {f["id"]: f for f in d["functions"]}
+    work = [f for f in d["functions"] if f["name"] == "work"]
+    assert len(work) == 1  # one Function per function...
+    assert work[0]["filename"] == "lib.py" and work[0]["start_line"] == 5
+    work_lines = sorted(line["line"] for loc in d["locations"] for line in loc["lines"]
+                        if funcs[line["function_id"]]["name"] == "work")
+    assert work_lines == [7, 8]  # ...one Location per sampled line
+    # system_name differs from name so pprof's C++ demangling heuristics leave <module> alone.
+    assert all(f["system_name"] != f["name"] for f in d["functions"])
+
+
+def test_labels_thread_and_label_set() -> None:
+    d = pprof.decode(pprof.render(make_model()))
+    by_leaf = {pprof.sample_stacks(d)[i][0][0]: s for i, s in enumerate(d["samples"])}
+    assert by_leaf["fib"]["num_labels"] == {"thread id": [MAIN_TID]}
+    assert by_leaf["fib"]["labels"] == {"thread name": ["MainThread"], "endpoint": ["/a"]}
+    assert by_leaf["idle"]["labels"] == {"thread name": ["worker"]}
+    assert by_leaf["idle"]["num_labels"] == {"thread id": [WORKER_TID]}
+
+
+def test_equal_samples_are_summed() -> None:
+    data = ProfileData({"mode": "cpu", "interval": 0.001})
+    for t in range(5):
+        data.add_sample([make_model().frames[0]], thread=7, time_ns=t, weight=2)
+    d = pprof.decode(pprof.render(data))
+    assert [s["values"] for s in d["samples"]] == [[10, 10 * MS]]
+
+
+def test_wall_mode_has_wall_and_measured_cpu() -> None:
+    data = make_model("wall")
+    d = pprof.decode(pprof.render(data))
+    assert [t["type"] for t in d["sample_type"]] == ["samples", "wall", "cpu"]
+    assert d["period_type"]["type"] == "wall"
+    assert d["default_sample_type"] == "wall"
+    assert sum(s["values"][1] for s in d["samples"]) == TOTAL_WEIGHT * INTERVAL_NS
+    assert sum(s["values"][2] for s in d["samples"]) == int(data.cpu_ns.sum()) == 128 * MS
+
+
+def test_deterministic_gzip() -> None:
+    a, b = pprof.render(make_model()), pprof.render(make_model())
+    assert a == b
+    assert a[:2] == b"\x1f\x8b"
+    assert pprof.decode(gzip.decompress(a)) == pprof.decode(a)  # raw protobuf decodes too
+
+
+def test_weird_and_empty_models() -> None:
+    d = pprof.decode(pprof.render(make_weird_model()))
+    names = {f["name"] for f in d["functions"]}
+    assert {"a;b c\nd", "naïve_λ", "bad"} == names
+    assert "caf\\udce9.py" in {f["filename"] for f in d["functions"]}
+    empty = pprof.decode(pprof.render(make_empty_model()))
+    assert empty["samples"] == [] and empty["time_nanos"] == 0
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**63 - 1, -1, -(2**63)])
+def test_varint_round_trip(value: int) -> None:
+    encoded = pprof._varint(value)
+    assert len(encoded) <= 10
+    decoded, end = pprof._read_varint(encoded, 0)
+    assert end == len(encoded)
+    assert pprof._int(decoded) == value
+
+
+def test_decoder_accepts_unpacked_repeated_and_unknown_fields() -> None:
+    # Sample{location_id: 1 (unpacked), location_id: 2, value: 5 (unpacked), field 9 fixed32}
+    sample = b"\x08\x01\x08\x02\x10\x05" + b"\x4d\x00\x00\x00\x00"
+
+    def loc(i: int) -> bytes:  # Location{id: i, line: {function_id: 1}}
+        return b"\x08" + bytes([i]) + b"\x22\x02\x08\x01"
+
+    profile = (b"\x12" + bytes([len(sample)]) + sample
+               + b"\x22\x06" + loc(1) + b"\x22\x06" + loc(2)
+               + b"\x2a\x04\x08\x01\x10\x01" + b"\x32\x00" + b"\x32\x01f")
+    d = pprof.decode(profile)
+    assert d["samples"][0]["location_ids"] == [1, 2]
+    assert d["samples"][0]["values"] == [5]
+    assert pprof.sample_stacks(d) == [(["f", "f"], [5])]
+
+
+def test_decoder_rejects_truncated_input() -> None:
+    raw = gzip.decompress(pprof.render(make_model()))
+    with pytest.raises(ValueError, match="truncated"):
+        pprof.decode(raw[:-3])
+    with pytest.raises(ValueError, match="bad gzip"):
+        pprof.decode(pprof.render(make_model())[:-8])
+
+
+# ---------------------------------------------------------------- go tool pprof
+def _go() -> str:
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("`go` is not on PATH: install Debian's golang-go to check output with go tool pprof")
+    return go
+
+
+def _pprof(go: str, tmp_path: Path, *args: str, data: ProfileData | None = None) -> str:
+    path = tmp_path / "p.pb.gz"
+    path.write_bytes(pprof.render(data if data is not None else make_model()))
+    env = {**os.environ, "HOME": str(tmp_path), "PPROF_TMPDIR": str(tmp_path),
+           "GOCACHE": str(tmp_path / "gocache"), "PPROF_BINARY_PATH": str(tmp_path)}
+    out = subprocess.run([go, "tool", "pprof", *args, str(path)], capture_output=True, text=True,
+                         timeout=300, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _parse_top(text: str) -> dict[str, tuple[str, str]]:
+    rows: dict[str, tuple[str, str]] = {}
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["flat", "flat%"]) + 1
+    for line in lines[start:]:
+        flat, _flatp, _sump, cum, _cump, name = line.split(maxsplit=5)
+        assert name not in rows, f"pprof merged or split {name!r}"
+        rows[name] = (flat, cum)
+    return rows
+
+
+def test_go_pprof_top_counts_match_function_stats(tmp_path: Path) -> None:
+    go = _go()
+    text = _pprof(go, tmp_path, "-top", "-sample_index=samples", "-nodecount=1000", "-nodefraction=0")
+    assert f"Total samples = {TOTAL_WEIGHT}" in text
+    rows = _parse_top(text)
+    expected = {name: (str(s), str(t)) for name, s, t in EXPECTED_FUNCTIONS}
+    assert rows == expected
+    # Same order as our own report for the leading (non-tied) functions.
+    assert list(rows)[:3] == ["work", "idle", "fib"]
+
+
+def test_go_pprof_top_default_is_cpu_nanoseconds(tmp_path: Path) -> None:
+    go = _go()
+    data = make_model()
+    text = _pprof(go, tmp_path, "-top", "-unit=ns", "-nodecount=1000", "-nodefraction=0", data=data)
+    assert "Type: cpu" in text
+    rows = _parse_top(text)
+    for stat in data.function_stats():
+        flat, cum = rows[stat.key[2]]
+        assert flat == (f"{stat.self_weight * INTERVAL_NS}ns" if stat.self_weight else "0")
+        assert cum == f"{stat.total_weight * INTERVAL_NS}ns"
+
+
+def test_go_pprof_traces_show_stacks_and_labels(tmp_path: Path) -> None:
+    go = _go()
+    text = _pprof(go, tmp_path, "-traces", "-sample_index=samples")
+    blocks = text.split("-----------+-------------------------------------------------------")[1:]
+    traces = []
+    for block in blocks:
+        labels: dict[str, str] = {}
+        stack: list[str] = []
+        value = None
+        for line in block.strip("\n").splitlines():
+            m = re.match(r"^\s*(\d+)\s{3}(\S.*)$", line)
+            if value is None and m:
+                value, stack = int(m.group(1)), [m.group(2)]
+            elif value is None:
+                key, _, val = line.strip().partition(":  ")
+                labels[key] = val
+            else:
+                stack.append(line.strip())
+        if value is not None:
+            traces.append((value, stack, labels))
+    assert len(traces) == 7
+    assert (4, ["fib", "fib", "fib", "main", "<module>"],
+            {"endpoint": "/a", "thread name": "MainThread", "thread id": str(MAIN_TID)}) in traces
+    assert (2, ["work", "<truncated>"], {"thread name": "worker", "thread id": str(WORKER_TID)}) in traces
+    assert sum(v for v, _, _ in traces) == TOTAL_WEIGHT
+
+
+def test_go_pprof_reads_wall_profile(tmp_path: Path) -> None:
+    go = _go()
+    text = _pprof(go, tmp_path, "-top", "-unit=ns", "-sample_index=cpu", "-nodecount=1000",
+                  "-nodefraction=0", data=make_model("wall"))
+    rows = _parse_top(text)
+    assert rows["work"] == ("68000000ns", "68000000ns")  # measured cpu_ns: 29 + 20 + 19 ms
+    assert rows["main"][1] == "108000000ns"
