@@ -296,6 +296,52 @@ static void retire_slot(rp_slot *s)
     s->state = SLOT_RETIRED; /* becomes FREE once the drain emptied its ring */
 }
 
+static rp_slot *find_live(uint64_t tid)
+{
+    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+        if (g_slots[i].state == SLOT_LIVE && g_slots[i].tid == tid) {
+            return &g_slots[i];
+        }
+    }
+    return NULL;
+}
+
+/* Give thread `tid` a slot and a timer unless it has one; returns 1 if armed. */
+static int register_locked(uint64_t tid, pthread_t owner)
+{
+    rp_slot *found = find_live(tid);
+    if (found) {
+        found->seen = 1;
+        return 0;
+    }
+    uint32_t idx;
+    rp_slot *s = claim_slot(tid, owner, &idx);
+    if (s == NULL) {
+        g_timer_errors++;
+        return 0;
+    }
+    if (g_timer_kind == RP_TIMER_THREAD && arm_timer(s, idx) != 0) {
+        /* The thread may have exited already (EINVAL): free the slot. */
+        g_timer_errors++;
+        s->state = SLOT_RETIRED;
+        return 0;
+    }
+    atomic_store(&s->live, 1);
+    return 1;
+}
+
+int rp_register_current_thread(void)
+{
+    pthread_mutex_lock(&g_ctl);
+    int armed = 0;
+    long tid = (long)syscall(SYS_gettid);
+    if (atomic_load(&g_enabled) && tid != g_excluded_tid) {
+        armed = register_locked((uint64_t)tid, pthread_self());
+    }
+    pthread_mutex_unlock(&g_ctl);
+    return armed;
+}
+
 static int sync_threads_locked(void)
 {
     if (!atomic_load(&g_enabled) || g_main_interp == NULL) {
@@ -310,31 +356,7 @@ static int sync_threads_locked(void)
         if (tid == 0 || (long)tid == g_excluded_tid) {
             continue;
         }
-        rp_slot *found = NULL;
-        for (uint32_t i = 0; i < g_slot_hwm; i++) {
-            if (g_slots[i].state == SLOT_LIVE && g_slots[i].tid == tid) {
-                found = &g_slots[i];
-                break;
-            }
-        }
-        if (found) {
-            found->seen = 1;
-            continue;
-        }
-        uint32_t idx;
-        rp_slot *s = claim_slot(tid, (pthread_t)ts->thread_id, &idx);
-        if (s == NULL) {
-            g_timer_errors++;
-            continue;
-        }
-        if (g_timer_kind == RP_TIMER_THREAD && arm_timer(s, idx) != 0) {
-            /* The thread may have exited already (EINVAL): free the slot. */
-            g_timer_errors++;
-            s->state = SLOT_RETIRED;
-            continue;
-        }
-        atomic_store(&s->live, 1);
-        armed++;
+        armed += register_locked(tid, (pthread_t)ts->thread_id);
     }
     for (uint32_t i = 0; i < g_slot_hwm; i++) {
         if (g_slots[i].state == SLOT_LIVE && !g_slots[i].seen) {

@@ -64,6 +64,9 @@ int rp_timer_kind(void);
 /* Arm timers for Python threads of the main interpreter that have none and
  * retire slots of threads that are gone.  GIL held.  Returns threads armed. */
 int rp_sync_threads(void);
+/* Arm the calling thread now (called as a new thread starts, so short-lived
+ * threads are not missed between sweeps).  Returns 1 if it was armed. */
+int rp_register_current_thread(void);
 /* Never sample this kernel thread id (the drain thread). */
 void rp_exclude_tid(long tid);
 

@@ -10,6 +10,7 @@ recording.  ``import ringprof as cProfile`` works too (see the README).
 """
 
 from .cprofile import run, runctx
+from .labels import labels
 from .model import Frame, ProfileData
 from .profile import Profile, TopEntry, load, profile, start, stop
 
@@ -18,6 +19,7 @@ __all__ = [
     "Profile",
     "ProfileData",
     "TopEntry",
+    "labels",
     "load",
     "profile",
     "run",

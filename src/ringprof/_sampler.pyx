@@ -65,6 +65,7 @@ cdef extern from "sampler.h":
     int rp_is_enabled()
     int rp_timer_kind()
     int rp_sync_threads()
+    int rp_register_current_thread()
     void rp_exclude_tid(long tid)
     uint64_t rp_drain_prepare() nogil
     uint64_t rp_drain(uint8_t *out, uint64_t cap) nogil
@@ -125,6 +126,11 @@ def timer_kind():
 def sync_threads():
     """Arm timers for new Python threads, retire exited ones (GIL held)."""
     return rp_sync_threads()
+
+
+def register_current_thread():
+    """Arm the calling thread right away (new threads call this as they start)."""
+    return rp_register_current_thread()
 
 
 def exclude_current_thread():

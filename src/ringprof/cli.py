@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from . import exporters
-from .model import ProfileData
+from .model import Frame, ProfileData
 
 SUBCOMMANDS = ("convert", "view")
 TEXT_FORMATS = ("text", "collapsed", "pstats")
@@ -111,8 +111,19 @@ def _run_target(ns: argparse.Namespace) -> None:
         runpy.run_path(script, run_name="__main__")
 
 
+def _is_launcher_frame(frame: Frame) -> bool:
+    """Frames of ringprof's own launcher and runpy, above the user's program."""
+    name = frame.filename
+    return (name.startswith(_PACKAGE_DIR) or name == "<frozen runpy>"
+            or os.path.basename(name) == "runpy.py")
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
 def _report(prof: Any, ns: argparse.Namespace, fmt: str | None) -> None:
-    data: ProfileData = prof.data
+    data: ProfileData = prof.data.trim_roots(_is_launcher_frame)
+    prof = prof.from_data(data)
     if ns.outfile:
         try:
             exporters.write(data, ns.outfile, fmt)

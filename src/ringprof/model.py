@@ -25,7 +25,7 @@ import base64
 import gzip
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,6 +290,22 @@ class ProfileData:
             keep &= ok[self.labels]
         out = self._copy_tables()
         out._cols = {k: self._column(k)[keep].copy() for k in _COLUMNS}
+        return out
+
+    def trim_roots(self, is_wrapper: Callable[[Frame], bool]) -> ProfileData:
+        """A copy where leading (root-side) frames matching ``is_wrapper`` are
+        removed from every stack, e.g. the profiler's own launcher frames.
+        A stack made only of wrapper frames keeps its leaf."""
+        out = self._copy_tables()
+        out.stacks, out._stack_ids = [], {}
+        remap = np.zeros(max(len(self.stacks), 1), dtype=np.int64)
+        for sid, stack in enumerate(self.stacks):
+            i = 0
+            while i < len(stack) - 1 and is_wrapper(self.frames[stack[i]]):
+                i += 1
+            remap[sid] = out.intern_stack(stack[i:])
+        out._cols = {k: self._column(k).copy() for k in _COLUMNS}
+        out._cols["stack"] = remap[self._column("stack")].astype(np.int32)
         return out
 
     def _copy_tables(self) -> ProfileData:

@@ -207,6 +207,7 @@ class Profile(CProfileMethods):
             self._enabled = True
             _active = self
             _install_process_hooks()
+            _thread_hook.install()
 
     def disable(self) -> None:
         """Stop sampling and flush every sample taken so far into the profile.
@@ -219,6 +220,7 @@ class Profile(CProfileMethods):
             if not self._enabled:
                 return
             native = _sampler()
+            _thread_hook.uninstall()
             try:
                 native.stop()
             finally:
@@ -286,6 +288,7 @@ class Profile(CProfileMethods):
             self.errors.append("SIGPROF handler was replaced by another library; sampling stopped")
             print("ringprof: SIGPROF handler was replaced by another library; sampling stopped",
                   file=sys.stderr)
+            _thread_hook.uninstall()
             native.stop()
             self._enabled = False
             _active = None
@@ -456,6 +459,48 @@ def profile(func: Callable[P, R] | None = None, *, output: str | os.PathLike[str
     if func is not None:
         return decorate(func)
     return decorate
+
+
+# ---------------------------------------------------------------------- thread start hook
+class _ThreadStartHook:
+    """Arms each new ``threading`` thread as it starts, so that threads living
+    less than a drain interval are sampled too.  The drain's periodic sweep
+    stays the source of truth (it also covers ``_thread`` and C threads).
+
+    ``threading.setprofile`` hands our function to every new thread; it runs
+    once, on the thread's first profile event, registers the thread and hands
+    over to the user's own hook, if there was one.
+    """
+
+    def __init__(self) -> None:
+        self.previous: Any = None
+        self.installed = False
+
+    def _hook(self, frame: Any, event: str, arg: Any) -> Any:
+        previous = self.previous
+        sys.setprofile(previous)
+        try:
+            _sampler().register_current_thread()
+        except Exception:  # pragma: no cover - never break the user's thread
+            pass
+        if previous is not None:
+            return previous(frame, event, arg)
+        return None
+
+    def install(self) -> None:
+        if not self.installed:
+            self.previous = threading.getprofile()
+            threading.setprofile(self._hook)
+            self.installed = True
+
+    def uninstall(self) -> None:
+        if self.installed:
+            if threading.getprofile() == self._hook:
+                threading.setprofile(self.previous)
+            self.installed = False
+
+
+_thread_hook = _ThreadStartHook()
 
 
 # ---------------------------------------------------------------------- process hooks

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _sampler
+from .labels import lookup as labels_lookup
 from .model import (
     FLAG_BAD_FRAME,
     FLAG_FINALIZING,
@@ -63,11 +64,13 @@ class Resolver:
         self._index: dict[bytes, int] = {}
         self._raw_to_stack: list[int] = []
         self._generation = 0
+        self._labels: dict[int, int] = {}  # process label id -> model label id
         self.invalid_frames = 0
 
     def retarget(self, data: ProfileData) -> None:
         """Write into a new ProfileData (e.g. a new continuous window)."""
         self.data = data
+        self._labels.clear()
         self._index.clear()
         self._raw_to_stack.clear()
         for info in self._codes.values():
@@ -125,11 +128,24 @@ class Resolver:
             else:  # pragma: no cover - ids are dense by construction
                 raise AssertionError("raw stack ids out of order")
         stacks = np.asarray(self._raw_to_stack, dtype=np.int64)[raw]
-        # Label ids are the model's label-set ids; unknown ids fall back to none.
-        labels = np.where(label < len(self.data.label_sets), label, 0).astype(np.int32)
+        labels = self._model_labels(label)
         self.data.add_samples(stacks, tid, tns, weight, cpu, flags, labels, depth)
         self._evict()
         return len(raw)
+
+    def _model_labels(self, label: np.ndarray) -> np.ndarray:
+        """Map the process-wide label ids recorded by the handler to this
+        profile's label-set ids."""
+        out = np.zeros(len(label), dtype=np.int32)
+        if not label.any():
+            return out
+        for lid in np.unique(label):
+            if lid:
+                mid = self._labels.get(int(lid))
+                if mid is None:
+                    mid = self._labels[int(lid)] = self.data.intern_labels(labels_lookup(int(lid)))
+                out[label == lid] = mid
+        return out
 
     def _evict(self) -> None:
         if len(self._codes) <= _CODE_CACHE_LIMIT:
