@@ -230,7 +230,7 @@ class ProfileData:
     # ------------------------------------------------------------------ views
     @property
     def interval_ns(self) -> int:
-        return int(round(float(self.meta.get("interval", 0.01)) * 1e9))
+        return round(float(self.meta.get("interval", 0.01)) * 1e9)
 
     def sample_ns(self) -> np.ndarray:
         """Nanoseconds each sample stands for: ``weight * interval``."""

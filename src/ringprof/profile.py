@@ -271,20 +271,26 @@ class Profile(CProfileMethods):
         while not self._wake.wait(self.drain_interval):
             try:
                 if not native.handler_installed():
-                    self._handler_lost()
-                    return
+                    if self._handler_lost():
+                        return
+                    continue  # disable() is running, or retry next interval
                 native.sync_threads()
                 self._drain_once()
             except Exception as exc:  # never let the profiler take the host down
                 self.errors.append(f"drain failed: {exc!r}")
 
-    def _handler_lost(self) -> None:
-        """Someone replaced our SIGPROF handler: disarm at once, keep the data."""
+    def _handler_lost(self) -> bool:
+        """Someone replaced our SIGPROF handler: disarm at once, keep the data.
+
+        Returns False when the control lock is busy (the caller retries)."""
         global _active
         native = _sampler()
-        with _control:
+        # Never block here: disable() may hold the lock while it joins us.
+        if not _control.acquire(blocking=False):
+            return False
+        try:
             if not self._enabled:
-                return
+                return True
             self.errors.append("SIGPROF handler was replaced by another library; sampling stopped")
             print("ringprof: SIGPROF handler was replaced by another library; sampling stopped",
                   file=sys.stderr)
@@ -297,6 +303,9 @@ class Profile(CProfileMethods):
             native.set_codes_active(False)
             native.release_codes(native.codes_mark())
             self._account(native.stats())
+            return True
+        finally:
+            _control.release()
 
     def _drain_once(self) -> None:
         native = _sampler()

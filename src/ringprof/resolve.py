@@ -44,7 +44,7 @@ _CODE_CACHE_LIMIT = 50_000
 
 
 class _CodeInfo:
-    __slots__ = ("code", "frames", "last_used", "name", "filename", "firstlineno")
+    __slots__ = ("code", "filename", "firstlineno", "frames", "last_used", "name")
 
     def __init__(self, code: object, generation: int) -> None:
         self.code = code  # strong reference: keeps the address ours
@@ -80,8 +80,9 @@ class Resolver:
     # ------------------------------------------------------------------ resolution
     def _frame_id(self, code_ptr: int, instr: int) -> int | None:
         """Model frame id for one raw frame; None to skip it (incomplete frame)."""
-        info = self._codes.get(code_ptr, False)
-        if info is False:
+        if code_ptr in self._codes:
+            info = self._codes[code_ptr]
+        else:
             code = _sampler.code_object(code_ptr)
             info = _CodeInfo(code, self._generation) if code is not None else None
             self._codes[code_ptr] = info
