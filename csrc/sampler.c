@@ -461,6 +461,8 @@ int rp_handler_installed(void)
     return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == rp_handler;
 }
 
+int rp_verify_layout(char *err, size_t errlen) { return rpc_verify_layout(err, errlen); }
+
 int rp_is_enabled(void) { return atomic_load(&g_enabled); }
 int rp_timer_kind(void) { return g_timer_kind; }
 
@@ -485,6 +487,25 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         return -1;
     }
     int kind = cfg->timer_kind;
+    if (kind == RP_TIMER_THREAD) {
+        /* Probe: per-thread timers can be missing (old kernels, seccomp,
+         * non-Linux).  Failing here lets the caller fall back to ITIMER_PROF. */
+        struct sigevent sev;
+        timer_t probe;
+        memset(&sev, 0, sizeof(sev));
+        sev.sigev_notify = SIGEV_THREAD_ID;
+        sev.sigev_signo = RP_SIGNAL;
+#ifdef sigev_notify_thread_id
+        sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+#else
+        sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+#endif
+        if (timer_create(CLOCK_MONOTONIC, &sev, &probe) != 0) {
+            snprintf(err, errlen, "per-thread timers are unavailable: timer_create: %s", strerror(errno));
+            return -1;
+        }
+        timer_delete(probe);
+    }
     if (kind == RP_TIMER_ITIMER) {
         if (cfg->mode == RP_MODE_WALL) {
             snprintf(err, errlen, "wall mode needs per-thread timers (timer_create)");

@@ -59,6 +59,8 @@ typedef struct rp_stats {
 int rp_start(const rp_config *cfg, char *err, size_t errlen);
 int rp_stop(char *err, size_t errlen);
 int rp_is_enabled(void);
+/* Compare the running interpreter's layout with what we were built for. */
+int rp_verify_layout(char *err, size_t errlen);
 int rp_timer_kind(void);
 
 /* Arm timers for Python threads of the main interpreter that have none and

@@ -6,6 +6,7 @@ import numpy as np
 
 MAX_DEPTH_LIMIT: int
 RECORD_HEADER_BYTES: int
+LAYOUT_ERROR: str | None
 
 class SamplerError(RuntimeError): ...
 

@@ -63,6 +63,7 @@ cdef extern from "sampler.h":
     int rp_start(const rp_config *cfg, char *err, size_t errlen)
     int rp_stop(char *err, size_t errlen)
     int rp_is_enabled()
+    int rp_verify_layout(char *err, size_t errlen)
     int rp_timer_kind()
     int rp_sync_threads()
     int rp_register_current_thread()
@@ -91,6 +92,19 @@ class SamplerError(RuntimeError):
     """The native sampler refused to start or stop (the message says why)."""
 
 
+def _layout_error():
+    cdef char err[512]
+    err[0] = 0
+    if rp_verify_layout(err, sizeof(err)) != 0:
+        return err.decode("utf-8", "replace")
+    return None
+
+
+#: Checked once at import: None, or why this interpreter's frame layout is not
+#: the one ringprof was compiled for (start() then refuses with this message).
+LAYOUT_ERROR = _layout_error()
+
+
 def start(str mode, str timer, double interval, int max_depth, uint64_t ring_bytes):
     """Install the handler and arm timers for every Python thread."""
     cdef rp_config cfg
@@ -101,6 +115,8 @@ def start(str mode, str timer, double interval, int max_depth, uint64_t ring_byt
     cfg.interval_ns = <uint64_t>(interval * 1e9)
     cfg.max_depth = max_depth
     cfg.ring_bytes = ring_bytes
+    if LAYOUT_ERROR is not None:
+        raise SamplerError(LAYOUT_ERROR)
     rp_codes_install()
     rp_codes_set_active(1)
     if rp_start(&cfg, err, sizeof(err)) != 0:

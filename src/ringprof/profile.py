@@ -129,6 +129,9 @@ class Profile(CProfileMethods):
         self._enabled_at = 0.0
         self._stats_at_enable: dict[str, int] = {}
         self.errors: list[str] = []
+        #: The :class:`ringprof.continuous.Continuous` controller cutting this
+        #: profile into windows (``ringprof.start(continuous=True)``), or None.
+        self.continuous: Any = None
 
     # ------------------------------------------------------------------ metadata
     def _base_meta(self) -> dict[str, Any]:
@@ -191,8 +194,8 @@ class Profile(CProfileMethods):
                     native.start(self.mode, kind, self.interval, self.max_depth, self.ring_bytes)
                 except native.SamplerError as exc:
                     error = exc
-                    if "SIGPROF is already handled" in str(exc) or "already running" in str(exc):
-                        break
+                    if "per-thread timers are unavailable" not in str(exc):
+                        break  # only a missing timer_create warrants the fallback
                     continue
                 self._data.meta["timer"] = _TIMER_NAMES[(kind, self.mode)]
                 error = None
@@ -315,6 +318,30 @@ class Profile(CProfileMethods):
                 self._resolver.ingest(buf)
             native.release_codes(mark)
 
+    def cut(self) -> ProfileData:
+        """Atomically swap in an empty ProfileData and return the recorded one.
+
+        Pending samples are drained first, so the returned data holds every
+        sample taken up to the cut, with its own ``duration`` and ``stats``;
+        sampling goes on into the fresh data without a gap.  Used by
+        continuous mode to cut windows (see :mod:`ringprof.continuous`).
+        """
+        with self._lock:
+            old = self._data
+            if self._enabled:
+                self._drain_once()
+                now = _sampler().stats()
+                self._account(now)
+                self._stats_at_enable = now
+                self._enabled_at = time.monotonic()
+            new = ProfileData(self._base_meta())
+            new.meta["timer"] = old.meta.get("timer")
+            new.meta["start_time"] = time.time() if self._enabled else None
+            self._data = new
+            if self._resolver is not None:
+                self._resolver.retarget(new)
+            return old
+
     def __enter__(self) -> Profile:
         self.enable()
         return self
@@ -403,8 +430,14 @@ def load(path: str | os.PathLike[str]) -> Profile:
     return Profile.from_data(ProfileData.load(path))
 
 
-def start(interval: float = 0.01, mode: Mode = "cpu", max_depth: int = 128, **options: Any) -> Profile:
+def start(interval: float = 0.01, mode: Mode = "cpu", max_depth: int = 128, *, continuous: bool = False,
+          **options: Any) -> Profile:
     """Start the process-wide profiler and return its Profile.
+
+    ``continuous=True`` cuts the profile into windows exported to sinks on a
+    background thread: ``ringprof.start(continuous=True, window=60,
+    sinks=["dir:/var/lib/ringprof"])``; see :mod:`ringprof.continuous` for
+    its options (``window``, ``sinks``, ``service``, ``tags``, ...).
 
     Raises RuntimeError if ringprof.start() was already called (and not stopped).
     """
@@ -412,8 +445,20 @@ def start(interval: float = 0.01, mode: Mode = "cpu", max_depth: int = 128, **op
     with _control:
         if _started is not None:
             raise RuntimeError("ringprof.start() was already called; call ringprof.stop() first")
+        controller = None
+        if continuous:
+            from .continuous import Continuous
+
+            controller = Continuous.from_options(options)  # validates; pops its own keys
+            options.setdefault("follow_fork", True)
         prof = Profile(interval, mode, max_depth, **options)
         prof.enable()
+        if controller is not None:
+            try:
+                controller.attach(prof)
+            except BaseException:
+                prof.disable()
+                raise
         _started = prof
         return prof
 
@@ -431,6 +476,8 @@ def stop() -> Profile:
             raise RuntimeError("ringprof.stop() called, but ringprof.start() was not")
         _started = None
     prof.disable()
+    if prof.continuous is not None:
+        prof.continuous.close()  # exports the final window
     return prof
 
 
@@ -576,3 +623,6 @@ def _install_process_hooks() -> None:
     _hooks_installed = True
     atexit.register(_shutdown)
     os.register_at_fork(after_in_child=_after_fork_in_child)
+    from . import lifecycle
+
+    lifecycle.install()  # os.exec* must not inherit a timer or a pending SIGPROF
