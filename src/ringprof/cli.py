@@ -48,7 +48,9 @@ def _profile_parser() -> _Parser:
     p.add_argument("-s", "--sort", help="print a cProfile-style report sorted by this key (e.g. cumtime)")
     p.add_argument("-n", "--top", type=int, default=25, help="rows in the text report (default 25)")
     p.add_argument("--max-depth", type=int, default=128, help="frames kept per sample (default 128)")
-    p.add_argument("-m", dest="module", help="run a library module as a script")
+    # REMAINDER: everything after `-m mod` belongs to the module, options included.
+    p.add_argument("-m", dest="module", nargs=argparse.REMAINDER, metavar="MODULE ...",
+                   help="run a library module as a script")
     p.add_argument("target", nargs="?", help="the script to profile")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script or module")
     return p
@@ -60,7 +62,7 @@ def _check_writable(path: str) -> None:
         raise UsageError(f"output path {path!r} is a directory")
     if not os.path.isdir(directory):
         raise UsageError(f"cannot write {path!r}: directory {directory!r} does not exist")
-    if os.path.exists(path) and not os.access(path, os.W_OK) or not os.access(directory, os.W_OK):
+    if (os.path.exists(path) and not os.access(path, os.W_OK)) or not os.access(directory, os.W_OK):
         raise UsageError(f"cannot write {path!r}: permission denied")
 
 
@@ -69,6 +71,10 @@ def _validate(ns: argparse.Namespace) -> str | None:
     from .cprofile import check_sort
     from .profile import validate_options
 
+    if isinstance(ns.module, list):  # -m MODULE ARGS... (see _profile_parser)
+        if not ns.module:
+            raise UsageError("argument -m: expected a module name")
+        ns.module, ns.args = ns.module[0], [*ns.module[1:]]
     try:
         validate_options(ns.interval, ns.mode, ns.max_depth, "auto")
     except ValueError as exc:
@@ -84,6 +90,16 @@ def _validate(ns: argparse.Namespace) -> str | None:
         raise UsageError("nothing to profile: give a script or -m module")
     if ns.module is None and not os.path.isfile(ns.target):
         raise UsageError(f"script not found: {ns.target}")
+    if ns.module is not None:
+        _cwd_on_path()
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec(ns.module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise UsageError(f"module not found: {ns.module}")
     fmt: str | None = None
     if ns.outfile:
         try:
@@ -98,6 +114,14 @@ def _validate(ns: argparse.Namespace) -> str | None:
     return fmt
 
 
+def _cwd_on_path() -> None:
+    """`python -m mod` finds modules in the working directory, so `ringprof -m mod`
+    must too when started as the console script (whose sys.path[0] is its bin/)."""
+    cwd = os.getcwd()
+    if not sys.flags.safe_path and sys.path[:1] not in ([""], [cwd]):
+        sys.path.insert(0, cwd)
+
+
 def _run_target(ns: argparse.Namespace) -> None:
     """Run the script or module as __main__, with its own argv and sys.path[0]."""
     if ns.module is not None:
@@ -108,7 +132,36 @@ def _run_target(ns: argparse.Namespace) -> None:
         script = ns.target
         sys.argv[:] = [script, *ns.args]
         sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+        _run_script(script)
+
+
+def _run_script(script: str) -> None:
+    """Run a script file the way `python script.py` does (3.9+): sys.argv[0] as
+    given, but an absolute __file__ and co_filename, in a fresh __main__ module.
+    (runpy.run_path would set sys.argv[0] to the path it is given.)"""
+    import builtins
+    import importlib.machinery
+    import io
+    import types
+    import zipfile
+
+    if zipfile.is_zipfile(script):  # an application archive: runpy knows those
         runpy.run_path(script, run_name="__main__")
+        return
+    path = os.path.abspath(script)
+    with io.open_code(path) as fh:
+        code = compile(fh.read(), path, "exec", dont_inherit=True)
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=path, __cached__=None, __package__=None, __spec__=None,
+                         __builtins__=builtins,
+                         __loader__=importlib.machinery.SourceFileLoader("__main__", path))
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        exec(code, main.__dict__)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
 
 
 def _is_launcher_frame(frame: Frame) -> bool:

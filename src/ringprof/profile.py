@@ -475,6 +475,8 @@ def stop() -> Profile:
         if prof is None:
             raise RuntimeError("ringprof.stop() called, but ringprof.start() was not")
         _started = None
+    if prof.continuous is not None:
+        prof.continuous.stop_cutting()  # no window cut may race with disable()
     prof.disable()
     if prof.continuous is not None:
         prof.continuous.close()  # exports the final window
@@ -587,13 +589,16 @@ def _shutdown() -> None:
 
 def _after_fork_in_child() -> None:
     """The native layer already forgot every slot; forget the Python side too."""
-    global _active, _started
+    global _active, _started, _control
+    # Locks held at fork() by threads that do not exist here would never be released.
+    _control = threading.RLock()
     prof = _active
     _active = None
     started = _started
     _started = None
     if prof is None:
         return
+    prof._lock = threading.RLock()
     prof._enabled = False
     prof._thread = None
     native = _sampler()
@@ -622,7 +627,11 @@ def _install_process_hooks() -> None:
         return
     _hooks_installed = True
     atexit.register(_shutdown)
-    os.register_at_fork(after_in_child=_after_fork_in_child)
     from . import lifecycle
 
     lifecycle.install()  # os.exec* must not inherit a timer or a pending SIGPROF
+
+
+# At import, not on first enable(): a fork() while another thread holds _control
+# (even inside the very first enable()) must still reset it in the child.
+os.register_at_fork(after_in_child=_after_fork_in_child)

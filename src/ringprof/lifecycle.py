@@ -1,0 +1,94 @@
+"""Process-lifecycle guards: keep the sampler from outliving this program image.
+
+``exec``: ``execve(2)`` keeps ``setitimer`` interval timers, pending signals and
+the signal mask, and resets caught signals to ``SIG_DFL`` -- whose action for
+SIGPROF is *terminate*.  With the ``ITIMER_PROF`` fallback the new program is
+therefore killed by the first inherited tick ("Profiling timer expired"); with
+per-thread POSIX timers (deleted by exec) an already-queued SIGPROF can still
+kill it.  :func:`install` wraps every ``os.exec*`` function so that, before the
+real call, the active profile is disabled -- which disarms every timer, waits
+for running handlers, discards pending SIGPROFs (transient ``SIG_IGN``) and
+puts back the disposition that was there before ringprof (normally
+``SIG_DFL``) -- and, if ``exec`` raises, re-enabled with its data intact.
+
+Not covered (documented gap): a raw ``execve()`` from C code bypasses these
+wrappers.  ``subprocess``/``os.posix_spawn``/``os.fork`` need nothing: a new
+process inherits no timers and no pending signals (``pthread_atfork`` in the
+native layer restores SIGPROF in a fork child).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+#: Every ``os`` function that replaces the program image.  ``execl*``/``execvp*``
+#: funnel into ``execv``/``execve`` through module globals, so the inner calls
+#: hit the wrappers too; a per-thread depth makes only the outermost one act.
+EXEC_FUNCTIONS = ("execv", "execve", "execl", "execle", "execlp", "execlpe", "execvp", "execvpe")
+
+_installed = False
+_originals: dict[str, Callable[..., Any]] = {}
+_depth = threading.local()
+
+
+def _guarded(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _profile_mod = importlib.import_module(".profile", __package__)  # ringprof.profile is a function
+
+        depth = getattr(_depth, "n", 0)
+        prof = _profile_mod._active
+        if depth or prof is None:
+            return real(*args, **kwargs)
+        _depth.n = depth + 1
+        try:
+            # Hold the control lock so no other thread re-enables sampling
+            # between the disable and the exec.
+            with _profile_mod._control:
+                prof = _profile_mod._active
+                if prof is not None:
+                    prof.disable()
+                try:
+                    return real(*args, **kwargs)
+                except BaseException:
+                    # exec failed (ENOENT, EACCES, ...): this program goes on.
+                    if prof is not None:
+                        try:
+                            prof.enable()
+                        except Exception as exc:  # never mask the exec error
+                            prof.errors.append(f"could not resume sampling after a failed {name}: {exc}")
+                    raise
+        finally:
+            _depth.n = depth
+
+    wrapper.__ringprof_wrapped__ = real  # type: ignore[attr-defined]
+    return wrapper
+
+
+def install() -> None:
+    """Wrap ``os.exec*`` (idempotent; called by :meth:`Profile.enable`)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    for name in EXEC_FUNCTIONS:
+        real = getattr(os, name, None)
+        if real is None or hasattr(real, "__ringprof_wrapped__"):
+            continue
+        _originals[name] = real
+        setattr(os, name, _guarded(name, real))
+
+
+def uninstall() -> None:
+    """Put the original ``os.exec*`` functions back (tests)."""
+    global _installed
+    for name, real in _originals.items():
+        if getattr(getattr(os, name, None), "__ringprof_wrapped__", None) is real:
+            setattr(os, name, real)
+    _originals.clear()
+    _installed = False
