@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +63,7 @@ static struct sigaction g_old_action;
 static int g_installed;
 static pthread_mutex_t g_ctl = PTHREAD_MUTEX_INITIALIZER;
 static int g_atfork_registered;
+static pid_t g_pid; /* for process_vm_readv on ourselves; reset in fork children */
 /* Per-thread label id.  initial-exec TLS: a plain %fs-relative load, with no
  * __tls_get_addr call that could allocate inside the handler. */
 static __thread uint64_t t_label __attribute__((tls_model("initial-exec")));
@@ -109,33 +111,55 @@ static rp_slot *slot_for_signal(const siginfo_t *si)
     return NULL;
 }
 
+/* Copy `len` bytes of our own memory without faulting: the kernel reports
+ * EFAULT for an unmapped source.  A raw syscall: async-signal-safe. */
+static int fault_free_copy(void *dst, const void *src, size_t len)
+{
+    struct iovec local = {dst, len};
+    struct iovec remote = {(void *)src, len};
+    return process_vm_readv(g_pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
 /* Walk the interrupted thread's Python frames into rec (leaf first). */
 static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth)
 {
     rp_frame *out = (rp_frame *)(rec + 1);
     uint32_t n = 0, depth = 0;
     const void *f = rpc_first_frame(ts);
-    for (uint32_t iter = 0; f != NULL; iter++) {
+    /* The leaf is the only frame that can be mid-teardown (see
+     * rpc_leaf_may_be_freed); when it might be, read a fault-free copy. */
+    _Alignas(16) unsigned char leaf[RPC_FRAME_HEADER_SIZE];
+    const void *view = f;
+    if (f != NULL && rpc_ptr_ok(f, 8) && rpc_leaf_may_be_freed(ts, f)) {
+        if (fault_free_copy(leaf, f, sizeof(leaf)) != 0) {
+            rec->flags |= RP_F_BAD_FRAME;
+            rec->nframes = 0;
+            rec->depth = 0;
+            return;
+        }
+        view = leaf;
+    }
+    for (uint32_t iter = 0; f != NULL; iter++, view = f) {
         if (iter >= RP_WALK_LIMIT || !rpc_ptr_ok(f, 8)) {
             rec->flags |= (iter >= RP_WALK_LIMIT) ? RP_F_TRUNCATED : RP_F_BAD_FRAME;
             break;
         }
         /* Read the link first: it is the one field we need after this frame. */
-        const void *prev = rpc_frame_previous(f);
-        int kind = rpc_frame_kind(f);
+        const void *prev = rpc_frame_previous(view);
+        int kind = rpc_frame_kind(view);
         if (kind == RPC_FRAME_BAD) {
             rec->flags |= RP_F_BAD_FRAME;
             break;
         }
         if (kind == RPC_FRAME_PYTHON) {
-            uint64_t code = rpc_frame_code(f);
+            uint64_t code = rpc_frame_code(view);
             if (!rpc_ptr_ok((const void *)(uintptr_t)code, 8)) {
                 rec->flags |= RP_F_BAD_FRAME;
                 break;
             }
             if (n < max_depth) {
                 out[n].code = code;
-                out[n].instr = rpc_frame_instr(f);
+                out[n].instr = rpc_frame_instr(view);
                 n++;
             }
             depth++;
@@ -405,6 +429,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
     atomic_store(&g_enabled, 0);
+    g_pid = getpid();
     atomic_store(&g_active, 0);
     pthread_mutex_init(&g_ctl, NULL);
     for (uint32_t i = 0; i < g_slot_hwm; i++) {
@@ -519,6 +544,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     }
     g_cfg = *cfg;
     g_timer_kind = kind;
+    g_pid = getpid();
     g_main_interp = PyInterpreterState_Main();
     if (!g_atfork_registered) {
         if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0) {

@@ -22,6 +22,8 @@
  *   [handler] const void *rpc_first_frame(PyThreadState *)
  *   [handler] const void *rpc_frame_previous(const void *frame)
  *   [handler] int   rpc_frame_kind(const void *frame) RPC_FRAME_PYTHON / RPC_FRAME_SHIM / RPC_FRAME_BAD
+ *   [handler] int   rpc_leaf_may_be_freed(PyThreadState *, const void *frame)  (shared, below)
+ *             RPC_FRAME_HEADER_SIZE: bytes of a frame the walk reads
  *   [handler] uint64_t rpc_frame_code(const void *frame)   raw code pointer
  *   [handler] uint64_t rpc_frame_instr(const void *frame)  raw instruction pointer
  *   [gil]     long  rpc_code_lasti(PyCodeObject *, uint64_t instr)  code-unit index, -1 if invalid
@@ -81,5 +83,28 @@ static inline int rpc_ptr_ok(const void *p, uintptr_t align)
 #ifdef Py_GIL_DISABLED
 #error "ringprof does not support free-threaded CPython builds yet"
 #endif
+
+/* [handler] Could the leaf frame `f` be inside a datastack chunk that is
+ * being freed?  CPython pops a frame that starts a chunk by freeing (munmap)
+ * the chunk *before* current_frame moves to the caller, so a signal in that
+ * window finds current_frame in unmapped memory.  Such a frame is the first
+ * one of its chunk, and chunks come page-aligned from the arena allocator, so
+ * it sits exactly at offsetof(_PyStackChunk, data) within a page, outside the
+ * thread's current chunk (datastack_chunk moves back before the free).  Any
+ * other leaf -- in the current chunk, a generator's frame on the heap, an
+ * entry shim on the C stack -- is live and may be read directly. */
+static inline int rpc_leaf_may_be_freed(PyThreadState *ts, const void *f)
+{
+    if (((uintptr_t)f & 4095) != offsetof(_PyStackChunk, data)) {
+        return 0;
+    }
+    const _PyStackChunk *c = ts->datastack_chunk;
+    if (!rpc_ptr_ok(c, 8)) {
+        return 1;
+    }
+    uintptr_t lo = (uintptr_t)&c->data[0];
+    uintptr_t hi = (uintptr_t)c + c->size;
+    return !((uintptr_t)f >= lo && (uintptr_t)f + RPC_FRAME_HEADER_SIZE <= hi);
+}
 
 #endif /* RINGPROF_COMPAT_H */

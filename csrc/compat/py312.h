@@ -9,6 +9,9 @@
 
 _Static_assert(sizeof(_Py_CODEUNIT) == RPC_CODEUNIT_SIZE, "code unit size changed");
 
+/* Bytes of a frame the walk reads (everything before the locals). */
+#define RPC_FRAME_HEADER_SIZE offsetof(_PyInterpreterFrame, localsplus)
+
 static inline PyThreadState *rpc_this_tstate(void) { return PyGILState_GetThisThreadState(); }
 /* Reads the _Py_tss_tstate thread-local (static TLS in libpython): NULL when detached. */
 static inline int rpc_holds_gil(PyThreadState *ts) { return _PyThreadState_GetCurrent() == ts; }

@@ -12,6 +12,9 @@
 
 _Static_assert(sizeof(_Py_CODEUNIT) == RPC_CODEUNIT_SIZE, "code unit size changed");
 
+/* Bytes of a frame the walk reads (everything before the locals). */
+#define RPC_FRAME_HEADER_SIZE offsetof(_PyInterpreterFrame, localsplus)
+
 static inline PyThreadState *rpc_this_tstate(void) { return PyGILState_GetThisThreadState(); }
 static inline int rpc_holds_gil(PyThreadState *ts) { return PyThreadState_GetUnchecked() == ts; }
 static inline int rpc_finalizing(void) { return Py_IsFinalizing(); }
