@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define RP_WALK_LIMIT 100000 /* frames visited per sample, shims included */
+#define RP_LIVE_RANGES 16    /* datastack chunks checked; deeper ones are copied */
 #define RP_SIGNAL SIGPROF
 
 /* Slot states (consumer side). */
@@ -63,7 +64,8 @@ static struct sigaction g_old_action;
 static int g_installed;
 static pthread_mutex_t g_ctl = PTHREAD_MUTEX_INITIALIZER;
 static int g_atfork_registered;
-static pid_t g_pid; /* for process_vm_readv on ourselves; reset in fork children */
+static pid_t g_pid;       /* for process_vm_readv on ourselves; reset in fork children */
+static int g_safe_copy;   /* process_vm_readv works here (probed at start) */
 /* Per-thread label id.  initial-exec TLS: a plain %fs-relative load, with no
  * __tls_get_addr call that could allocate inside the handler. */
 static __thread uint64_t t_label __attribute__((tls_model("initial-exec")));
@@ -120,29 +122,54 @@ static int fault_free_copy(void *dst, const void *src, size_t len)
     return process_vm_readv(g_pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
 }
 
-/* Walk the interrupted thread's Python frames into rec (leaf first). */
+/* Walk the interrupted thread's Python frames into rec (leaf first).
+ * Frames inside the live datastack are read in place; any other frame is
+ * first copied with fault_free_copy (see rpc_live_ranges for why), so a stale
+ * or torn pointer ends the walk with RP_F_BAD_FRAME instead of a SIGSEGV. */
+static void walk_from(const void *f, const rpc_range *live, int nlive, rp_record *rec, uint32_t max_depth);
+
 static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth)
+{
+    rpc_range live[RP_LIVE_RANGES];
+    int nlive = rpc_live_ranges(ts, live, RP_LIVE_RANGES);
+    walk_from(rpc_first_frame(ts), live, nlive, rec, max_depth);
+    if (rec->flags & RP_F_BAD_FRAME) {
+        /* On 3.11/3.12 an implausible chain is the window in which a new eval
+         * loop has published its cframe but not yet its frame: current_frame
+         * is stale (typically the frame being entered, not linked yet).  The
+         * enclosing loop's chain is consistent then: walk it instead, which
+         * loses only the frame being entered. */
+        const void *slot = rpc_outer_frame_slot(ts);
+        const void *outer = NULL;
+        if (slot != NULL && g_safe_copy && fault_free_copy(&outer, slot, sizeof(outer)) == 0 && outer != NULL) {
+            rec->flags &= (uint16_t) ~(RP_F_BAD_FRAME | RP_F_TRUNCATED);
+            walk_from(outer, live, nlive, rec, max_depth);
+        }
+    }
+}
+
+static void walk_from(const void *f, const rpc_range *live, int nlive, rp_record *rec, uint32_t max_depth)
 {
     rp_frame *out = (rp_frame *)(rec + 1);
     uint32_t n = 0, depth = 0;
-    const void *f = rpc_first_frame(ts);
-    /* The leaf is the only frame that can be mid-teardown (see
-     * rpc_leaf_may_be_freed); when it might be, read a fault-free copy. */
-    _Alignas(16) unsigned char leaf[RPC_FRAME_HEADER_SIZE];
-    const void *view = f;
-    if (f != NULL && rpc_ptr_ok(f, 8) && rpc_leaf_may_be_freed(ts, f)) {
-        if (fault_free_copy(leaf, f, sizeof(leaf)) != 0) {
-            rec->flags |= RP_F_BAD_FRAME;
-            rec->nframes = 0;
-            rec->depth = 0;
-            return;
-        }
-        view = leaf;
-    }
-    for (uint32_t iter = 0; f != NULL; iter++, view = f) {
+    _Alignas(16) unsigned char copy[RPC_FRAME_HEADER_SIZE];
+    for (uint32_t iter = 0; f != NULL; iter++) {
         if (iter >= RP_WALK_LIMIT || !rpc_ptr_ok(f, 8)) {
             rec->flags |= (iter >= RP_WALK_LIMIT) ? RP_F_TRUNCATED : RP_F_BAD_FRAME;
             break;
+        }
+        const void *view = f;
+        if (!rpc_in_ranges(live, nlive, f)) {
+            if (!g_safe_copy || fault_free_copy(copy, f, sizeof(copy)) != 0) {
+                if (g_safe_copy) {
+                    rec->flags |= RP_F_BAD_FRAME;
+                    break;
+                }
+                /* No process_vm_readv here (seccomp): read in place, as every
+                 * in-process sampler without it does. */
+            } else {
+                view = copy;
+            }
         }
         /* Read the link first: it is the one field we need after this frame. */
         const void *prev = rpc_frame_previous(view);
@@ -545,6 +572,10 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     g_cfg = *cfg;
     g_timer_kind = kind;
     g_pid = getpid();
+    {
+        uint64_t probe_src = 42, probe_dst = 0;
+        g_safe_copy = fault_free_copy(&probe_dst, &probe_src, sizeof(probe_src)) == 0 && probe_dst == 42;
+    }
     g_main_interp = PyInterpreterState_Main();
     if (!g_atfork_registered) {
         if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0) {
@@ -593,9 +624,16 @@ static int stop_locked(char *err, size_t errlen)
 {
     atomic_store(&g_enabled, 0);
     if (g_timer_kind == RP_TIMER_ITIMER) {
-        struct itimerval zero;
-        memset(&zero, 0, sizeof(zero));
-        setitimer(ITIMER_PROF, &zero, NULL);
+        /* Disarm ITIMER_PROF -- unless another library took SIGPROF over and
+         * re-armed the itimer with a period of its own: that timer is theirs. */
+        struct itimerval cur;
+        uint64_t ours_us = g_cfg.interval_ns / 1000;
+        if (rp_handler_installed() || getitimer(ITIMER_PROF, &cur) != 0 ||
+            (uint64_t)cur.it_interval.tv_sec * 1000000ull + (uint64_t)cur.it_interval.tv_usec == ours_us) {
+            struct itimerval zero;
+            memset(&zero, 0, sizeof(zero));
+            setitimer(ITIMER_PROF, &zero, NULL);
+        }
     }
     for (uint32_t i = 0; i < g_slot_hwm; i++) {
         if (g_slots[i].state == SLOT_LIVE) {

@@ -20,9 +20,10 @@
  *   [handler] int   rpc_holds_gil(PyThreadState *)   1 if that thread state is attached (running Python)
  *   [handler] int   rpc_finalizing(void)             1 once interpreter finalization started
  *   [handler] const void *rpc_first_frame(PyThreadState *)
+ *   [handler] const void *rpc_outer_frame_slot(PyThreadState *)  where to resume if the leaf is garbage
  *   [handler] const void *rpc_frame_previous(const void *frame)
  *   [handler] int   rpc_frame_kind(const void *frame) RPC_FRAME_PYTHON / RPC_FRAME_SHIM / RPC_FRAME_BAD
- *   [handler] int   rpc_leaf_may_be_freed(PyThreadState *, const void *frame)  (shared, below)
+ *   [handler] int   rpc_live_ranges / rpc_in_ranges  (shared, below): where frames may be read directly
  *             RPC_FRAME_HEADER_SIZE: bytes of a frame the walk reads
  *   [handler] uint64_t rpc_frame_code(const void *frame)   raw code pointer
  *   [handler] uint64_t rpc_frame_instr(const void *frame)  raw instruction pointer
@@ -84,27 +85,48 @@ static inline int rpc_ptr_ok(const void *p, uintptr_t align)
 #error "ringprof does not support free-threaded CPython builds yet"
 #endif
 
-/* [handler] Could the leaf frame `f` be inside a datastack chunk that is
- * being freed?  CPython pops a frame that starts a chunk by freeing (munmap)
- * the chunk *before* current_frame moves to the caller, so a signal in that
- * window finds current_frame in unmapped memory.  Such a frame is the first
- * one of its chunk, and chunks come page-aligned from the arena allocator, so
- * it sits exactly at offsetof(_PyStackChunk, data) within a page, outside the
- * thread's current chunk (datastack_chunk moves back before the free).  Any
- * other leaf -- in the current chunk, a generator's frame on the heap, an
- * entry shim on the C stack -- is live and may be read directly. */
-static inline int rpc_leaf_may_be_freed(PyThreadState *ts, const void *f)
+/* [handler] The live parts of the thread's datastack chunks, newest first:
+ * [data, datastack_top) of the current chunk, [data, data + top) of older
+ * ones.  Chunk headers are always live (datastack_chunk moves back before a
+ * chunk is freed), so reading them is safe.  A frame header inside one of
+ * these ranges lies in mapped memory; anything else (a generator's frame on
+ * the heap, an entry shim on the C stack, or a stale pointer: CPython 3.11/3.12
+ * publish tstate->cframe before initialising its current_frame, and every
+ * version frees a chunk before current_frame leaves it) must be read through
+ * a fault-free copy.  Returns the number of ranges filled. */
+typedef struct rpc_range {
+    uintptr_t lo, hi;
+} rpc_range;
+
+static inline int rpc_live_ranges(PyThreadState *ts, rpc_range *out, int max)
 {
-    if (((uintptr_t)f & 4095) != offsetof(_PyStackChunk, data)) {
-        return 0;
-    }
     const _PyStackChunk *c = ts->datastack_chunk;
-    if (!rpc_ptr_ok(c, 8)) {
-        return 1;
+    uintptr_t top = (uintptr_t)ts->datastack_top;
+    int n = 0;
+    while (n < max && rpc_ptr_ok(c, 8)) {
+        uintptr_t lo = (uintptr_t)&c->data[0];
+        uintptr_t end = (uintptr_t)c + c->size;
+        uintptr_t hi = n == 0 ? top : lo + c->top * sizeof(PyObject *);
+        if (hi > end || hi < lo) {
+            hi = n == 0 ? end : lo; /* mid-push/pop: fall back to a safe bound */
+        }
+        out[n].lo = lo;
+        out[n].hi = hi;
+        n++;
+        c = c->previous;
     }
-    uintptr_t lo = (uintptr_t)&c->data[0];
-    uintptr_t hi = (uintptr_t)c + c->size;
-    return !((uintptr_t)f >= lo && (uintptr_t)f + RPC_FRAME_HEADER_SIZE <= hi);
+    return n;
+}
+
+static inline int rpc_in_ranges(const rpc_range *r, int n, const void *f)
+{
+    uintptr_t a = (uintptr_t)f;
+    for (int i = 0; i < n; i++) {
+        if (a >= r[i].lo && a + RPC_FRAME_HEADER_SIZE <= r[i].hi) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 #endif /* RINGPROF_COMPAT_H */

@@ -24,6 +24,18 @@ static inline const void *rpc_first_frame(PyThreadState *ts)
     }
     return cf->current_frame;
 }
+/* 3.11/3.12 publish tstate->cframe before setting its current_frame; in that
+ * window the right stack is the enclosing eval loop's.  Returns the address of
+ * that cframe's current_frame slot (the caller must read it fault-free: the
+ * previous link itself may not be initialised yet), or NULL. */
+static inline const void *rpc_outer_frame_slot(PyThreadState *ts)
+{
+    _PyCFrame *cf = ts->cframe;
+    if (!rpc_ptr_ok(cf, 8) || !rpc_ptr_ok(cf->previous, 8)) {
+        return NULL;
+    }
+    return &cf->previous->current_frame;
+}
 static inline const void *rpc_frame_previous(const void *f) { return ((const _PyInterpreterFrame *)f)->previous; }
 static inline int rpc_frame_kind(const void *f)
 {

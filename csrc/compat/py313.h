@@ -20,6 +20,8 @@ static inline int rpc_holds_gil(PyThreadState *ts) { return PyThreadState_GetUnc
 static inline int rpc_finalizing(void) { return Py_IsFinalizing(); }
 
 static inline const void *rpc_first_frame(PyThreadState *ts) { return ts->current_frame; }
+/* 3.13 publishes current_frame only once the frame is linked: no window. */
+static inline const void *rpc_outer_frame_slot(PyThreadState *ts) { (void)ts; return NULL; }
 static inline const void *rpc_frame_previous(const void *f) { return ((const _PyInterpreterFrame *)f)->previous; }
 static inline int rpc_frame_kind(const void *f)
 {
