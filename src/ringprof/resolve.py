@@ -102,8 +102,14 @@ class Resolver:
         flags = key[0]
         raw = np.frombuffer(key, dtype=np.uint64, offset=1).reshape(-1, 2) if len(key) > 1 else ()
         ids: list[int] = []
+        # A walk that ended on an implausible frame may have read garbage before
+        # it noticed (3.11/3.12 publish tstate->cframe before its current_frame):
+        # drop its frames that are not code objects instead of showing <unknown>.
+        bad_walk = bool(flags & FLAG_BAD_FRAME)
         for code_ptr, instr in raw:  # leaf first
             fid = self._frame_id(int(code_ptr), int(instr))
+            if bad_walk and self._codes.get(int(code_ptr)) is None:
+                continue
             if fid is not None:
                 ids.append(fid)
         ids.reverse()  # model stacks are root first
