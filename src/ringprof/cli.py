@@ -4,6 +4,7 @@
              (script.py [args...] | -m module [args...])
     ringprof convert IN OUT [--format FMT]
     ringprof view FILE [-o OUT.html] [--source-url TEMPLATE]
+    ringprof overhead [-n N] [--interval I] [--mode M] [--max-overhead PCT] -- CMD...
 
 Flags shared with cProfile (-o, -s, -m) mean the same thing.  The profiled
 program sees exactly the argv, stdout and exit code it would see unprofiled;
@@ -23,7 +24,7 @@ from typing import Any, NoReturn
 from . import exporters
 from .model import Frame, ProfileData
 
-SUBCOMMANDS = ("convert", "view")
+SUBCOMMANDS = ("convert", "view", "overhead")
 TEXT_FORMATS = ("text", "collapsed", "pstats")
 
 
@@ -38,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _profile_parser() -> _Parser:
     p = _Parser(prog="ringprof", description="Sample a Python program and report where its time went.",
-                epilog="Subcommands: 'ringprof convert IN OUT', 'ringprof view FILE'.")
+                epilog="Subcommands: 'ringprof convert IN OUT', 'ringprof view FILE', "
+                "'ringprof overhead -- CMD'.")
     p.add_argument("-o", "--outfile", help="write the profile here; the format follows the extension "
                    "(.prof pstats, .html, .speedscope.json, .pprof, .collapsed/.txt, .trace.json, .ringprof)")
     p.add_argument("-i", "--interval", type=float, default=0.01, help="sampling interval in seconds (default 0.01)")
@@ -278,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] in SUBCOMMANDS and not os.path.isfile(args[0]):
+            if args[0] == "overhead":
+                from . import bench
+
+                return bench.main(args[1:], prog="ringprof overhead")
             return {"convert": _convert, "view": _view}[args[0]](args[1:])
         return run_profiled(args)
     except UsageError as exc:
