@@ -1,0 +1,39 @@
+"""Target: code objects created and dropped continuously while sampling.
+
+Each round compiles a fresh function ``f_<tag>_<i>`` (its own filename
+``<churn-<tag>_<i>>``), calls it for a little CPU, records the monotonic window
+it ran in, then drops every reference so the code object dies."""
+
+import gc
+import time
+
+SOURCE = """
+def f_{tag}_{i}(n):
+    acc = 0
+    for k in range(n):
+        acc += k * {i} % 7
+    return acc
+"""
+
+
+def run(seconds, tag=0, calls=3, n=3000):
+    """Churn for ``seconds`` of this thread's CPU time.
+
+    Returns {function name: (start_ns, end_ns)} on the monotonic clock."""
+    windows = {}
+    deadline = time.thread_time() + seconds
+    i = 0
+    while time.thread_time() < deadline:
+        start = time.monotonic_ns()  # before the exec: its <module> frame counts too
+        ns = {}
+        code = compile(SOURCE.format(tag=tag, i=i), f"<churn-{tag}_{i}>", "exec")
+        exec(code, ns)
+        fn = ns[f"f_{tag}_{i}"]
+        for _ in range(calls):
+            fn(n)
+        windows[f"f_{tag}_{i}"] = (start, time.monotonic_ns())
+        del fn, ns, code
+        if i % 50 == 0:
+            gc.collect()
+        i += 1
+    return windows
