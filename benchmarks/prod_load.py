@@ -1,0 +1,288 @@
+"""Production-style load test: a Flask app under gunicorn, with and without
+continuous profiling, driven by wrk on 127.0.0.1.
+
+    python -m benchmarks.prod_load                 # 60 s per configuration, 1 round
+    python -m benchmarks.prod_load --duration 20 --rounds 2 --json out.json
+
+Configurations (each a fresh gunicorn, ``-w 2`` sync workers, the default
+production shape of a small service):
+
+``off``         no profiler
+``continuous``  ``ringprof-run`` (``python -m ringprof.auto``) at 100 Hz,
+                cpu mode, 10 s windows to a directory sink (pprof, keep=100),
+                i.e. what ``RINGPROF=1`` does, with windows cut 6x more often
+                than the default to include export costs
+``middleware``  ``continuous`` plus the WSGI middleware (route/method labels
+                on every request, slow-request capture armed at 250 ms)
+``launcher-off``  (control, ``--configs`` only) the launcher with ``RINGPROF=0``:
+                the same process tree as ``continuous``, no profiler
+
+The load generator is ``wrk`` (Debian package ``wrk``) with ``--latency``:
+closed loop, ``--connections`` connections, so throughput is the server's
+capacity and p99 its latency at saturation.  Without wrk a small threaded
+Python load generator in another process is used instead (and said so).
+On a 2-core machine wrk and the workers share the cores: compare the
+configurations with each other, not with other machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ("off", "continuous", "middleware")
+ALL_CONFIGS = (*CONFIGS, "launcher-off")
+
+
+# ---------------------------------------------------------------------- the application
+def create_app() -> Any:
+    """The service under test: a small JSON API with realistic per-request work."""
+    import hashlib
+    import json as _json
+
+    from flask import Flask, Response
+
+    app = Flask("prod_load")
+    catalogue = [{"id": i, "name": f"item-{i}", "price": i * 1.25, "tags": ["a", "b", str(i % 7)]}
+                 for i in range(500)]
+
+    def score(item: dict[str, Any], query: int) -> float:
+        return (item["price"] * 31 + query) % 97 + len(item["name"]) / 10
+
+    @app.route("/api/items/<int:item_id>")
+    def item(item_id: int) -> Response:
+        ranked = sorted(catalogue, key=lambda it: score(it, item_id))[:20]
+        body = _json.dumps({"item": catalogue[item_id % len(catalogue)], "related": ranked,
+                            "etag": hashlib.sha256(str(ranked).encode()).hexdigest()})
+        return Response(body, mimetype="application/json")
+
+    @app.route("/health")
+    def health() -> str:
+        return "ok"
+
+    if os.environ.get("PROD_LOAD_MIDDLEWARE") == "1":
+        from ringprof.integrations.wsgi import RingprofMiddleware
+
+        app.wsgi_app = RingprofMiddleware(app.wsgi_app, slow_threshold=0.25,  # type: ignore[method-assign]
+                                          slow_dir=os.environ.get("PROD_LOAD_SLOW_DIR") or None)
+    return app
+
+
+# ---------------------------------------------------------------------- running
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not become ready")
+
+
+def start_server(config: str, port: int, workdir: Path, workers: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGPROF")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    gunicorn = ["-m", "gunicorn", "-w", str(workers), "-k", "sync", "-b", f"127.0.0.1:{port}",
+                "--log-level", "warning", "benchmarks.prod_load:create_app()"]
+    if config == "off":
+        cmd = [sys.executable, *gunicorn]
+    elif config == "launcher-off":
+        cmd = [sys.executable, "-m", "ringprof.auto", *gunicorn]
+        env["RINGPROF"] = "0"
+    else:
+        cmd = [sys.executable, "-m", "ringprof.auto", *gunicorn]
+        env.update({"RINGPROF": "1", "RINGPROF_INTERVAL": "0.01", "RINGPROF_MODE": "cpu",
+                    "RINGPROF_WINDOW": "10", "RINGPROF_SERVICE": "prodload",
+                    "RINGPROF_SINKS": f"dir:{workdir / 'windows'}?format=pprof&keep=100"})
+        if config == "middleware":
+            env["PROD_LOAD_MIDDLEWARE"] = "1"
+            env["PROD_LOAD_SLOW_DIR"] = str(workdir / "slow")
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def server_cpu_seconds(master: int) -> float:
+    """user+system CPU seconds of the gunicorn master and its workers so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [master]
+    try:
+        for task in os.listdir(f"/proc/{master}/task"):
+            with open(f"/proc/{master}/task/{task}/children") as fh:
+                pids += [int(p) for p in fh.read().split()]
+    except OSError:
+        pass
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / tick
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        raise ValueError(f"cannot parse latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def run_wrk(port: int, duration: float, connections: int, threads: int) -> dict[str, float]:
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration)}s", "--latency",
+                          "--timeout", "10s", f"http://127.0.0.1:{port}/api/items/42"],
+                         capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "requests": total, "p50_ms": _ms(pct["50"]), "p90_ms": _ms(pct["90"]), "p99_ms": _ms(pct["99"]),
+            "non2xx": float(errors.group(1)) if errors else 0.0,
+            "socket_errors": sock.group(1).strip() if sock else ""}  # type: ignore[dict-item]
+
+
+def run_python_load(port: int, duration: float, connections: int) -> dict[str, float]:
+    """Fallback load generator: ``connections`` threads in a child process."""
+    code = f"""
+import http.client, json, threading, time
+lat = []; lock = threading.Lock(); stop = time.monotonic() + {duration}
+def worker():
+    mine = []
+    while time.monotonic() < stop:
+        t0 = time.perf_counter()
+        c = http.client.HTTPConnection("127.0.0.1", {port}, timeout=10)
+        c.request("GET", "/api/items/42"); c.getresponse().read(); c.close()
+        mine.append((time.perf_counter() - t0) * 1e3)
+    with lock: lat.extend(mine)
+ts = [threading.Thread(target=worker) for _ in range({connections})]
+[t.start() for t in ts]; [t.join() for t in ts]
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]
+print(json.dumps({{"rps": len(lat) / {duration}, "requests": len(lat),
+                  "p50_ms": q(.5), "p90_ms": q(.9), "p99_ms": q(.99),
+                  "non2xx": 0.0, "socket_errors": ""}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=duration + 60).stdout
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"prod_load_{config}_"))
+    port = free_port()
+    proc = start_server(config, port, workdir, args.workers)
+    try:
+        wait_ready(port, proc)
+        for _ in range(50):  # warm up: imports, first requests
+            import urllib.request
+
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/items/1", timeout=10).read()
+        cpu0 = server_cpu_seconds(proc.pid)
+        if shutil.which("wrk") and not args.python_load:
+            result = run_wrk(port, args.duration, args.connections, args.threads)
+            result["loadgen"] = "wrk"  # type: ignore[assignment]
+        else:
+            result = run_python_load(port, args.duration, args.connections)
+            result["loadgen"] = "python"  # type: ignore[assignment]
+        # Server CPU per request: robust to other load on the machine, which
+        # moves throughput and latency far more than it moves this.
+        result["cpu_us_per_req"] = (server_cpu_seconds(proc.pid) - cpu0) / max(result["requests"], 1) * 1e6
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    result["exit_code"] = proc.returncode
+    windows = sorted((workdir / "windows").glob("*.pprof")) if (workdir / "windows").exists() else []
+    result["windows"] = len(windows)
+    result["window_kb_median"] = (round(statistics.median(f.stat().st_size for f in windows) / 1024, 1)
+                                  if windows else 0.0)
+    result["slow_captures"] = len(list((workdir / "slow").glob("*"))) if (workdir / "slow").exists() else 0
+    if err.strip():
+        result["stderr_tail"] = err.decode(errors="replace").strip().splitlines()[-3:]
+    shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of load per run (default 60)")
+    p.add_argument("--rounds", type=int, default=1, help="rounds of all configurations, interleaved")
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: 2 cores are shared)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
+    p.add_argument("--json", help="also write the raw results here")
+    args = p.parse_args(argv)
+    configs = [c for c in args.configs.split(",") if c]
+    for c in configs:
+        if c not in ALL_CONFIGS:
+            p.error(f"unknown configuration {c!r}; known: {', '.join(ALL_CONFIGS)}")
+    results: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
+    for r in range(args.rounds):
+        for config in configs:
+            res = measure(config, args)
+            results[config].append(res)
+            print(f"round {r + 1} {config:>11}: {res['rps']:8.1f} req/s  p50 {res['p50_ms']:.2f} ms  "
+                  f"p99 {res['p99_ms']:.2f} ms  cpu/req {res['cpu_us_per_req']:.0f} us  "
+                  f"windows {res['windows']}  exit {res['exit_code']}",
+                  file=sys.stderr, flush=True)
+    base = results.get("off")
+    print("\n| configuration | req/s | p50 ms | p90 ms | p99 ms | server CPU us/req | vs off (req/s) "
+          "| vs off (p99) | vs off (CPU/req) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for config in configs:
+        runs = results[config]
+        rps = statistics.median(x["rps"] for x in runs)
+        p50 = statistics.median(x["p50_ms"] for x in runs)
+        p90 = statistics.median(x["p90_ms"] for x in runs)
+        p99 = statistics.median(x["p99_ms"] for x in runs)
+        cpu = statistics.median(x["cpu_us_per_req"] for x in runs)
+        if base and config != "off":
+            brps = statistics.median(x["rps"] for x in base)
+            bp99 = statistics.median(x["p99_ms"] for x in base)
+            bcpu = statistics.median(x["cpu_us_per_req"] for x in base)
+            d_rps, d_p99 = f"{(rps / brps - 1) * 100:+.1f}%", f"{(p99 / bp99 - 1) * 100:+.1f}%"
+            d_cpu = f"{(cpu / bcpu - 1) * 100:+.1f}%"
+        else:
+            d_rps = d_p99 = d_cpu = "-"
+        print(f"| {config} | {rps:.1f} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {cpu:.0f} | {d_rps} | {d_p99} "
+              f"| {d_cpu} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,374 @@
+"""Continuous mode: cut the running profile into windows and export them.
+
+    ringprof.start(continuous=True, window=60, service="checkout",
+                   sinks=["dir:/var/lib/ringprof?keep=1440",
+                          "pyroscope:http://127.0.0.1:4040"])
+
+Every ``window`` seconds a *cutter* thread swaps the profile's data for an
+empty one (:meth:`ringprof.Profile.cut`: an atomic swap under the profile's
+lock, so no sample is lost or counted twice) and queues the old window; an
+*exporter* thread hands each queued window to every sink in turn.  Memory is
+bounded: the live window holds its own unique stacks only (the resolver's
+per-window tables are cleared on each cut) and at most ``max_pending``
+finished windows wait for slow sinks; when the queue is full the **oldest**
+window is dropped and counted.  A sink that raises never reaches the
+application: the first failure of a streak is logged once (logger
+``"ringprof"``), the rest are counted until the sink recovers (logged too).
+
+Each window's ``meta`` carries ``service``, ``pid``, ``tags`` (static labels,
+``RINGPROF_LABELS``), ``window_start``/``window_end`` (unix seconds),
+``window_index`` and ``continuous`` (window length, dropped windows, sink
+failures so far).  Windows without samples are not exported unless
+``export_empty=True``.
+
+The final, partial window is exported when :func:`ringprof.stop` is called or
+at interpreter exit (after the profile is flushed), waiting at most
+``flush_timeout`` seconds for the sinks.  In a forked child of a
+``follow_fork`` profile (the default in continuous mode: prefork servers such
+as gunicorn) a new controller with the same sinks takes over the child's own
+profile, so every worker exports windows tagged with its own pid.  A child
+that ends with ``os._exit()`` (multiprocessing workers) loses its last
+partial window.
+
+Options of ``ringprof.start(continuous=True, ...)``:
+
+``sinks``          sink URLs, sink objects or callables (required)
+``window``         window length in seconds (default 60; at least 0.05)
+``service``        service name (default: the program's name)
+``tags``           static labels for every window (``{"env": "prod"}``)
+``max_pending``    finished windows that may wait for the sinks (default 4)
+``flush_timeout``  seconds to wait for the sinks at exit (default 5)
+``export_empty``   export windows without samples too (default False)
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .model import ProfileData
+from .profile import at_exit as _at_exit_hook
+from .profile import child_profile as _child_profile
+from .sinks import coerce, sink_name
+
+log = logging.getLogger("ringprof")
+
+__all__ = ["Continuous", "current"]
+
+_current: Continuous | None = None
+_hooks_installed = False
+
+
+def current() -> Continuous | None:
+    """The continuous-mode controller of this process, if any."""
+    c = _current
+    return c if c is not None and c._pid == os.getpid() else None
+
+
+def default_service() -> str:
+    """The program's name: the script's base name without ``.py``, else ``python``."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    name = os.path.basename(argv0)
+    if name in ("", "-c", "-m", "__main__.py"):
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        name = (spec.name.rsplit(".", 1)[0] if spec is not None and spec.name.endswith(".__main__")
+                else spec.name if spec is not None else "")
+    if name.endswith(".py"):
+        name = name[:-3]
+    return name or "python"
+
+
+class Continuous:
+    """Cuts a :class:`~ringprof.Profile` into windows and exports them to sinks."""
+
+    OPTIONS = ("sinks", "window", "service", "tags", "max_pending", "flush_timeout", "export_empty")
+    MIN_WINDOW = 0.05
+
+    def __init__(self, sinks: Iterable[Any], window: float = 60.0, *, service: str | None = None,
+                 tags: Mapping[str, str] | None = None, max_pending: int = 4, flush_timeout: float = 5.0,
+                 export_empty: bool = False) -> None:
+        if isinstance(sinks, str | bytes) or not isinstance(sinks, Iterable):
+            sinks = [sinks]
+        self.sinks = [coerce(s) for s in sinks]
+        if not self.sinks:
+            raise ValueError("continuous mode needs at least one sink (e.g. sinks=['dir:/var/lib/ringprof'])")
+        if isinstance(window, bool) or not isinstance(window, int | float) or not window >= self.MIN_WINDOW:
+            raise ValueError(f"window must be a number of seconds >= {self.MIN_WINDOW}, got {window!r}")
+        if not isinstance(max_pending, int) or max_pending < 1:
+            raise ValueError(f"max_pending must be an integer >= 1, got {max_pending!r}")
+        if not flush_timeout >= 0:
+            raise ValueError(f"flush_timeout must be >= 0, got {flush_timeout!r}")
+        self.window = float(window)
+        self.service = service or default_service()
+        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.max_pending = max_pending
+        self.flush_timeout = float(flush_timeout)
+        self.export_empty = export_empty
+        #: counters: windows cut, exported (to every sink), empty (skipped),
+        #: dropped (queue full), sink_failures (one per failed sink export)
+        self.stats = {"windows": 0, "exported": 0, "empty": 0, "dropped": 0, "sink_failures": 0}
+        self.profile: Any = None
+        self._pid = os.getpid()
+        self._queue: deque[ProfileData] = deque()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stop_cutting = threading.Event()
+        self._stop_export = False
+        self._closed = False
+        self._cut_lock = threading.Lock()
+        self._window_start = 0.0
+        self._index = 0
+        self._streaks: dict[int, int] = {}
+        self._drop_logged = False
+        self._cutter: threading.Thread | None = None
+        self._exporter: threading.Thread | None = None
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Continuous:
+        """Build from ``ringprof.start()`` keyword options, removing the ones it takes."""
+        kw = {k: options.pop(k) for k in cls.OPTIONS if k in options}
+        if "sinks" not in kw:
+            raise ValueError("continuous=True needs sinks=[...], e.g. sinks=['dir:/var/lib/ringprof']")
+        sinks = kw.pop("sinks")
+        return cls(sinks, **kw)
+
+    def _clone(self) -> Continuous:
+        return Continuous(self.sinks, self.window, service=self.service, tags=self.tags,
+                          max_pending=self.max_pending, flush_timeout=self.flush_timeout,
+                          export_empty=self.export_empty)
+
+    # ------------------------------------------------------------------ lifecycle
+    def attach(self, profile: Any) -> None:
+        """Start cutting ``profile`` (already enabled) into windows."""
+        global _current
+        active = current()
+        if active is not None and not active._closed:
+            raise RuntimeError("continuous profiling is already running in this process")
+        self.profile = profile
+        profile.continuous = self
+        self._window_start = float(profile._data.meta.get("start_time") or time.time())
+        self._cutter = threading.Thread(target=self._cut_loop, name="ringprof-window", daemon=True)
+        self._exporter = threading.Thread(target=self._export_loop, name="ringprof-export", daemon=True)
+        self._exporter.start()
+        self._cutter.start()
+        _current = self
+        _install_hooks()
+        log.info("ringprof: continuous profiling: pid %d, %s mode, interval %g s, %g s windows -> %s",
+                 self._pid, profile.mode, profile.interval, self.window,
+                 ", ".join(sink_name(s) for s in self.sinks))
+
+    def stop_cutting(self) -> None:
+        """Stop the window timer (the final window is cut by :meth:`close`)."""
+        self._stop_cutting.set()
+        cutter = self._cutter
+        if cutter is not None and cutter is not threading.current_thread() and self._pid == os.getpid():
+            cutter.join(timeout=5)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop cutting, export the final window and wait (at most ``timeout``,
+        default ``flush_timeout``) for the sinks.  Returns True if everything
+        queued was exported.  Idempotent."""
+        with self._cond:
+            if self._closed or self._pid != os.getpid():
+                return True
+            self._closed = True
+        global _current
+        self.stop_cutting()
+        self.cut_now()
+        with self._cond:
+            self._stop_export = True
+            self._cond.notify_all()
+        done = self.flush(self.flush_timeout if timeout is None else timeout)
+        if not done:
+            with self._cond:
+                left = len(self._queue) + self._busy
+            log.warning("ringprof: %d window(s) not exported within %g s at shutdown (slow sink)",
+                        left, self.flush_timeout if timeout is None else timeout)
+        for sink in self.sinks:
+            closer = getattr(sink, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception as exc:  # pragma: no cover - best effort
+                    log.warning("ringprof: closing sink %s failed: %s", sink_name(sink), exc)
+        if _current is self:
+            _current = None
+        return done
+
+    # ------------------------------------------------------------------ windows
+    def cut_now(self) -> ProfileData | None:
+        """Cut the current window now and queue it for export (returns it, or
+        None when it was empty and skipped)."""
+        prof = self.profile
+        if prof is None:
+            return None
+        with self._cut_lock:
+            data: ProfileData = prof.cut()
+            end = time.time()
+            start, self._window_start = self._window_start, end
+            self._index += 1
+            self.stats["windows"] += 1
+            self._decorate(data, start, end, self._index)
+        if not len(data) and not self.export_empty:
+            self.stats["empty"] += 1
+            return None
+        with self._cond:
+            if len(self._queue) >= self.max_pending:
+                self._queue.popleft()
+                self.stats["dropped"] += 1
+                if not self._drop_logged:
+                    self._drop_logged = True
+                    log.warning("ringprof: sinks are too slow: dropped the oldest queued window "
+                                "(max_pending=%d); further drops are counted in meta['continuous']",
+                                self.max_pending)
+            self._queue.append(data)
+            self._cond.notify_all()
+        return data
+
+    def _decorate(self, data: ProfileData, start: float, end: float, index: int) -> None:
+        meta = data.meta
+        meta["service"] = self.service
+        meta["pid"] = self._pid
+        meta["tags"] = dict(self.tags)
+        meta["window_start"] = start
+        meta["window_end"] = end
+        meta["window_index"] = index
+        meta["start_time"] = start
+        meta["continuous"] = {"window": self.window, "dropped_windows": self.stats["dropped"],
+                              "sink_failures": self.stats["sink_failures"]}
+        if len(data):
+            import numpy as np
+
+            present = set(np.unique(data.thread).tolist())
+            for t in threading.enumerate():
+                tid = t.native_id
+                if tid is not None and tid in present and tid not in data.threads:
+                    data.threads[tid] = t.name
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued window went through the sinks."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                if self._exporter is None or not self._exporter.is_alive():
+                    return False
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left if left is not None else 1.0)
+        return True
+
+    # ------------------------------------------------------------------ threads
+    def _cut_loop(self) -> None:
+        deadline = time.monotonic() + self.window
+        while not self._stop_cutting.wait(max(0.0, deadline - time.monotonic())):
+            try:
+                self.cut_now()
+            except Exception as exc:  # never let the profiler take the host down
+                log.warning("ringprof: cutting a window failed: %r", exc)
+            deadline += self.window
+            now = time.monotonic()
+            if deadline < now:  # we fell behind (suspended host): don't burst
+                deadline = now + self.window
+
+    def _export_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop_export:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                data = self._queue.popleft()
+                self._busy = True
+            try:
+                self._export(data)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _export(self, data: ProfileData) -> None:
+        ok = True
+        for i, sink in enumerate(self.sinks):
+            try:
+                sink.export(data)
+            except Exception as exc:
+                ok = False
+                self.stats["sink_failures"] += 1
+                streak = self._streaks.get(i, 0) + 1
+                self._streaks[i] = streak
+                if streak == 1:
+                    log.warning("ringprof: sink %s failed: %s; further failures are counted until it "
+                                "recovers", sink_name(sink), _one_line(exc))
+            else:
+                streak = self._streaks.pop(i, 0)
+                if streak:
+                    log.warning("ringprof: sink %s recovered after %d failed window(s)",
+                                sink_name(sink), streak)
+        if ok:
+            self.stats["exported"] += 1
+
+    def __repr__(self) -> str:
+        return (f"<ringprof.Continuous pid={self._pid} window={self.window}s sinks={len(self.sinks)} "
+                f"{'closed' if self._closed else 'running'} {self.stats}>")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+# ---------------------------------------------------------------------- process hooks
+def _before_shutdown() -> None:
+    """atexit, before the profile's own handler (atexit runs last-in first-out):
+    stop cutting so that no window cut races with the final disable()."""
+    c = current()
+    if c is not None:
+        c.stop_cutting()
+
+
+def _at_exit() -> None:
+    """After the profile was flushed at exit: export the final window."""
+    c = current()
+    if c is not None:
+        c.close()
+
+
+def _after_fork_in_child() -> None:
+    """Runs after :func:`ringprof.profile._after_fork_in_child` (registered later).
+
+    The parent's controller is dead here (its threads did not survive the fork
+    and its locks may be held forever): never touch it beyond reading its
+    settings.  A ``follow_fork`` profile re-armed itself; give it a controller.
+    """
+    global _current
+    parent = _current
+    _current = None
+    if parent is None or parent._closed:
+        return
+    child_profile = _child_profile()
+    if child_profile is None:
+        return
+    try:
+        controller = parent._clone()
+        controller.attach(child_profile)
+    except Exception as exc:  # pragma: no cover - never break the child
+        print(f"ringprof: could not resume continuous profiling after fork: {exc}", file=sys.stderr)
+
+
+def _install_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    _at_exit_hook(_at_exit)
+    atexit.register(_before_shutdown)
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,247 @@
+"""Framework integrations: WSGI/ASGI middleware, OpenTelemetry, gunicorn.
+
+Shared pieces live here: cheap label switching for request code, bounded
+route names, and "slow request" capture (the samples of one request, cut out
+of the running profile into their own :class:`~ringprof.ProfileData`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import _sampler
+from ..labels import intern, lookup
+from ..model import ProfileData
+
+__all__ = ["SlowRequest", "normalize_path", "select"]
+
+log = logging.getLogger("ringprof")
+
+
+#: The calling thread's label set id (a C call, no Python in between).
+get_label: Callable[[], int] = _sampler.get_thread_label
+#: Set the calling thread's label set id.
+set_label: Callable[[int], None] = _sampler.set_thread_label
+
+
+class LabelCache:
+    """(base label id, extra labels) -> merged label id, without re-sorting
+    and re-interning on every request.  Bounded: cleared when full."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._ids: dict[tuple[Any, ...], int] = {}
+        self.limit = limit
+
+    def merged(self, base: int, method: str, route: str) -> int:
+        """The id of the base set plus ``method`` and ``route``."""
+        key = (base, method, route)
+        lid = self._ids.get(key)
+        if lid is None:
+            if len(self._ids) >= self.limit:
+                self._ids.clear()
+            lid = self._ids[key] = intern({**lookup(base), "method": method, "route": route})
+        return lid
+
+
+_NUMERIC = re.compile(r"^\d+$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_HEXISH = re.compile(r"^(?=.*\d)[0-9a-fA-F]{16,}$")
+
+
+def normalize_path(path: str) -> str:
+    """A low-cardinality route from a raw path: ids become placeholders
+    (``/users/42/orders/9f1c...`` -> ``/users/{int}/orders/{hex}``)."""
+    parts = []
+    for seg in path.split("/"):
+        if _NUMERIC.match(seg):
+            seg = "{int}"
+        elif _UUID.match(seg):
+            seg = "{uuid}"
+        elif _HEXISH.match(seg):
+            seg = "{hex}"
+        elif len(seg) > 40:
+            seg = "{long}"
+        parts.append(seg)
+    return "/".join(parts) or "/"
+
+
+class RouteNames:
+    """Caps the number of distinct route label values (label sets are interned
+    for the life of the process): past ``limit`` new routes read ``<other>``."""
+
+    def __init__(self, limit: int = 500) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._warned = False
+
+    def __call__(self, route: str) -> str:
+        if route in self._seen:
+            return route
+        if len(self._seen) >= self.limit:
+            if not self._warned:
+                self._warned = True
+                log.warning("ringprof: more than %d distinct routes; further ones are labelled <other> "
+                            "(pass route=... to the middleware to name them)", self.limit)
+            return "<other>"
+        self._seen.add(route)
+        return route
+
+
+def active_profile() -> Any:
+    return _profile_module()._active
+
+
+def _profile_module() -> Any:
+    # ``ringprof.profile`` the attribute is the decorator; the module is in sys.modules.
+    import importlib
+
+    return importlib.import_module("ringprof.profile")
+
+
+def select(data: ProfileData, *, thread: int | None = None, start_ns: int | None = None,
+           end_ns: int | None = None, labels: Mapping[str, str] | None = None) -> ProfileData:
+    """Like :meth:`ProfileData.filter`, but the result holds only the frames,
+    stacks and label sets its samples use (small, for one request or span)."""
+    n = len(data)
+    keep = np.ones(n, dtype=bool)
+    if thread is not None:
+        keep &= data.thread == thread
+    if start_ns is not None:
+        keep &= data.time_ns >= start_ns
+    if end_ns is not None:
+        keep &= data.time_ns < end_ns
+    if labels:
+        want = {str(k): str(v) for k, v in labels.items()}
+        used = np.unique(data.labels[keep]) if keep.any() else np.zeros(0, dtype=np.int64)
+        ok = np.zeros(len(data.label_sets), dtype=bool)
+        for lid in used.tolist():
+            ls = data.label_sets[lid]
+            ok[lid] = all(ls.get(k) == v for k, v in want.items())
+        keep &= ok[data.labels]
+    out = ProfileData(copy.deepcopy(data.meta))
+    idx = np.flatnonzero(keep)
+    if not len(idx):
+        return out
+    stacks, inverse = np.unique(data.stack[idx], return_inverse=True)
+    stack_map = np.array([out.intern_stack(out.intern_frame(data.frames[f]) for f in data.stacks[sid])
+                          for sid in stacks.tolist()], dtype=np.int64)
+    lsets, linverse = np.unique(data.labels[idx], return_inverse=True)
+    label_map = np.array([out.intern_labels(data.label_sets[lid]) for lid in lsets.tolist()], dtype=np.int64)
+    out.add_samples(stack_map[inverse.ravel()], data.thread[idx], data.time_ns[idx], data.weight[idx],
+                    data.cpu_ns[idx], data.flags[idx], label_map[linverse.ravel()], data.depth[idx])
+    for tid in np.unique(data.thread[idx]).tolist():
+        if tid in data.threads:
+            out.threads[tid] = data.threads[tid]
+    return out
+
+
+@dataclass
+class SlowRequest:
+    """One request slower than the middleware's threshold, with its profile."""
+
+    method: str
+    route: str
+    path: str
+    duration: float  #: seconds
+    start_ns: int  #: CLOCK_MONOTONIC (the samples' clock)
+    end_ns: int
+    thread: int  #: native thread id that ran the request
+    status: int | None
+    data: ProfileData  #: the request's samples (empty when no profile is running)
+    path_written: str | None = None  #: the file written to ``slow_dir``, if any
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class SlowCapture:
+    """Cuts slow requests out of the active profile; rate-limited."""
+
+    def __init__(self, threshold: float | None, on_slow: Callable[[SlowRequest], Any] | None,
+                 slow_dir: str | os.PathLike[str] | None, slow_format: str, max_per_minute: int) -> None:
+        if threshold is not None and not threshold >= 0:
+            raise ValueError(f"slow_threshold must be >= 0 seconds, got {threshold!r}")
+        if (on_slow is not None or slow_dir is not None) and threshold is None:
+            raise ValueError("on_slow/slow_dir need slow_threshold (seconds)")
+        if on_slow is not None and not callable(on_slow):
+            raise TypeError("on_slow must be callable")
+        if slow_dir is not None:
+            from ..exporters import extensions
+
+            self.ext = extensions(slow_format)[0]
+        if max_per_minute < 1:
+            raise ValueError(f"max_captures_per_minute must be >= 1, got {max_per_minute}")
+        self.threshold_ns = None if threshold is None else int(threshold * 1e9)
+        self.on_slow = on_slow
+        self.slow_dir = None if slow_dir is None else os.fspath(slow_dir)
+        self.slow_format = slow_format
+        self.max_per_minute = max_per_minute
+        self._tokens = float(max_per_minute)
+        self._refill_at = time.monotonic()
+        self._lock = threading.Lock()
+        self.captured = 0
+        self.skipped = 0  # slow requests over the rate limit
+
+    @property
+    def enabled(self) -> bool:
+        return self.threshold_ns is not None
+
+    def _take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(float(self.max_per_minute),
+                               self._tokens + (now - self._refill_at) * self.max_per_minute / 60.0)
+            self._refill_at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            self.skipped += 1
+            return False
+
+    def finish(self, method: str, route: str, path: str, start_ns: int, end_ns: int, thread: int,
+               status: int | None, labels: Mapping[str, str]) -> None:
+        if self.threshold_ns is None or end_ns - start_ns < self.threshold_ns or not self._take():
+            return
+        try:
+            self._capture(method, route, path, start_ns, end_ns, thread, status, labels)
+        except Exception as exc:  # never fail the request
+            log.warning("ringprof: slow request capture failed: %r", exc)
+
+    def _capture(self, method: str, route: str, path: str, start_ns: int, end_ns: int, thread: int,
+                 status: int | None, labels: Mapping[str, str]) -> None:
+        prof = active_profile()
+        duration = (end_ns - start_ns) / 1e9
+        if prof is None:
+            data = ProfileData({"mode": "cpu", "interval": 0.01, "pid": os.getpid(), "stats": {}})
+        else:
+            with prof._lock:  # no drain or window cut while we read
+                data = select(prof.data, thread=thread, start_ns=start_ns, end_ns=end_ns + 1, labels=labels)
+        data.meta["start_time"] = time.time() - (time.monotonic_ns() - start_ns) / 1e9
+        data.meta["duration"] = duration
+        data.meta["request"] = {"method": method, "route": route, "path": path, "status": status,
+                                "duration": duration, "thread": thread}
+        req = SlowRequest(method, route, path, duration, start_ns, end_ns, thread, status, data,
+                          labels=dict(labels))
+        self.captured += 1
+        if self.slow_dir is not None:
+            from ..exporters import write
+
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", route).strip("_") or "root"
+            name = f"slow-{method}-{safe[:80]}-{int(time.time() * 1000)}-{os.getpid()}{self.ext}"
+            path = os.path.join(self.slow_dir, name)
+            try:
+                os.makedirs(self.slow_dir, exist_ok=True)
+                write(data, path, self.slow_format)
+                req.path_written = path
+            except Exception as exc:
+                log.warning("ringprof: could not write the slow request profile %s: %r", path, exc)
+        if self.on_slow is not None:
+            self.on_slow(req)

@@ -1,0 +1,170 @@
+"""Sink URLs and the directory sink (atomic files, retention, formats)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from ringprof import sinks
+from ringprof.exporters import pprof
+from ringprof.model import Frame, ProfileData
+from ringprof.sinks.directory import DirectorySink
+from ringprof.sinks.pyroscope import PyroscopeSink
+
+
+def window(index: int = 1, pid: int = 4242, start: float = 1_700_000_000.0, service: str = "svc") -> ProfileData:
+    data = ProfileData({"mode": "cpu", "interval": 0.01, "service": service, "pid": pid,
+                        "window_start": start, "window_end": start + 60, "window_index": index,
+                        "start_time": start, "duration": 60.0, "tags": {"env": "prod"}})
+    main = Frame("main", "/app/main.py", 1, 3)
+    work = Frame("work", "/app/main.py", 10, 12)
+    data.add_sample([main, work], thread=7, time_ns=1, weight=3, labels={"route": "/a"})
+    data.add_sample([main], thread=7, time_ns=2, weight=1)
+    return data
+
+
+def test_parse_splits_on_sink_schemes_only():
+    got = sinks.parse("dir:/tmp/a?format=collapsed&keep=5, pyroscope:http://127.0.0.1:4040?token=a,b,"
+                      "dir:/tmp/b")
+    assert [type(s).__name__ for s in got] == ["DirectorySink", "PyroscopeSink", "DirectorySink"]
+    assert got[0].format == "collapsed" and got[0].keep == 5 and got[0].path == "/tmp/a"
+    assert got[1].headers["Authorization"] == "Bearer a,b"  # commas inside a value stay
+    assert got[2].path == "/tmp/b" and got[2].format == "pprof"
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("", "no sink"),
+    ("s3://bucket", "unknown sink"),
+    ("dir:", "missing its path"),
+    ("dir:/x?format=gif", "unknown format"),
+    ("dir:/x?keep=0", "keep must be at least 1"),
+    ("dir:/x?keep=ten", "must be an integer"),
+    ("dir:/x?max_age=soon", "not a duration"),
+    ("dir:/x?colour=red", "unknown option colour"),
+    ("dir:/x?keep=1&keep=2", "given twice"),
+    ("pyroscope:ftp://h", "must be http"),
+    ("pyroscope:http://h?retries=-1", "at least 0"),
+    ("pyroscope:http://h?token=t&user=u", "not both"),
+    ("pyroscope:http://h?ca=/nonexistent.pem", "does not exist"),
+    ("pyroscope:http://h?token_file=/nonexistent", "cannot read token_file"),
+    ("pyroscope:http://h?verify=maybe", "verify must be"),
+])
+def test_bad_sink_urls_are_one_line_errors(spec, message):
+    with pytest.raises(ValueError, match=message) as info:
+        sinks.parse(spec)
+    assert "\n" not in str(info.value)
+
+
+def test_parse_duration():
+    assert sinks.parse_duration("90") == 90
+    assert sinks.parse_duration("250ms") == 0.25
+    assert sinks.parse_duration("5m") == 300
+    assert sinks.parse_duration("2h") == 7200
+    assert sinks.parse_duration("7d") == 7 * 86400
+    for bad in ("", "-1", "0", "1w", "abc"):
+        with pytest.raises(ValueError):
+            sinks.parse_duration(bad)
+
+
+def test_coerce_accepts_urls_objects_and_callables(tmp_path):
+    got: list[ProfileData] = []
+    sink = sinks.coerce(got.append)
+    sink.export(window())
+    assert len(got) == 1 and isinstance(sink, sinks.CallbackSink)
+    d = DirectorySink(tmp_path)
+    assert sinks.coerce(d) is d
+    assert isinstance(sinks.coerce(f"dir:{tmp_path}"), DirectorySink)
+    with pytest.raises(TypeError):
+        sinks.coerce(3)
+
+
+def test_directory_sink_writes_one_file_per_window_atomically(tmp_path):
+    sink = sinks.from_url(f"dir:{tmp_path}/out")
+    sink.export(window(1))
+    sink.export(window(2, start=1_700_000_060.0))
+    names = sorted(os.listdir(tmp_path / "out"))
+    assert names == ["svc-20231114T221320Z-4242-000001.pprof", "svc-20231114T221420Z-4242-000002.pprof"]
+    prof = pprof.decode((tmp_path / "out" / names[0]).read_bytes())
+    assert sum(s["values"][0] for s in prof["samples"]) == 4
+    labels = [s["labels"] for s in prof["samples"]]
+    assert {"route": ["/a"]} in labels
+
+
+def test_directory_sink_formats(tmp_path):
+    native = DirectorySink(tmp_path, "native")
+    native.export(window())
+    (path,) = tmp_path.glob("*.ringprof")
+    loaded = ProfileData.load(path)
+    assert loaded.meta["pid"] == 4242 and loaded.meta["window_index"] == 1 and len(loaded) == 2
+    DirectorySink(tmp_path, "collapsed", prefix="x").export(window())
+    (folded,) = tmp_path.glob("x-*.collapsed")
+    assert "main (/app/main.py:1);work (/app/main.py:10) 3" in folded.read_text()
+    DirectorySink(tmp_path, "speedscope").export(window())
+    assert list(tmp_path.glob("svc-*.speedscope.json"))
+
+
+def test_directory_sink_retention_by_count_keeps_the_newest(tmp_path):
+    (tmp_path / "notes.txt").write_text("not ours")
+    (tmp_path / "svc-backup.pprof").write_text("not a window file")
+    sink = DirectorySink(tmp_path, keep=3)
+    for i in range(1, 7):
+        sink.export(window(i, pid=100 + i % 2, start=1_700_000_000.0 + 60 * i))
+    ours = sorted(p.name for p in tmp_path.glob("svc-*-*-*.pprof") if p.name != "svc-backup.pprof")
+    assert [n.rsplit("-", 1)[1] for n in ours] == ["000004.pprof", "000005.pprof", "000006.pprof"]
+    assert (tmp_path / "notes.txt").exists() and (tmp_path / "svc-backup.pprof").exists()
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_directory_sink_retention_by_age(tmp_path):
+    sink = DirectorySink(tmp_path, max_age=3600)
+    sink.export(window(1))
+    (old,) = tmp_path.iterdir()
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    sink.export(window(2, start=1_700_000_060.0))
+    names = [p.name for p in tmp_path.iterdir()]
+    assert names == ["svc-20231114T221420Z-4242-000002.pprof"]
+
+
+def test_directory_sink_failure_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "ro"
+    target.mkdir()
+    target.chmod(0o500)
+    try:
+        if os.access(target, os.W_OK):
+            pytest.skip("running as a user that ignores directory permissions (root)")
+        with pytest.raises(OSError):
+            DirectorySink(target).export(window())
+        assert list(target.iterdir()) == []
+    finally:
+        target.chmod(0o700)
+
+
+def test_pyroscope_sink_url_options(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    sink = sinks.from_url("pyroscope:https://bob:p%40ss@pyro.example:4443/base?tenant=team-a&timeout=2"
+                          "&retries=5&backoff=100ms&app=shop")
+    assert isinstance(sink, PyroscopeSink)
+    assert sink.endpoint == "https://pyro.example:4443/base/ingest"
+    assert sink.headers["Authorization"] == "Basic Ym9iOnBAc3M="  # bob:p@ss
+    assert sink.headers["X-Scope-OrgID"] == "team-a"
+    assert (sink.timeout, sink.retries, sink.backoff) == (2.0, 5, 0.1)
+    assert "bob" not in sink.name and "p%40ss" not in sink.name  # no credentials in log lines
+    sink = sinks.from_url(f"pyroscope:http://127.0.0.1:4040?token_file={token}")
+    assert sink.headers["Authorization"] == "Bearer s3cret"
+    assert sink.app_name(window()) == "svc{env=prod}"
+
+
+def test_directory_sink_render_failure_leaves_no_file(tmp_path, monkeypatch):
+    import ringprof.exporters as exporters
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("encoder bug")
+
+    monkeypatch.setattr(exporters, "render", broken)
+    with pytest.raises(RuntimeError):
+        DirectorySink(tmp_path).export(window())
+    assert list(tmp_path.iterdir()) == []
