@@ -262,7 +262,9 @@ def test_bad_options_raise_value_error(kwargs: dict[str, Any]) -> None:
 def test_top_and_collapsed_name_the_hot_function() -> None:
     with ringprof.Profile(interval=0.004) as prof:
         burn(0.2)
-    top = prof.top(3)
+    # Callers of burn (pytest's own frames) tie with it on total time, so look
+    # it up among all rows rather than assume it is in the first three.
+    top = prof.top(100)
     assert top and top[0].total_pct >= 90
     assert "burn" in [r.name for r in top]
     burn_row = next(r for r in top if r.name == "burn")

@@ -437,7 +437,10 @@ def test_reentry_from_c_never_shows_garbage_frames(reentry_data: ProfileData) ->
             if same_file(f.filename, target):
                 names[f.name] += weight
     assert set(names) <= {"run", "ident", "add", "<module>"}, names
-    assert names["ident"] > 0.05 * len(data)
+    # Samples taken while ident is still being entered (its frame not started
+    # yet, which CPython itself calls incomplete) go to the caller, so ident's
+    # share is lower than its wall time; it must still be clearly present.
+    assert names["ident"] > 0.02 * len(data)
 
 
 def test_reentry_from_c_walks_are_consistent(reentry_data: ProfileData) -> None:
