@@ -126,13 +126,15 @@ static int fault_free_copy(void *dst, const void *src, size_t len)
  * Frames inside the live datastack are read in place; any other frame is
  * first copied with fault_free_copy (see rpc_live_ranges for why), so a stale
  * or torn pointer ends the walk with RP_F_BAD_FRAME instead of a SIGSEGV. */
-static void walk_from(const void *f, const rpc_range *live, int nlive, rp_record *rec, uint32_t max_depth);
+static void walk_from(const void *f, const rpc_range *live, int nlive, const rpc_chunk *older, rp_record *rec,
+                      uint32_t max_depth);
 
 static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth)
 {
     rpc_range live[RP_LIVE_RANGES];
     int nlive = rpc_live_ranges(ts, live, RP_LIVE_RANGES);
-    walk_from(rpc_first_frame(ts), live, nlive, rec, max_depth);
+    const rpc_chunk *older = nlive == RP_LIVE_RANGES ? rpc_chunk_after(ts, nlive) : NULL; /* deep stacks */
+    walk_from(rpc_first_frame(ts), live, nlive, older, rec, max_depth);
     if (rec->flags & RP_F_BAD_FRAME) {
         /* On 3.11/3.12 an implausible chain is the window in which a new eval
          * loop has published its cframe but not yet its frame: current_frame
@@ -143,15 +145,17 @@ static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth)
         const void *outer = NULL;
         if (slot != NULL && g_safe_copy && fault_free_copy(&outer, slot, sizeof(outer)) == 0 && outer != NULL) {
             rec->flags &= (uint16_t) ~(RP_F_BAD_FRAME | RP_F_TRUNCATED);
-            walk_from(outer, live, nlive, rec, max_depth);
+            walk_from(outer, live, nlive, older, rec, max_depth);
         }
     }
 }
 
-static void walk_from(const void *f, const rpc_range *live, int nlive, rp_record *rec, uint32_t max_depth)
+static void walk_from(const void *f, const rpc_range *live, int nlive, const rpc_chunk *older, rp_record *rec,
+                      uint32_t max_depth)
 {
     rp_frame *out = (rp_frame *)(rec + 1);
     uint32_t n = 0, depth = 0;
+    int older_hit = 0;
     _Alignas(16) unsigned char copy[RPC_FRAME_HEADER_SIZE];
     for (uint32_t iter = 0; f != NULL; iter++) {
         if (iter >= RP_WALK_LIMIT || !rpc_ptr_ok(f, 8)) {
@@ -159,7 +163,13 @@ static void walk_from(const void *f, const rpc_range *live, int nlive, rp_record
             break;
         }
         const void *view = f;
-        if (!rpc_in_ranges(live, nlive, f)) {
+        /* Once the walk has reached chunks older than `live`, callers can only
+         * be older still: check the cursor first (O(1) per frame). */
+        int in_stack = older_hit ? rpc_in_older_chunks(&older, f) : rpc_in_ranges(live, nlive, f);
+        if (!in_stack && !older_hit && older != NULL) {
+            in_stack = older_hit = rpc_in_older_chunks(&older, f);
+        }
+        if (!in_stack) {
             if (!g_safe_copy || fault_free_copy(copy, f, sizeof(copy)) != 0) {
                 if (g_safe_copy) {
                     rec->flags |= RP_F_BAD_FRAME;
@@ -279,8 +289,10 @@ static int arm_timer(rp_slot *s, uint32_t idx)
     if (timer_create(clk, &sev, &s->timer) != 0) {
         return -1;
     }
-    /* Randomised first expiry so that threads do not fire in lock-step. */
-    uint64_t first = g_cfg.interval_ns / 2 + (uint64_t)(random() % (long)(g_cfg.interval_ns / 2 + 1));
+    /* First expiry uniform in (0, interval]: threads do not fire in
+     * lock-step, and a thread that runs for less than one interval is still
+     * sampled with the right probability (a later start would miss it). */
+    uint64_t first = 1 + (uint64_t)(random() % (long)g_cfg.interval_ns);
     struct itimerspec its = {
         .it_interval = {(time_t)(g_cfg.interval_ns / 1000000000ull), (long)(g_cfg.interval_ns % 1000000000ull)},
         .it_value = {(time_t)(first / 1000000000ull), (long)(first % 1000000000ull)},

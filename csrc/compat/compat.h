@@ -129,4 +129,42 @@ static inline int rpc_in_ranges(const rpc_range *r, int n, const void *f)
     return 0;
 }
 
+/* [handler] rpc_live_ranges covers the newest `max` chunks only, and a deep
+ * recursion has far more (a 16 KiB chunk holds ~150 frames).  Frames in older
+ * chunks must not each cost a fault-free copy: that is a syscall (~2 us on a
+ * VM), so a 19,000-frame walk would outlast the sampling interval and the
+ * thread would stop making progress.  rpc_chunk_after(ts, n) is the first
+ * chunk the ranges do not cover; rpc_in_older_chunks checks a frame against it
+ * and older chunks, moving *cursor to the chunk that holds it.  Frames only get
+ * older along a walk, so a whole walk costs O(frames + chunks). */
+typedef _PyStackChunk rpc_chunk;
+
+static inline const rpc_chunk *rpc_chunk_after(PyThreadState *ts, int skip)
+{
+    const rpc_chunk *c = ts->datastack_chunk;
+    for (int i = 0; i < skip && rpc_ptr_ok(c, 8); i++) {
+        c = c->previous;
+    }
+    return rpc_ptr_ok(c, 8) ? c : NULL;
+}
+
+static inline int rpc_in_older_chunks(const rpc_chunk **cursor, const void *f)
+{
+    uintptr_t a = (uintptr_t)f;
+    uint32_t guard = 0;
+    for (const rpc_chunk *c = *cursor; rpc_ptr_ok(c, 8) && guard < (1u << 20); c = c->previous, guard++) {
+        uintptr_t lo = (uintptr_t)&c->data[0];
+        uintptr_t end = (uintptr_t)c + c->size;
+        uintptr_t hi = lo + c->top * sizeof(PyObject *);
+        if (hi > end || hi < lo) {
+            hi = lo;
+        }
+        if (a >= lo && a + RPC_FRAME_HEADER_SIZE <= hi) {
+            *cursor = c;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 #endif /* RINGPROF_COMPAT_H */

@@ -62,7 +62,7 @@ class Resolver:
         self.data = data
         self._codes: dict[int, _CodeInfo | None] = {}
         self._index: dict[bytes, int] = {}
-        self._raw_to_stack: list[int] = []
+        self._raw_map = np.zeros(0, dtype=np.int64)  # raw id -> model stack id
         self._generation = 0
         self._labels: dict[int, int] = {}  # process label id -> model label id
         self.invalid_frames = 0
@@ -72,7 +72,6 @@ class Resolver:
         self.data = data
         self._labels.clear()
         self._index.clear()
-        self._raw_to_stack.clear()
         for info in self._codes.values():
             if info is not None:
                 info.frames.clear()
@@ -128,13 +127,15 @@ class Resolver:
         if not buf:
             return 0
         raw, tid, tns, weight, cpu, flags, label, depth, new = _sampler.parse(buf, self._index)
-        for rid, key in new:
-            stack_id = self._resolve_stack(key)
-            if rid == len(self._raw_to_stack):
-                self._raw_to_stack.append(stack_id)
-            else:  # pragma: no cover - ids are dense by construction
-                raise AssertionError("raw stack ids out of order")
-        stacks = np.asarray(self._raw_to_stack, dtype=np.int64)[raw]
+        if new:
+            need = len(self._index)
+            if need > len(self._raw_map):  # grow geometrically: O(new stacks) per drain
+                grown = np.zeros(max(need, 2 * len(self._raw_map), 1024), dtype=np.int64)
+                grown[: len(self._raw_map)] = self._raw_map
+                self._raw_map = grown
+            for rid, key in new:
+                self._raw_map[rid] = self._resolve_stack(key)
+        stacks = self._raw_map[raw]
         labels = self._model_labels(label)
         self.data.add_samples(stacks, tid, tns, weight, cpu, flags, labels, depth)
         self._evict()
@@ -161,4 +162,3 @@ class Resolver:
         self._codes = {p: i for p, i in self._codes.items() if i is not None and i.last_used >= horizon}
         # Raw keys embed code pointers that may now be freed and reused.
         self._index.clear()
-        self._raw_to_stack.clear()
