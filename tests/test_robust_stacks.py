@@ -1,0 +1,258 @@
+"""Never crash the host: unusual frame chains while sampling at a high wall rate.
+
+Deep recursion (the handler's walk is bounded; the true depth is still
+recorded), generator and coroutine frames suspended and resumed (frames that
+live outside the thread's data stack and are relinked on every resume),
+exceptions unwinding through many frames, and asyncio with 1,000 tasks.
+
+``bad`` counts frames whose code pointer failed validation at drain time (shown
+as ``<unknown>``, never as a wrong name): a walk that raced a frame push/pop.
+A rare one is tolerated (<= 0.5%); a crash or a wrong name never is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from robust_helpers import run_child
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler is Linux-only")
+
+# A 19,000-frame walk takes ~50 us (~10x that under ASan): the interval must stay above it,
+# or the thread spends all its time in the handler.
+SANITIZED = bool(os.environ.get("RINGPROF_SANITIZED"))
+INTERVAL_DEEP = 0.002 if SANITIZED else 0.0002
+
+
+@pytest.mark.parametrize("max_depth", [128, 2048])
+def test_recursion_19000_frames_deep(max_depth: int) -> None:
+    child = run_child(f'''
+        from ringprof.model import FLAG_TRUNCATED
+        sys.setrecursionlimit(20000)
+        def down(n):
+            if n == 0:
+                return spin(0.6)
+            return down(n - 1)
+        # 2048 frames make 32 KiB records: give the ring room for ~100 ms of them
+        prof = ringprof.Profile(interval={INTERVAL_DEEP}, mode="wall", max_depth={max_depth}, ring_bytes=1 << 24)
+        prof.enable()
+        down(19000)
+        prof.disable()
+        d = prof.data
+        deep = d.depth >= 19000
+        trunc = (d.flags & FLAG_TRUNCATED) != 0
+        stacks_ok = True
+        for sid in set(d.stack[deep].tolist()):
+            frames = [d.frames[i] for i in d.stacks[sid]]
+            # root first: the synthetic <truncated> marker, then max_depth leaf-side frames
+            if frames[0].name != "<truncated>" or len(frames) != {max_depth} + 1:
+                stacks_ok = False
+            if frames[-1].name != "spin" or not all(f.name == "down" for f in frames[1:-2]):
+                stacks_ok = False
+        result(samples=len(d), deep=int(deep.sum()), deep_truncated=int((deep & trunc).sum()),
+               maxdepth=int(d.depth.max()), stacks_ok=stacks_ok, bad=d.meta["stats"]["invalid_frames"])
+    ''', timeout=120)
+    r = child.result
+    assert r["deep"] > 50, child.describe()
+    assert r["deep_truncated"] == r["deep"], child.describe()
+    assert 19002 <= r["maxdepth"] <= 19010, child.describe()   # down x 19001 + spin + <module>
+    assert r["stacks_ok"], child.describe()
+    assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
+
+
+def test_recursion_limit_hit_while_sampling() -> None:
+    """RecursionError thrown and caught ~20000 frames deep, over and over."""
+    child = run_child(f'''
+        sys.setrecursionlimit(20000)
+        def down(n):
+            return down(n + 1)
+        prof = ringprof.Profile(interval={INTERVAL_DEEP}, mode="wall", max_depth=256)
+        prof.enable()
+        caught = 0
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            try:
+                down(0)
+            except RecursionError:
+                caught += 1
+        prof.disable()
+        result(caught=caught, samples=len(prof.data), maxdepth=int(prof.data.depth.max()))
+    ''', timeout=120)
+    assert child.result["caught"] > 0 and child.result["samples"] > 100, child.describe()
+    assert child.result["maxdepth"] > 10000, child.describe()
+
+
+def test_generators_and_coroutines_suspended_and_resumed() -> None:
+    child = run_child('''
+        import types
+        def gen(n):
+            for i in range(n):
+                yield spin(0.00002) + i
+        def nested(depth):
+            if depth == 0:
+                yield from gen(50)
+            else:
+                yield from nested(depth - 1)
+        @types.coroutine
+        def suspend():
+            yield
+        async def coro(depth):
+            if depth == 0:
+                for _ in range(20):
+                    await suspend()
+                    spin(0.00002)
+                return 1
+            return await coro(depth - 1)
+        prof = ringprof.Profile(interval=0.0001, mode="wall")
+        prof.enable()
+        total = 0
+        end = time.monotonic() + 1.0
+        gens = []
+        while time.monotonic() < end:
+            # many generators alive at once, resumed round-robin, some abandoned mid-way
+            gens = [nested(i % 30) for i in range(40)]
+            for _ in range(20):
+                for g in gens:
+                    total += next(g, 0)
+            gens = gens[::2]            # half are dropped while suspended (closed by GC)
+            cs = [coro(i % 25) for i in range(20)]
+            for c in cs:
+                try:
+                    while True:
+                        c.send(None)
+                except StopIteration as stop:
+                    total += stop.value
+        prof.disable()
+        names = {f.name for f in prof.data.frames}
+        result(samples=len(prof.data), names=sorted(names), bad=prof.data.meta["stats"]["invalid_frames"])
+    ''', timeout=120)
+    r = child.result
+    assert r["samples"] > 500, child.describe()
+    assert {"gen", "nested", "coro"} <= set(r["names"]), child.describe()
+    assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
+
+
+def test_exceptions_unwinding_through_many_frames() -> None:
+    child = run_child('''
+        class Boom(Exception):
+            pass
+        def thrower(n):
+            if n == 0:
+                raise Boom(n)
+            try:
+                return thrower(n - 1)
+            finally:
+                spin(0.000001)
+        def catcher(n):
+            try:
+                thrower(n)
+            except Boom:
+                return 1
+        def chained(n):
+            try:
+                thrower(n)
+            except Boom as exc:
+                raise ValueError("wrapped") from exc
+        prof = ringprof.Profile(interval=0.0001, mode="wall")
+        prof.enable()
+        count = 0
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            count += catcher(400)
+            try:
+                chained(200)
+            except ValueError:
+                count += 1
+            with __import__("contextlib").suppress(Boom):
+                [thrower(50) for _ in range(3)]
+        prof.disable()
+        names = {f.name for f in prof.data.frames}
+        result(count=count, samples=len(prof.data), has=("thrower" in names),
+               bad=prof.data.meta["stats"]["invalid_frames"])
+    ''', timeout=120)
+    r = child.result
+    assert r["count"] > 10 and r["samples"] > 500 and r["has"], child.describe()
+    assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
+
+
+def test_asyncio_thousand_tasks() -> None:
+    child = run_child('''
+        import asyncio
+        async def leaf(i):
+            x = 0
+            for k in range(200):
+                x += k
+            await asyncio.sleep(0)
+            return x + i
+        async def task(i):
+            total = 0
+            for _ in range(10):
+                total += await leaf(i)
+                await asyncio.sleep(0.0001 * (i % 3))
+            if i % 97 == 0:
+                try:
+                    await asyncio.wait_for(asyncio.sleep(10), 0.001)
+                except asyncio.TimeoutError:
+                    pass
+            return total
+        async def main():
+            tasks = [asyncio.create_task(task(i)) for i in range(1000)]
+            # cancel a few mid-flight
+            await asyncio.sleep(0.002)
+            for t in tasks[::101]:
+                t.cancel()
+            res = await asyncio.gather(*tasks, return_exceptions=True)
+            done = sum(1 for r in res if isinstance(r, int))
+            return done, sum(1 for r in res if isinstance(r, asyncio.CancelledError))
+        prof = ringprof.Profile(interval=0.0001, mode="wall")
+        prof.enable()
+        done, cancelled = asyncio.run(main())
+        prof.disable()
+        names = {f.name for f in prof.data.frames}
+        result(done=done, cancelled=cancelled, samples=len(prof.data), has=("leaf" in names or "task" in names),
+               bad=prof.data.meta["stats"]["invalid_frames"])
+    ''', timeout=120)
+    r = child.result
+    assert r["done"] + r["cancelled"] == 1000 and r["cancelled"] >= 1, child.describe()
+    assert r["samples"] > 100 and r["has"], child.describe()
+    assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
+
+
+def test_datastack_chunk_freed_under_the_handler() -> None:
+    """Frames too big for the current data-stack chunk get a chunk of their own
+    (mmap) that is unmapped when the frame is popped -- and CPython frees it
+    *before* current_frame moves back to the caller (RETURN_GENERATOR on every
+    version, every return on 3.11).  A signal in that window finds the leaf
+    frame in unmapped memory; reading it directly is a SIGSEGV of the host
+    (it crashed within ~1 s at 20 kHz before the fix).  MALLOC_MMAP_THRESHOLD_
+    also puts the big generator objects themselves in their own mappings."""
+    child = run_child('''
+        n_locals = 12000            # ~96 KiB frames: always a fresh 16 KiB+ chunk
+        body = "".join(f"    v{i} = 0\\n" for i in range(n_locals))
+        ns = {}
+        exec("def big_gen():\\n" + body + "    yield 1\\n", ns)
+        exec("def big_fn():\\n" + body + "    return 1\\n", ns)
+        big_gen, big_fn = ns["big_gen"], ns["big_fn"]
+        def small():
+            while True:
+                yield 2
+        s = small()
+        prof = ringprof.Profile(interval=0.00005, mode="wall")
+        prof.enable()
+        end = time.monotonic() + 3.0
+        it = 0
+        while time.monotonic() < end:
+            for _ in range(50):
+                g = big_gen()            # RETURN_GENERATOR pops a chunk-first frame
+                next(g)
+                next(g, None)
+                del g
+                next(s)
+                big_fn()                 # call/return of a chunk-first frame
+                it += 1
+        prof.disable()
+        result(iterations=it, samples=len(prof.data))
+    ''', env={"MALLOC_MMAP_THRESHOLD_": "65536"}, timeout=120)
+    assert child.result["iterations"] > 1000 and child.result["samples"] > 1000, child.describe()
