@@ -277,7 +277,20 @@ class ProfileData:
                labels: Mapping[str, str] | None = None, start_ns: int | None = None,
                end_ns: int | None = None) -> ProfileData:
         """A new ProfileData with only the selected samples (tables are shared copies)."""
-        keep = np.ones(len(self), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        keep = self.select_mask(thread=thread, labels=labels, start_ns=start_ns, end_ns=end_ns)
+        if mask is not None:
+            keep &= np.asarray(mask, dtype=bool)
+        out = self._copy_tables()
+        out._cols = {k: self._column(k)[keep].copy() for k in _COLUMNS}
+        return out
+
+    def select_mask(self, *, thread: int | None = None, labels: Mapping[str, str] | None = None,
+                    start_ns: int | None = None, end_ns: int | None = None) -> np.ndarray:
+        """Boolean mask of the samples of ``thread``, carrying all of ``labels``,
+        taken in ``[start_ns, end_ns)``.  Only label sets that selected samples
+        use are examined, so it stays cheap when label sets number in the
+        thousands (one per span, say)."""
+        keep = np.ones(len(self), dtype=bool)
         if thread is not None:
             keep &= self.thread == thread
         if start_ns is not None:
@@ -286,11 +299,12 @@ class ProfileData:
             keep &= self.time_ns < end_ns
         if labels:
             want = {str(k): str(v) for k, v in labels.items()}
-            ok = np.array([all(ls.get(k) == v for k, v in want.items()) for ls in self.label_sets])
+            ok = np.zeros(len(self.label_sets), dtype=bool)
+            for lid in np.unique(self.labels[keep]).tolist():
+                ls = self.label_sets[lid]
+                ok[lid] = all(ls.get(k) == v for k, v in want.items())
             keep &= ok[self.labels]
-        out = self._copy_tables()
-        out._cols = {k: self._column(k)[keep].copy() for k in _COLUMNS}
-        return out
+        return keep
 
     def trim_roots(self, is_wrapper: Callable[[Frame], bool]) -> ProfileData:
         """A copy where leading (root-side) frames matching ``is_wrapper`` are

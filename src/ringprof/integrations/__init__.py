@@ -112,22 +112,7 @@ def select(data: ProfileData, *, thread: int | None = None, start_ns: int | None
            end_ns: int | None = None, labels: Mapping[str, str] | None = None) -> ProfileData:
     """Like :meth:`ProfileData.filter`, but the result holds only the frames,
     stacks and label sets its samples use (small, for one request or span)."""
-    n = len(data)
-    keep = np.ones(n, dtype=bool)
-    if thread is not None:
-        keep &= data.thread == thread
-    if start_ns is not None:
-        keep &= data.time_ns >= start_ns
-    if end_ns is not None:
-        keep &= data.time_ns < end_ns
-    if labels:
-        want = {str(k): str(v) for k, v in labels.items()}
-        used = np.unique(data.labels[keep]) if keep.any() else np.zeros(0, dtype=np.int64)
-        ok = np.zeros(len(data.label_sets), dtype=bool)
-        for lid in used.tolist():
-            ls = data.label_sets[lid]
-            ok[lid] = all(ls.get(k) == v for k, v in want.items())
-        keep &= ok[data.labels]
+    keep = data.select_mask(thread=thread, labels=labels, start_ns=start_ns, end_ns=end_ns)
     out = ProfileData(copy.deepcopy(data.meta))
     idx = np.flatnonzero(keep)
     if not len(idx):
