@@ -129,6 +129,7 @@ def test_slow_sink_never_blocks_and_the_queue_is_bounded():
     assert len(ctl._queue) <= 2
     assert ctl.stats["dropped"] >= 3, ctl.stats
     assert worst < 0.5  # nothing waited for the sink (generous bound: noisy machine)
+    ctl.stop_cutting()  # no new windows between the release and stop()
     release.set()
     ringprof.stop()
     assert seen == sorted(seen)

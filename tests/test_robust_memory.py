@@ -84,5 +84,9 @@ def test_rss_bounded_over_sixty_thousand_samples() -> None:
     # folding the pending chunks into one array may keep the old copy's pages: at most one more copy
     assert r["grow_after_fold"] - 2 * columns < REST_BOUND, child.describe()
     # stable stacks: the interned tables did not grow with the samples (a few frames for disable())
-    assert r["frames"] - r["warm"]["frames"] < 20 and r["stacks"] - r["warm"]["stacks"] < 40, child.describe()
+    # Tables may still grow a little after warm-up: rarely hit lines of the same
+    # loops show up late as new (code, line) frames (more so on 3.13, whose
+    # instr_ptr is the current instruction).  That is bounded by the code's
+    # size, not by time; a leak would grow with the 60k samples.
+    assert r["frames"] - r["warm"]["frames"] < 100 and r["stacks"] - r["warm"]["stacks"] < 200, child.describe()
     assert r["parked"] < 100, child.describe()
