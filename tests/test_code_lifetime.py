@@ -8,6 +8,7 @@ handler stamps samples with CLOCK_MONOTONIC, the clock of time.monotonic_ns().
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -56,8 +57,11 @@ def test_dead_code_with_reused_address_resolves_to_the_right_function() -> None:
     import json
 
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    # The scenario must really reuse addresses, or the test proves nothing.
-    assert result["distinct_addresses"] < result["functions"], result
+    # The scenario must really reuse addresses, or the test proves nothing --
+    # except under ASan (tools/sanitize.sh), whose quarantine never reuses
+    # freed memory; there ASan itself catches any use of a freed code object.
+    if not os.environ.get("RINGPROF_SANITIZED"):
+        assert result["distinct_addresses"] < result["functions"], result
     assert result["checked"] >= 100, result
     assert result["mismatched"] == 0, result
     assert result["unknown"] == 0, result
