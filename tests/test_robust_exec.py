@@ -130,13 +130,15 @@ def test_subprocess_children_while_sampling_at_max_rate(timer_kind: str, mode: s
         procs = [subprocess.Popen(["/bin/sh", "-c", SH]) for _ in range(2)]
         burn(0.1)
         codes += [p.wait() for p in procs]
-        n = len(prof.data)
+        armed = native.is_enabled() and prof.data.meta["timer"].startswith({timer_kind!r})
         prof.disable()
-        result(codes=codes, samples=n)
+        result(codes=codes, armed=armed, samples=len(prof.data))
     ''', timeout=120)
     assert child.result["codes"] == [7] * 6, \
         f"-{int(signal.SIGPROF)} means a child was killed by SIGPROF\n{child.describe()}"
-    assert child.result["samples"] > 0
+    # the sampler was really running all along (sample counts are the core tests' business:
+    # the process-wide itimer can land its few ticks on other threads)
+    assert child.result["armed"], child.describe()
 
 
 def test_posix_spawn_while_sampling() -> None:

