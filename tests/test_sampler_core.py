@@ -207,7 +207,10 @@ def test_cpu_shares_50_30_20_within_3_points(tmp_path: Any) -> None:
     for fn, want in nominal.items():
         got = 100.0 * weights[fn] / total
         measured = 100.0 * spent[fn] / cpu_total
-        assert abs(got - want) <= 3.0, f"{fn}: profiled {got:.1f}% vs nominal {want}% ({report})"
+        # Under ASan (tools/sanitize.sh) instrumentation skews the real CPU split
+        # away from the nominal one; the measured split below still holds.
+        if not os.environ.get("RINGPROF_SANITIZED"):
+            assert abs(got - want) <= 3.0, f"{fn}: profiled {got:.1f}% vs nominal {want}% ({report})"
         assert abs(got - measured) <= 3.0, f"{fn}: profiled {got:.1f}% vs measured {measured:.1f}%"
 
 
