@@ -9,9 +9,26 @@ not ours to lint, and setuptools applies one flag set per extension).
 """
 
 import os
+import sys
+import sysconfig
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+
+
+def unsupported_reason() -> str | None:
+    """Why the native sampler cannot be built for this interpreter, or None.
+
+    On such an interpreter ringprof installs without it: profiles can still be
+    read, viewed, converted and compared, and enable() says why it cannot sample.
+    """
+    if sys.implementation.name != "cpython":
+        return f"{sys.implementation.name} is not CPython"
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "free-threaded CPython builds are not supported yet"
+    if sys.version_info >= (3, 16):
+        return f"CPython {sys.version_info[0]}.{sys.version_info[1]} is newer than 3.15, the last frame layout ringprof knows"
+    return None
 
 flags = ["-std=gnu11", "-Wall", "-Wextra", "-fno-omit-frame-pointer", "-fno-strict-aliasing"]
 link = []
@@ -33,10 +50,15 @@ ext = Extension(
     libraries=["rt"],
 )
 
-setup(
-    ext_modules=cythonize(
-        [ext],
-        compiler_directives={"language_level": "3"},
-        quiet=True,
-    ),
-)
+reason = unsupported_reason()
+if reason:
+    print(f"ringprof: building without the native sampler: {reason}", file=sys.stderr)
+    setup(ext_modules=[])
+else:
+    setup(
+        ext_modules=cythonize(
+            [ext],
+            compiler_directives={"language_level": "3"},
+            quiet=True,
+        ),
+    )

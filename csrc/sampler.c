@@ -126,15 +126,16 @@ static int fault_free_copy(void *dst, const void *src, size_t len)
  * Frames inside the live datastack are read in place; any other frame is
  * first copied with fault_free_copy (see rpc_live_ranges for why), so a stale
  * or torn pointer ends the walk with RP_F_BAD_FRAME instead of a SIGSEGV. */
-static void walk_from(const void *f, const rpc_range *live, int nlive, const rpc_chunk *older, rp_record *rec,
-                      uint32_t max_depth);
+static void walk_from(const void *f, const void *end, const rpc_range *live, int nlive, const rpc_chunk *older,
+                      rp_record *rec, uint32_t max_depth);
 
 static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth)
 {
     rpc_range live[RP_LIVE_RANGES];
     int nlive = rpc_live_ranges(ts, live, RP_LIVE_RANGES);
     const rpc_chunk *older = nlive == RP_LIVE_RANGES ? rpc_chunk_after(ts, nlive) : NULL; /* deep stacks */
-    walk_from(rpc_first_frame(ts), live, nlive, older, rec, max_depth);
+    const void *end = rpc_chain_end(ts);
+    walk_from(rpc_first_frame(ts), end, live, nlive, older, rec, max_depth);
     if (rec->flags & RP_F_BAD_FRAME) {
         /* On 3.11/3.12 an implausible chain is the window in which a new eval
          * loop has published its cframe but not yet its frame: current_frame
@@ -145,19 +146,19 @@ static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth)
         const void *outer = NULL;
         if (slot != NULL && g_safe_copy && fault_free_copy(&outer, slot, sizeof(outer)) == 0 && outer != NULL) {
             rec->flags &= (uint16_t) ~(RP_F_BAD_FRAME | RP_F_TRUNCATED);
-            walk_from(outer, live, nlive, older, rec, max_depth);
+            walk_from(outer, end, live, nlive, older, rec, max_depth);
         }
     }
 }
 
-static void walk_from(const void *f, const rpc_range *live, int nlive, const rpc_chunk *older, rp_record *rec,
-                      uint32_t max_depth)
+static void walk_from(const void *f, const void *end, const rpc_range *live, int nlive, const rpc_chunk *older,
+                      rp_record *rec, uint32_t max_depth)
 {
     rp_frame *out = (rp_frame *)(rec + 1);
     uint32_t n = 0, depth = 0;
     int older_hit = 0;
     _Alignas(16) unsigned char copy[RPC_FRAME_HEADER_SIZE];
-    for (uint32_t iter = 0; f != NULL; iter++) {
+    for (uint32_t iter = 0; f != NULL && f != end; iter++) {
         if (iter >= RP_WALK_LIMIT || !rpc_ptr_ok(f, 8)) {
             rec->flags |= (iter >= RP_WALK_LIMIT) ? RP_F_TRUNCATED : RP_F_BAD_FRAME;
             break;
@@ -525,7 +526,39 @@ int rp_handler_installed(void)
     return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == rp_handler;
 }
 
-int rp_verify_layout(char *err, size_t errlen) { return rpc_verify_layout(err, errlen); }
+/* Test hook (rp_set_layout_override): check a copy of the interpreter's debug
+ * offsets with one field replaced, so the refusal path can be exercised on a
+ * healthy interpreter.  Never set outside tests. */
+#ifdef RPC_HAS_DEBUG_OFFSETS
+static int g_layout_override;
+static size_t g_layout_override_at;
+static uint64_t g_layout_override_value;
+#endif
+
+int rp_set_layout_override(int on, size_t at, uint64_t value)
+{
+#ifdef RPC_HAS_DEBUG_OFFSETS
+    g_layout_override = on;
+    g_layout_override_at = at;
+    g_layout_override_value = value;
+    return 0;
+#else
+    (void)on;
+    (void)at;
+    (void)value;
+    return -1; /* no debug offsets before 3.13 */
+#endif
+}
+
+int rp_verify_layout(char *err, size_t errlen)
+{
+#ifdef RPC_HAS_DEBUG_OFFSETS
+    if (g_layout_override) {
+        return rpc_verify_layout_with(g_layout_override_at, g_layout_override_value, err, errlen) == 0 ? 0 : -1;
+    }
+#endif
+    return rpc_verify_layout(err, errlen);
+}
 
 int rp_is_enabled(void) { return atomic_load(&g_enabled); }
 int rp_timer_kind(void) { return g_timer_kind; }
@@ -536,7 +569,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "the sampler is already running in this process");
         return -1;
     }
-    if (rpc_verify_layout(err, errlen) != 0) {
+    if (rp_verify_layout(err, errlen) != 0) {
         return -1;
     }
     char desc[512];

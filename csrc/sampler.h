@@ -61,6 +61,10 @@ int rp_stop(char *err, size_t errlen);
 int rp_is_enabled(void);
 /* Compare the running interpreter's layout with what we were built for. */
 int rp_verify_layout(char *err, size_t errlen);
+/* Test hook: make rp_verify_layout check the interpreter's debug offsets with
+ * the 8-byte field at byte `at` replaced by `value` (on=0 clears it).
+ * -1 where the interpreter has no debug offsets (before 3.13). */
+int rp_set_layout_override(int on, size_t at, uint64_t value);
 int rp_timer_kind(void);
 
 /* Arm timers for Python threads of the main interpreter that have none and

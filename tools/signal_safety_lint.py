@@ -48,12 +48,15 @@ ALLOWED: dict[str, str] = {
     # errno lives in TLS; reading its address allocates nothing (static TLS of libc)
     "__errno_location": "errno save/restore (static TLS of libc)",
     # CPython getters documented lock-free in compat/compat.h (plain TSS/TLS or atomic loads)
-    "PyGILState_GetThisThreadState": "pthread_getspecific on the gilstate key: array read (3.11-3.13)",
+    "PyGILState_GetThisThreadState": (
+        "pthread_getspecific on the gilstate key: array read (3.11-3.14); "
+        "a static-TLS load of _Py_tss_gilstate (3.15; checked in Debian's build)"
+    ),
     "_PyThreadState_UncheckedGet": "relaxed atomic load of the GIL holder (3.11)",
     "_PyThreadState_GetCurrent": "read of the _Py_tss_tstate thread-local (3.12)",
-    "PyThreadState_GetUnchecked": "read of the _Py_tss_tstate thread-local (3.13)",
+    "PyThreadState_GetUnchecked": "read of the _Py_tss_tstate thread-local (3.13-3.15)",
     "_Py_IsFinalizing": "atomic load of _PyRuntime._finalizing (<= 3.12)",
-    "Py_IsFinalizing": "atomic load of _PyRuntime._finalizing (3.13)",
+    "Py_IsFinalizing": "atomic load of _PyRuntime._finalizing (3.13-3.15)",
 }
 #: Compiler builtins (atomics etc.) are lock-free instructions, checked by ring.h's static asserts.
 ALLOWED_PREFIXES = ("__atomic_", "__sync_", "__builtin_")

@@ -1,8 +1,9 @@
 /*
  * compat/compat.h -- the one interface between ringprof and CPython's private
  * frame / thread-state layouts.  Each supported minor version has one small
- * header (py311.h, py312.h, py313.h); adding a version means adding one file
- * and one #elif below.
+ * header (py311.h ... py315.h); adding a version means adding one file and one
+ * #elif below.  From 3.13 on, debug_offsets.h checks the compiled-in layout
+ * against the running interpreter's _PyRuntime.debug_offsets.
  *
  * SIGNAL-SAFETY CONTRACT
  * ----------------------
@@ -21,6 +22,7 @@
  *   [handler] int   rpc_finalizing(void)             1 once interpreter finalization started
  *   [handler] const void *rpc_first_frame(PyThreadState *)
  *   [handler] const void *rpc_outer_frame_slot(PyThreadState *)  where to resume if the leaf is garbage
+ *   [handler] const void *rpc_chain_end(PyThreadState *)  sentinel frame that ends the chain (3.15), or NULL
  *   [handler] const void *rpc_frame_previous(const void *frame)
  *   [handler] int   rpc_frame_kind(const void *frame) RPC_FRAME_PYTHON / RPC_FRAME_SHIM / RPC_FRAME_BAD
  *   [handler] int   rpc_live_ranges / rpc_in_ranges  (shared, below): where frames may be read directly
@@ -69,8 +71,24 @@ static inline int rpc_ptr_ok(const void *p, uintptr_t align)
     return v >= 4096 && (v & (align - 1)) == 0 && v < ((uintptr_t)1 << 47);
 }
 
-#if PY_VERSION_HEX >= 0x030E0000
-#error "ringprof: CPython 3.14+ is not supported yet: add csrc/compat/py314.h"
+/* Builds whose frames the walk cannot read (setup.py skips the extension on
+ * them and says why; ringprof then imports, exports and views, but cannot
+ * sample).  Free-threaded builds keep per-thread bytecode copies and tag every
+ * stack reference differently; stack-ref debug builds replace the pointers
+ * with table indices. */
+#ifdef Py_GIL_DISABLED
+#error "ringprof does not support free-threaded CPython builds yet"
+#endif
+#ifdef Py_STACKREF_DEBUG
+#error "ringprof does not support CPython stack-ref debug builds"
+#endif
+
+#if PY_VERSION_HEX >= 0x03100000
+#error "ringprof: this CPython is newer than 3.15, whose frame layout ringprof knows; add csrc/compat/py3XX.h"
+#elif PY_VERSION_HEX >= 0x030F0000
+#include "py315.h"
+#elif PY_VERSION_HEX >= 0x030E0000
+#include "py314.h"
 #elif PY_VERSION_HEX >= 0x030D0000
 #include "py313.h"
 #elif PY_VERSION_HEX >= 0x030C0000
@@ -78,11 +96,7 @@ static inline int rpc_ptr_ok(const void *p, uintptr_t align)
 #elif PY_VERSION_HEX >= 0x030B0000
 #include "py311.h"
 #else
-#error "ringprof supports CPython 3.11 to 3.13"
-#endif
-
-#ifdef Py_GIL_DISABLED
-#error "ringprof does not support free-threaded CPython builds yet"
+#error "ringprof supports CPython 3.11 to 3.15"
 #endif
 
 /* [handler] The live parts of the thread's datastack chunks, newest first:

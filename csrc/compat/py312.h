@@ -37,6 +37,8 @@ static inline const void *rpc_outer_frame_slot(PyThreadState *ts)
     }
     return &cf->previous->current_frame;
 }
+/* The chain ends at NULL (3.15 adds a sentinel). */
+static inline const void *rpc_chain_end(PyThreadState *ts) { (void)ts; return NULL; }
 static inline const void *rpc_frame_previous(const void *f) { return ((const _PyInterpreterFrame *)f)->previous; }
 static inline int rpc_frame_kind(const void *f)
 {

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 
 cdef extern from "Python.h":
-    int PyCode_Addr2Line(object co, int byte_offset)
+    int PyCode_Addr2Line(void *co, int byte_offset)  # PyCodeObject *: a void * converts implicitly
 
 cdef extern from "ring.h":
     ctypedef struct rp_record:
@@ -64,6 +64,7 @@ cdef extern from "sampler.h":
     int rp_stop(char *err, size_t errlen)
     int rp_is_enabled()
     int rp_verify_layout(char *err, size_t errlen)
+    int rp_set_layout_override(int on, size_t at, uint64_t value)
     int rp_timer_kind()
     int rp_sync_threads()
     int rp_register_current_thread()
@@ -103,6 +104,15 @@ def _layout_error():
 #: Checked once at import: None, or why this interpreter's frame layout is not
 #: the one ringprof was compiled for (start() then refuses with this message).
 LAYOUT_ERROR = _layout_error()
+
+
+def _test_layout_override(bint on, size_t at=0, uint64_t value=0):
+    """Test hook: from now on, check the running interpreter's debug offsets
+    with the 8-byte field at byte ``at`` replaced by ``value`` (``on=False``
+    restores the real check).  Returns what the check now says (None: ok)."""
+    if rp_set_layout_override(on, at, value) != 0:
+        raise SamplerError("this interpreter publishes no debug offsets (CPython < 3.13)")
+    return _layout_error()
 
 
 def start(str mode, str timer, double interval, int max_depth, uint64_t ring_bytes):
@@ -289,7 +299,7 @@ def code_line(object code, uint64_t instr):
     cdef long lasti = rp_code_lasti(<void *>code, instr)
     if lasti < 0:
         return -1
-    cdef int line = PyCode_Addr2Line(code, <int>(lasti * 2))
+    cdef int line = PyCode_Addr2Line(<void *>code, <int>(lasti * 2))
     return line if line > 0 else 0
 
 
