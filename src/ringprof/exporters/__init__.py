@@ -48,6 +48,8 @@ _TABLE: tuple[tuple[str, _Format], ...] = (
     ("chrome", _Format("ringprof.exporters.chrome", (".trace.json", ".chrome.json"))),
     ("pstats", _Format("ringprof.exporters.pstats", (".prof", ".pstats"))),
     ("html", _Format("ringprof.exporters.html", (".html",))),
+    ("otlp", _Format("ringprof.exporters.otlp", (".otlp.pb",))),
+    ("otlp-json", _Format("ringprof.exporters.otlp_json", (".otlp.json",))),
 )
 
 #: Names of every supported format, in a stable order.

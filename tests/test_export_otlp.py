@@ -1,0 +1,351 @@
+"""OTLP profiles export, decoded with the real opentelemetry-proto classes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("opentelemetry.proto.profiles.v1development.profiles_pb2",
+                    reason="opentelemetry-proto is not installed (test extra)")
+
+from google.protobuf import json_format
+from modelfactory import INTERVAL_NS, MAIN_TID, TOTAL_WEIGHT, WORKER_TID, make_model
+from opentelemetry.proto.collector.profiles.v1development import profiles_service_pb2
+from opentelemetry.proto.profiles.v1development import profiles_pb2
+
+import ringprof
+from ringprof import exporters
+from ringprof.exporters import otlp
+from ringprof.model import Frame, ProfileData
+
+REPO = Path(__file__).resolve().parents[1]
+NO_ENV: dict[str, str] = {}
+
+
+def decode(raw: bytes) -> profiles_pb2.ProfilesData:
+    msg = profiles_pb2.ProfilesData()
+    msg.ParseFromString(raw)
+    assert_no_unknown_fields(msg)
+    return msg
+
+
+def assert_no_unknown_fields(msg) -> None:
+    """Nothing ringprof wrote is unknown to the real schema (checked in every sub-message)."""
+    from google.protobuf.descriptor import FieldDescriptor
+    from google.protobuf.unknown_fields import UnknownFieldSet
+
+    assert len(UnknownFieldSet(msg)) == 0, type(msg).__name__
+    for fd, value in msg.ListFields():
+        if fd.type == FieldDescriptor.TYPE_MESSAGE:
+            for item in (value if fd.is_repeated else [value]):
+                assert_no_unknown_fields(item)
+
+
+def check_indices(msg: profiles_pb2.ProfilesData) -> None:
+    """Every index into the dictionary is in range, and every table starts with its zero value."""
+    d = msg.dictionary
+    assert d.string_table[0] == ""
+    for table, zero in ((d.mapping_table, profiles_pb2.Mapping()), (d.location_table, profiles_pb2.Location()),
+                        (d.function_table, profiles_pb2.Function()), (d.link_table, profiles_pb2.Link()),
+                        (d.attribute_table, profiles_pb2.KeyValueAndUnit()), (d.stack_table, profiles_pb2.Stack())):
+        assert len(table) >= 1 and table[0] == zero
+    n_str = len(d.string_table)
+
+    def attrs(indices) -> None:
+        keys = []
+        for i in indices:
+            assert 0 < i < len(d.attribute_table)
+            keys.append(d.attribute_table[i].key_strindex)
+        assert len(keys) == len(set(keys))  # attribute keys are unique per reference list
+
+    for kv in d.attribute_table[1:]:
+        assert 0 < kv.key_strindex < n_str
+    for fn in d.function_table[1:]:
+        for idx in (fn.name_strindex, fn.system_name_strindex, fn.filename_strindex):
+            assert 0 <= idx < n_str
+    for loc in d.location_table[1:]:
+        assert 0 <= loc.mapping_index < len(d.mapping_table)
+        assert loc.lines
+        for line in loc.lines:
+            assert 0 < line.function_index < len(d.function_table)
+        attrs(loc.attribute_indices)
+    for stack in d.stack_table[1:]:
+        assert stack.location_indices
+        for i in stack.location_indices:
+            assert 0 < i < len(d.location_table)
+    for link in d.link_table[1:]:
+        assert len(link.trace_id) == 16 and len(link.span_id) == 8
+    for rp in msg.resource_profiles:
+        for sp in rp.scope_profiles:
+            for prof in sp.profiles:
+                for vt in (prof.sample_type, prof.period_type):
+                    assert 0 < vt.type_strindex < n_str and 0 < vt.unit_strindex < n_str
+                attrs(prof.attribute_indices)
+                for sample in prof.samples:
+                    assert 0 < sample.stack_index < len(d.stack_table)
+                    assert 0 <= sample.link_index < len(d.link_table)
+                    attrs(sample.attribute_indices)
+                    assert sample.values or sample.timestamps_unix_nano
+                    if sample.values and sample.timestamps_unix_nano:
+                        assert len(sample.values) == len(sample.timestamps_unix_nano)
+                    for ts in sample.timestamps_unix_nano:
+                        assert prof.time_unix_nano <= ts < prof.time_unix_nano + prof.duration_nano
+
+
+def string(msg, idx: int) -> str:
+    return msg.dictionary.string_table[idx]
+
+
+def profiles(msg) -> list:
+    (rp,) = msg.resource_profiles
+    (sp,) = rp.scope_profiles
+    assert sp.scope.name == "ringprof" and sp.scope.version == ringprof.__version__
+    return list(sp.profiles)
+
+
+def stack_names(msg, sample) -> tuple[str, ...]:
+    """Function names of a sample's stack, root first."""
+    d = msg.dictionary
+    names = []
+    for li in d.stack_table[sample.stack_index].location_indices:
+        (line,) = d.location_table[li].lines
+        names.append(string(msg, d.function_table[line.function_index].name_strindex))
+    return tuple(reversed(names))
+
+
+def sample_attrs(msg, sample) -> dict[str, Any]:
+    d = msg.dictionary
+    out = {}
+    for i in sample.attribute_indices:
+        kv = d.attribute_table[i]
+        value = kv.value
+        out[string(msg, kv.key_strindex)] = value.int_value if value.HasField("int_value") else value.string_value
+    return out
+
+
+def resource(msg) -> dict[str, Any]:
+    out = {}
+    for kv in msg.resource_profiles[0].resource.attributes:
+        field = kv.value.WhichOneof("value")
+        out[kv.key] = getattr(kv.value, field)
+    return out
+
+
+def weight_by_stack(msg, prof) -> Counter:
+    per: Counter = Counter()
+    for sample in prof.samples:
+        per[stack_names(msg, sample)] += len(sample.timestamps_unix_nano) or sum(sample.values)
+    return per
+
+
+def model_weight_by_stack(data: ProfileData) -> Counter:
+    per: Counter = Counter()
+    for frames, w in data.iter_stacks():
+        per[tuple(f.name for f in frames)] += w
+    return per
+
+
+def test_binary_decodes_with_the_real_classes_and_every_index_is_in_range() -> None:
+    data = make_model()
+    raw = exporters.render(data, "otlp", env=NO_ENV)
+    msg = decode(raw)
+    check_indices(msg)
+    # The same bytes are a valid collector request (identical fields).
+    req = profiles_service_pb2.ExportProfilesServiceRequest.FromString(raw)
+    assert req.SerializeToString(deterministic=True) == msg.SerializeToString(deterministic=True)
+
+    (prof,) = profiles(msg)
+    assert (string(msg, prof.sample_type.type_strindex), string(msg, prof.sample_type.unit_strindex)) == \
+        ("samples", "count")
+    assert (string(msg, prof.period_type.type_strindex), string(msg, prof.period_type.unit_strindex)) == \
+        ("cpu", "nanoseconds")
+    assert prof.period == INTERVAL_NS
+    # Counts sum to the model's weights, per stack and in total; time = count * period.
+    assert weight_by_stack(msg, prof) == model_weight_by_stack(data)
+    total = sum(len(s.timestamps_unix_nano) for s in prof.samples)
+    assert total == TOTAL_WEIGHT == data.total_weight()
+    assert total * prof.period == int(data.sample_ns().sum())
+    # Timestamps: relative times kept exactly (first sample anchored at the recording start).
+    start_ns = round(data.meta["start_time"] * 1e9)
+    assert prof.time_unix_nano == start_ns
+    assert prof.duration_nano >= round(data.meta["duration"] * 1e9)
+    stamps = sorted(t for s in prof.samples for t in s.timestamps_unix_nano)
+    expected = sorted(start_ns + t for t, w in zip(data.time_ns.tolist(), data.weight.tolist(), strict=True)
+                      for _ in range(w))
+    assert stamps == expected
+
+
+def test_thread_and_label_attributes() -> None:
+    data = make_model()
+    msg = decode(exporters.render(data, "otlp", env=NO_ENV))
+    (prof,) = profiles(msg)
+    by_stack = {stack_names(msg, s): sample_attrs(msg, s) for s in prof.samples}
+    assert by_stack[("<module>", "main", "Helper.run")] == {"thread.id": MAIN_TID, "thread.name": "MainThread",
+                                                             "endpoint": "/a"}
+    assert by_stack[("idle",)] == {"thread.id": WORKER_TID, "thread.name": "worker"}
+    # Frames: file, first line and sampled line survive; locations are typed as CPython frames.
+    d = msg.dictionary
+    lines = {}
+    for loc in d.location_table[1:]:
+        fn = d.function_table[loc.lines[0].function_index]
+        lines.setdefault(string(msg, fn.name_strindex), set()).add(
+            (string(msg, fn.filename_strindex), fn.start_line, loc.lines[0].line))
+        assert [string(msg, d.attribute_table[i].key_strindex) for i in loc.attribute_indices] == \
+            ["profile.frame.type"]
+    assert lines["work"] == {("lib.py", 5, 7), ("lib.py", 5, 8)}
+    assert lines["<truncated>"] == {("", 0, 0)}
+
+
+def test_wall_mode_has_a_wall_profile_and_a_measured_cpu_profile() -> None:
+    data = make_model("wall")
+    msg = decode(exporters.render(data, "otlp", env=NO_ENV))
+    check_indices(msg)
+    wall, cpu = profiles(msg)
+    assert string(msg, wall.period_type.type_strindex) == "wall"
+    assert string(msg, cpu.sample_type.type_strindex) == "cpu"
+    assert string(msg, cpu.sample_type.unit_strindex) == "nanoseconds"
+    assert weight_by_stack(msg, wall) == model_weight_by_stack(data)
+    assert sum(v for s in cpu.samples for v in s.values) == int(data.cpu_ns.sum())
+    assert all(not s.timestamps_unix_nano and len(s.values) == 1 for s in cpu.samples)
+
+
+def test_resource_attributes_from_environment_and_recording() -> None:
+    data = make_model()
+    data.meta["service"] = "checkout"
+    data.meta["tags"] = {"env": "prod"}
+    env = {"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=staging, team=pay%2Cments,broken,=x,"
+                                       "service.name=from-attrs",
+           "OTEL_SERVICE_NAME": "from-env"}
+    attrs = resource(decode(exporters.render(data, "otlp", env=env)))
+    assert attrs["service.name"] == "from-env"  # OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES
+    assert attrs["deployment.environment"] == "staging"
+    assert attrs["team"] == "pay,ments"  # percent-decoded
+    assert attrs["env"] == "prod"
+    assert attrs["process.pid"] == 4242
+    assert attrs["process.runtime.name"] == "cpython"
+    assert attrs["process.runtime.version"] == "3.11.7"
+    assert "process.executable.path" not in attrs  # another process's profile: not ours to tell
+    env2 = {"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs"}
+    assert resource(decode(exporters.render(data, "otlp", env=env2)))["service.name"] == "from-attrs"
+    assert resource(decode(exporters.render(data, "otlp", env=NO_ENV)))["service.name"] == "checkout"
+
+
+def test_json_is_the_same_message_in_the_otlp_json_encoding() -> None:
+    data = make_model("wall")
+    trace, span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    data.add_sample([Frame("handler", "app.py", 50, 51)], thread=MAIN_TID, time_ns=120_000_000,
+                    labels={"trace_id": trace, "span_id": span})
+    doc = json.loads(exporters.render(data, "otlp-json", env=NO_ENV, clock_offset_ns=10**18))
+    links = doc["dictionary"]["linkTable"]
+    assert links == [{}, {"traceId": trace, "spanId": span}]  # hex, not base64 (OTLP/JSON rule)
+    sample = doc["resourceProfiles"][0]["scopeProfiles"][0]["profiles"][0]["samples"][0]
+    assert isinstance(sample["timestampsUnixNano"][0], str)  # 64-bit integers as strings
+
+    # Undo the OTLP/JSON hex rule, then the standard protobuf JSON parser must agree byte for byte.
+    for link in links[1:]:
+        link["traceId"] = base64.b64encode(bytes.fromhex(link["traceId"])).decode()
+        link["spanId"] = base64.b64encode(bytes.fromhex(link["spanId"])).decode()
+    from_json = json_format.ParseDict(doc, profiles_pb2.ProfilesData())
+    from_binary = decode(exporters.render(data, "otlp", env=NO_ENV, clock_offset_ns=10**18))
+    assert from_json == from_binary
+
+
+def test_span_labels_become_links_not_attributes() -> None:
+    data = ProfileData({"mode": "cpu", "interval": 0.01, "start_time": 1_700_000_000.0, "duration": 1.0})
+    f = Frame("f", "a.py", 1, 2)
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    data.add_sample([f], thread=1, time_ns=1, labels={"trace_id": trace, "span_id": "00f067aa0ba902b7", "k": "v"})
+    data.add_sample([f], thread=1, time_ns=2, labels={"trace_id": trace, "span_id": "00f067aa0ba902b8"})
+    data.add_sample([f], thread=1, time_ns=3, labels={"trace_id": "not-hex", "span_id": "zz"})
+    msg = decode(exporters.render(data, "otlp", env=NO_ENV))
+    check_indices(msg)
+    (prof,) = profiles(msg)
+    d = msg.dictionary
+    got = []
+    for s in prof.samples:
+        link = d.link_table[s.link_index]
+        got.append((link.trace_id.hex(), link.span_id.hex(), sample_attrs(msg, s)))
+    assert got == [
+        (trace, "00f067aa0ba902b7", {"thread.id": 1, "k": "v"}),
+        (trace, "00f067aa0ba902b8", {"thread.id": 1}),
+        ("", "", {"thread.id": 1, "trace_id": "not-hex", "span_id": "zz"}),  # malformed ids stay labels
+    ]
+
+
+def test_empty_profile_and_heavy_samples() -> None:
+    empty = ProfileData({"mode": "cpu", "interval": 0.01})
+    msg = decode(exporters.render(empty, "otlp", env=NO_ENV))
+    check_indices(msg)
+    assert profiles(msg)[0].samples == []
+    heavy = ProfileData({"mode": "cpu", "interval": 0.005, "start_time": 1_700_000_000.0, "duration": 1.0})
+    heavy.add_sample([Frame("f", "a.py", 1, 2)], thread=9, time_ns=5_000, weight=4)
+    heavy.add_sample([Frame("f", "a.py", 1, 2)], thread=9, time_ns=9_000, weight=0)  # dropped, as in pprof
+    msg = decode(exporters.render(heavy, "otlp", env=NO_ENV))
+    (sample,) = profiles(msg)[0].samples
+    assert len(sample.timestamps_unix_nano) == 4 and len(set(sample.timestamps_unix_nano)) == 1
+
+
+def test_schema_matches_the_real_descriptors() -> None:
+    """Every field ringprof writes has the number and type opentelemetry-proto declares."""
+    from google.protobuf.descriptor import FieldDescriptor as FD
+    from opentelemetry.proto.common.v1 import common_pb2
+    from opentelemetry.proto.resource.v1 import resource_pb2
+
+    modules = (profiles_pb2, common_pb2, resource_pb2)
+    types = {FD.TYPE_INT32: "int32", FD.TYPE_INT64: "int64", FD.TYPE_UINT32: "uint32", FD.TYPE_UINT64: "uint64",
+             FD.TYPE_FIXED64: "fixed64", FD.TYPE_BOOL: "bool", FD.TYPE_STRING: "string", FD.TYPE_BYTES: "bytes"}
+    for name, fields in otlp.SCHEMA.items():
+        desc = next(m.DESCRIPTOR.message_types_by_name[name] for m in modules
+                    if name in m.DESCRIPTOR.message_types_by_name)
+        for fname, number, ftype, repeated in fields:
+            fd = desc.fields_by_name[fname]
+            assert fd.number == number, (name, fname)
+            assert fd.is_repeated == repeated, (name, fname)
+            kind = fd.message_type.name if fd.type == FD.TYPE_MESSAGE else types[fd.type]
+            assert kind == ftype, (name, fname)
+
+
+def test_live_profile_exports_with_exact_timestamps(tmp_path: Path) -> None:
+    before = time.time_ns()
+    prof = ringprof.Profile(interval=0.001)
+    with prof:
+        end = time.perf_counter() + 0.15
+        while time.perf_counter() < end:
+            sum(range(300))
+    after = time.time_ns()
+    out = tmp_path / "live.otlp.pb"
+    prof.export(out, format="otlp")
+    msg = decode(out.read_bytes())
+    check_indices(msg)
+    (p,) = profiles(msg)
+    assert weight_by_stack(msg, p) == model_weight_by_stack(prof.data)
+    stamps = [t for s in p.samples for t in s.timestamps_unix_nano]
+    assert stamps and before <= min(stamps) and max(stamps) <= after
+    attrs = resource(msg)
+    assert attrs["process.pid"] == os.getpid()
+    assert attrs["process.executable.path"] == sys.executable
+
+
+def test_convert_cli_writes_both_encodings(tmp_path: Path) -> None:
+    src = tmp_path / "in.ringprof"
+    make_model().save(src)
+    for name, check in (("out.otlp.pb", lambda raw: decode(raw)),
+                        ("out.otlp.json", lambda raw: json_format.Parse(
+                            raw, profiles_pb2.ProfilesData(), ignore_unknown_fields=False))):
+        out = tmp_path / name
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        proc = subprocess.run([sys.executable, "-m", "ringprof", "convert", str(src), str(out)],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0, proc.stderr
+        msg = check(out.read_bytes())
+        (prof,) = profiles(msg)
+        assert sum(len(s.timestamps_unix_nano) for s in prof.samples) == TOTAL_WEIGHT
