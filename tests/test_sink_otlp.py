@@ -344,3 +344,33 @@ def test_slow_or_absent_collector_never_blocks_the_application(collector):
         collector.release.set()
     assert stop_took < 3  # stop waits flush_timeout for the sink, not the collector
     assert len(collector.received) >= 1  # the exporter thread was stuck in a request, as intended
+
+
+def test_launcher_with_otlp_sink_from_the_environment(collector, tmp_path):
+    """``RINGPROF_SINKS=otlp:`` with the OTel variables, under the launcher, in a separate process."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text("import time\n"
+                      "def busy():\n"
+                      "    end = time.perf_counter() + 0.3\n"
+                      "    while time.perf_counter() < end:\n"
+                      "        sum(range(300))\n"
+                      "busy()\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "RINGPROF"))}
+    env.update({"RINGPROF_SINKS": "otlp:", "RINGPROF_INTERVAL": "0.002",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_SERVICE_NAME": "launched",
+                "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test"})
+    proc = subprocess.run([sys.executable, "-m", "ringprof.auto", str(script)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert collector.received, proc.stderr
+    msg = collector.received[-1]["request"]
+    check_indices(msg)
+    attrs = resource(msg)
+    assert attrs["service.name"] == "launched" and attrs["deployment.environment"] == "test"
+    assert attrs["process.pid"] != os.getpid()
+    weights = weight_by_stack(msg, profiles(msg)[0])
+    assert sum(w for stack, w in weights.items() if "busy" in stack) > 0
