@@ -167,6 +167,16 @@ def test_span_labels_become_links_not_attributes() -> None:
     ]
 
 
+def test_labels_never_duplicate_the_thread_attributes() -> None:
+    data = ProfileData({"mode": "cpu", "interval": 0.01, "start_time": 1_700_000_000.0, "duration": 1.0})
+    data.threads = {5: "worker-5"}
+    data.add_sample([Frame("f", "a.py", 1, 2)], thread=5, time_ns=1, labels={"thread.name": "mine", "x": "1"})
+    msg = decode(exporters.render(data, "otlp", env=NO_ENV))
+    check_indices(msg)  # keys unique per sample
+    (sample,) = profiles(msg)[0].samples
+    assert sample_attrs(msg, sample) == {"thread.id": 5, "thread.name": "worker-5", "x": "1"}
+
+
 def test_empty_profile_and_heavy_samples() -> None:
     empty = ProfileData({"mode": "cpu", "interval": 0.01})
     msg = decode(exporters.render(empty, "otlp", env=NO_ENV))

@@ -33,7 +33,8 @@ What goes in:
   :mod:`ringprof.integrations.otel`), which become the sample's Link instead;
 * **resource**: ``service.name`` and the attributes of ``OTEL_SERVICE_NAME`` /
   ``OTEL_RESOURCE_ATTRIBUTES`` (which win, as in the OpenTelemetry SDKs), over
-  the recording's own: its service, ``process.pid``,
+  the recording's own: its service, its static labels (``RINGPROF_LABELS``,
+  continuous mode's ``tags``), ``process.pid``,
   ``process.runtime.name/version/description`` and, when the profile comes
   from this very process, ``process.executable.name/path``.
 
@@ -388,8 +389,8 @@ def build(data: ProfileData, *, resource: Mapping[str, Any] | None = None,
         if tname:
             attrs.append(attribute("thread.name", str(tname)))
         for key, value in sorted(labels.items()):
-            if link is not None and key in ("trace_id", "span_id"):
-                continue
+            if (link is not None and key in ("trace_id", "span_id")) or key in ("thread.id", "thread.name"):
+                continue  # a Sample's attribute keys must be unique: the thread's own attributes win
             attrs.append(attribute(str(key), str(value)))
         sample: dict[str, Any] = {"stack_index": stack_index(sid), "attribute_indices": attrs}
         if link is not None:
