@@ -78,6 +78,9 @@ def check_indices(msg: profiles_pb2.ProfilesData) -> None:
                     assert 0 <= sample.link_index < len(d.link_table)
                     attrs(sample.attribute_indices)
                     assert sample.values or sample.timestamps_unix_nano
+                    # One value per sample type at most: receivers that convert to pprof (Pyroscope's
+                    # OTLP ingester) reject a Sample with more values than sample types.
+                    assert len(sample.values) <= 1
                     if sample.values and sample.timestamps_unix_nano:
                         assert len(sample.values) == len(sample.timestamps_unix_nano)
                     for ts in sample.timestamps_unix_nano:

@@ -197,6 +197,38 @@ def test_sink_options_and_bad_specs(collector):
             from_url(bad)
 
 
+@pytest.fixture
+def tls_collector(tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    srv = Collector()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv, str(cert)
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_https_with_the_ca_from_the_environment(tls_collector):
+    srv, cert = tls_collector
+    url = f"https://127.0.0.1:{srv.server_address[1]}"
+    OTLPSink(url, env={"OTEL_EXPORTER_OTLP_CERTIFICATE": cert}).export(window())
+    assert len(srv.received) == 1 and srv.received[0]["request"] is not None
+    with pytest.raises(SinkError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        OTLPSink(url, env=NO_ENV, retries=0).export(window())  # not trusted without the CA
+
+
 def test_retries_with_backoff_then_succeeds(collector):
     collector.statuses = [(503, {}), (429, {"Retry-After": "2"}), (200, {})]
     sink = OTLPSink(collector.url, env=NO_ENV, backoff=0.1)

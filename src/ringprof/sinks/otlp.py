@@ -24,7 +24,8 @@ else ``OTEL_EXPORTER_OTLP_PROFILES_ENDPOINT`` (used as is), else
 ``OTEL_EXPORTER_OTLP_HEADERS`` overlaid by ``OTEL_EXPORTER_OTLP_PROFILES_HEADERS``
 (``key=value,...``, percent-decoded), then the sink's own options.
 ``OTEL_EXPORTER_OTLP[_PROFILES]_TIMEOUT`` (milliseconds),
-``..._COMPRESSION`` (``gzip``/``none``) and ``..._PROTOCOL``
+``..._COMPRESSION`` (``gzip``/``none``), ``..._CERTIFICATE`` (CA bundle),
+``..._CLIENT_CERTIFICATE``/``..._CLIENT_KEY`` (mutual TLS) and ``..._PROTOCOL``
 (``http/protobuf``/``http/json``; ``grpc`` is refused with a clear message:
 this sink speaks OTLP/HTTP only) are honoured the same way.
 
@@ -161,6 +162,9 @@ class OTLPSink:
             self.headers["Authorization"] = f"Bearer {token}"
         if tenant:
             self.headers["X-Scope-OrgID"] = tenant
+        ca = ca or _env(env, "CERTIFICATE")
+        cert = cert or _env(env, "CLIENT_CERTIFICATE")
+        key = key or _env(env, "CLIENT_KEY")
         self._context = _http.tls_context("otlp sink", parts.scheme, ca, cert, key, verify)
         self.name = f"otlp:{self.endpoint}"
         self._sleep = _sleep  # tests may replace it
