@@ -58,12 +58,13 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from ringprof.model import Frame, ProfileData
-
 from .protowire import Message
+
+if TYPE_CHECKING:
+    from ringprof.model import Frame, ProfileData
 
 EXTENSIONS: tuple[str, ...] = (".otlp.pb",)
 
