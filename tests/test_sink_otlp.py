@@ -406,3 +406,21 @@ def test_launcher_with_otlp_sink_from_the_environment(collector, tmp_path):
     assert attrs["process.pid"] != os.getpid()
     weights = weight_by_stack(msg, profiles(msg)[0])
     assert sum(w for stack, w in weights.items() if "busy" in stack) > 0
+
+
+def test_building_network_sinks_loads_neither_the_model_nor_numpy():
+    """Sinks are built at start-up inside the service: they must not pull numpy in (the package's own
+    ``__init__`` is bypassed here, so this measures the sink modules alone)."""
+    import os
+    import subprocess
+    import sys
+
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src", "ringprof")
+    code = ("import sys, types\n"
+            f"pkg = types.ModuleType('ringprof'); pkg.__path__ = [{src!r}]; sys.modules['ringprof'] = pkg\n"
+            "from ringprof.sinks import from_url\n"
+            "from_url('otlp:http://127.0.0.1:9'); from_url('pyroscope:http://127.0.0.1:9?api=push')\n"
+            "print(sorted(m for m in ('numpy', 'ringprof.model') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
