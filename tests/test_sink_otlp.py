@@ -184,6 +184,11 @@ def test_sink_options_and_bad_specs(collector):
     assert h["x-scope-orgid"] == "team-a" and h["authorization"] == "Bearer t0k"
     assert h["x-a"] == "1" and h["x-b"] == "2"
     assert sink.timeout == 3 and sink.retries == 1
+    port = collector.server_address[1]
+    basic = from_url(f"otlp:http://alice:s%20cret@127.0.0.1:{port}")
+    assert "alice" not in basic.name and "cret" not in basic.endpoint
+    basic.export(window())
+    assert collector.received[-1]["headers"]["authorization"] == "Basic YWxpY2U6cyBjcmV0"  # alice:s cret
     # A list of sinks: a comma before "otlp:" starts the next one.
     sinks = parse(f"dir:/tmp/x?keep=2, otlp:{collector.url}?headers=a=1,b=2")
     assert [type(s).__name__ for s in sinks] == ["DirectorySink", "OTLPSink"]

@@ -34,7 +34,7 @@ Options (query parameters of the sink URL):
 ``encoding``     ``protobuf`` (default) or ``json``
 ``compression``  ``gzip`` (default) or ``none``
 ``headers``      extra headers, ``key=value,key2=value2`` (percent-encoded values)
-``token``        ``Authorization: Bearer <token>``
+``token``        ``Authorization: Bearer <token>`` (``http://user:pass@host`` gives basic auth)
 ``tenant``       ``X-Scope-OrgID`` header (multi-tenant Pyroscope, Mimir-style gateways)
 ``ca``/``cert``/``key``/``verify=0``  TLS, as for the Pyroscope sink
 ``timeout``      seconds per attempt (default 10)
@@ -52,13 +52,14 @@ windows when too many wait.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from . import check_options, parse_bool, parse_duration, parse_int, split_query
 from . import http as _http
@@ -122,10 +123,17 @@ class OTLPSink:
 
         env = dict(os.environ if env is None else env)
         self.env = env
-        self.endpoint = resolve_endpoint(url, env)
-        parts = urlsplit(self.endpoint)
+        endpoint = resolve_endpoint(url, env)
+        parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"otlp sink: endpoint must be an http(s)://host[:port] URL, got {self.endpoint!r}")
+            raise ValueError(f"otlp sink: endpoint must be an http(s)://host[:port] URL, got {endpoint!r}")
+        basic_auth: str | None = None
+        if parts.username is not None:  # http://user:pass@host: basic auth, kept out of the URL and logs
+            cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            basic_auth = "Basic " + base64.b64encode(cred.encode()).decode("ascii")
+            netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+            parts = parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else ""))
+        self.endpoint = urlunsplit(parts)
         if encoding is None:
             protocol = _env(env, "PROTOCOL") or "http/protobuf"
             if protocol not in _PROTOCOLS:
@@ -158,8 +166,12 @@ class OTLPSink:
             **parse_key_values(env.get("OTEL_EXPORTER_OTLP_PROFILES_HEADERS", "")),
             **dict(headers or {}),
         }
+        if token and basic_auth:
+            raise ValueError("otlp sink: give either a token or user:password in the URL, not both")
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
+        elif basic_auth:
+            self.headers["Authorization"] = basic_auth
         if tenant:
             self.headers["X-Scope-OrgID"] = tenant
         ca = ca or _env(env, "CERTIFICATE")
