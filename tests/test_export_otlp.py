@@ -16,6 +16,8 @@ pytest.importorskip("opentelemetry.proto.profiles.v1development.profiles_pb2",
                     reason="opentelemetry-proto is not installed (test extra)")
 
 from google.protobuf import json_format
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from modelfactory import INTERVAL_NS, MAIN_TID, TOTAL_WEIGHT, WORKER_TID, make_model
 from opentelemetry.proto.collector.profiles.v1development import profiles_service_pb2
 from opentelemetry.proto.profiles.v1development import profiles_pb2
@@ -245,3 +247,37 @@ def test_convert_cli_writes_both_encodings(tmp_path: Path) -> None:
         msg = check(out.read_bytes())
         (prof,) = profiles(msg)
         assert sum(len(s.timestamps_unix_nano) for s in prof.samples) == TOTAL_WEIGHT
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_FRAME = st.builds(Frame, name=_TEXT, filename=_TEXT, firstlineno=st.integers(0, 2**31 - 1),
+                   line=st.integers(0, 2**31 - 1))
+_SAMPLE = st.tuples(st.lists(_FRAME, min_size=1, max_size=6), st.integers(1, 2**40), st.integers(0, 10**12),
+                    st.integers(0, 5), st.dictionaries(_TEXT, _TEXT, max_size=3), st.integers(0, 10**9))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(samples=st.lists(_SAMPLE, max_size=12), wall=st.booleans())
+def test_any_model_decodes_with_the_real_classes(samples, wall) -> None:
+    """Random models (any names, labels, threads, weights): always valid OTLP with the model's weights."""
+    data = ProfileData({"mode": "wall" if wall else "cpu", "interval": 0.01, "start_time": 1_700_000_000.0,
+                        "duration": 5.0})
+    for frames, tid, t, weight, labels, cpu in samples:
+        data.add_sample(frames, thread=tid, time_ns=t, weight=weight, labels=labels, cpu_ns=cpu)
+    for encoding in ("otlp", "otlp-json"):
+        raw = exporters.render(data, encoding, env=NO_ENV)
+        msg = decode(raw) if encoding == "otlp" else json_format.Parse(raw, profiles_pb2.ProfilesData())
+        check_indices(msg)
+        main = profiles(msg)[0]
+        assert weight_by_stack(msg, main) == +model_weight_by_stack(data)
+        if wall:
+            assert sum(v for s in profiles(msg)[1].samples for v in s.values) == \
+                sum(c for _f, _t, _ts, w, _l, c in samples if w > 0)
+
+
+def test_surrogates_in_names_still_make_valid_utf8() -> None:
+    data = ProfileData({"mode": "cpu", "interval": 0.01, "start_time": 1_700_000_000.0, "duration": 1.0})
+    data.add_sample([Frame("f", "/tmp/\udcff.py", 1, 2)], thread=1, time_ns=1, labels={"k\udc80": "v"})
+    msg = decode(exporters.render(data, "otlp", env=NO_ENV))  # the real parser rejects invalid UTF-8
+    check_indices(msg)
+    assert "/tmp/\\udcff.py" in msg.dictionary.string_table

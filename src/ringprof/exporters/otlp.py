@@ -390,8 +390,8 @@ def build(data: ProfileData, *, resource: Mapping[str, Any] | None = None,
         if tname:
             attrs.append(attribute("thread.name", str(tname)))
         for key, value in sorted(labels.items()):
-            if (link is not None and key in ("trace_id", "span_id")) or key in ("thread.id", "thread.name"):
-                continue  # a Sample's attribute keys must be unique: the thread's own attributes win
+            if (link is not None and key in ("trace_id", "span_id")) or key in ("thread.id", "thread.name", ""):
+                continue  # keys are unique (the thread's own attributes win) and never empty
             attrs.append(attribute(str(key), str(value)))
         sample: dict[str, Any] = {"stack_index": stack_index(sid), "attribute_indices": attrs}
         if link is not None:
