@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,72 @@ def test_surrogates_in_names_still_make_valid_utf8() -> None:
     msg = decode(exporters.render(data, "otlp", env=NO_ENV))  # the real parser rejects invalid UTF-8
     check_indices(msg)
     assert "/tmp/\\udcff.py" in msg.dictionary.string_table
+
+
+def _burn(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sum(range(300))
+
+
+def in_checkout(seconds: float) -> None:
+    _burn(seconds)
+
+
+def in_payment(seconds: float) -> None:
+    _burn(seconds)
+
+
+def test_files_carry_links_to_the_spans_of_a_real_tracer(tmp_path: Path) -> None:
+    pytest.importorskip("opentelemetry.sdk.trace", reason="opentelemetry-sdk is not installed (extra 'otel')")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from ringprof.integrations.otel import RingprofSpanProcessor
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(RingprofSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    tracer = provider.get_tracer("test")
+    prof = ringprof.Profile(interval=0.001)
+    try:
+        with prof:
+            with tracer.start_as_current_span("checkout"):
+                in_checkout(0.12)
+                with tracer.start_as_current_span("payment"):
+                    in_payment(0.12)
+            _burn(0.03)
+    finally:
+        provider.shutdown()
+    ids = {s.name: (s.get_span_context().trace_id.to_bytes(16, "big"), s.get_span_context().span_id.to_bytes(8, "big"))
+           for s in spans.get_finished_spans()}
+    for name in ("run.otlp.pb", "run.otlp.json"):
+        out = tmp_path / name
+        prof.export(out)
+        raw = out.read_bytes()
+        if name.endswith(".pb"):
+            msg = decode(raw)
+        else:
+            doc = json.loads(raw)
+            for link in doc["dictionary"].get("linkTable", [])[1:]:
+                assert len(link["traceId"]) == 32 and len(link["spanId"]) == 16  # hex
+                link["traceId"] = base64.b64encode(bytes.fromhex(link["traceId"])).decode()
+                link["spanId"] = base64.b64encode(bytes.fromhex(link["spanId"])).decode()
+            msg = json_format.ParseDict(doc, profiles_pb2.ProfilesData())
+        check_indices(msg)
+        (p,) = profiles(msg)
+        d = msg.dictionary
+        assert {(lk.trace_id, lk.span_id) for lk in d.link_table[1:]} <= set(ids.values())
+        per_span: dict[str, Counter] = {"checkout": Counter(), "payment": Counter(), "": Counter()}
+        by_ids = {v: k for k, v in ids.items()}
+        for sample in p.samples:
+            lk = d.link_table[sample.link_index]
+            span = by_ids.get((lk.trace_id, lk.span_id), "")
+            for fn in ("in_checkout", "in_payment"):
+                if fn in stack_names(msg, sample):
+                    per_span[span][fn] += len(sample.timestamps_unix_nano)
+        assert per_span["checkout"]["in_checkout"] > 0 and per_span["checkout"]["in_payment"] == 0
+        assert per_span["payment"]["in_payment"] > 0 and per_span["payment"]["in_checkout"] == 0
+        assert not per_span[""]  # every sample inside a span is linked to it
