@@ -25,9 +25,10 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from ringprof.model import ProfileData
+if TYPE_CHECKING:  # the model (and numpy) load only when a profile is read or rendered
+    from ringprof.model import ProfileData
 
 __all__ = ["FORMATS", "extensions", "format_from_path", "read", "render", "write"]
 
@@ -48,6 +49,8 @@ _TABLE: tuple[tuple[str, _Format], ...] = (
     ("chrome", _Format("ringprof.exporters.chrome", (".trace.json", ".chrome.json"))),
     ("pstats", _Format("ringprof.exporters.pstats", (".prof", ".pstats"))),
     ("html", _Format("ringprof.exporters.html", (".html",))),
+    ("otlp", _Format("ringprof.exporters.otlp", (".otlp.pb",))),
+    ("otlp-json", _Format("ringprof.exporters.otlp_json", (".otlp.json",))),
 )
 
 #: Names of every supported format, in a stable order.
@@ -178,6 +181,8 @@ def read(path: str | os.PathLike[str], format: str | None = None) -> ProfileData
         readable = ", ".join(ext for f in _READABLE for ext in extensions(f))
         raise ValueError(f"cannot read {fmt} files ({target!r}); readable extensions: {readable}")
     if fmt == "native":
+        from ringprof.model import ProfileData
+
         return ProfileData.load(target)
     from ringprof.exporters import collapsed
 

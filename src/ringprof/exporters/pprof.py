@@ -1,7 +1,8 @@
 """pprof: gzip-compressed protobuf per google/pprof ``proto/profile.proto``.
 
 The encoder (and the small decoder used by tests and sinks) is written by hand
-on purpose. ringprof is imported into every profiled service, so it must stay
+on purpose, on the wire-format helpers of :mod:`ringprof.exporters.protowire`
+(shared with the OTLP exporter). ringprof is imported into every profiled service, so it must stay
 light: the ``protobuf`` runtime is a multi-megabyte dependency whose versions
 conflict with what services already pin (the 3.x/4.x split), and needing it (or
 generated ``_pb2`` code) just to write one fixed message schema is not worth
@@ -36,59 +37,22 @@ columns, and gzip's header time is fixed at 0.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ringprof.model import Frame, ProfileData
 
-EXTENSIONS: tuple[str, ...] = (".pprof", ".pb.gz")
+from . import protowire
+from .protowire import Message as _Message
+from .protowire import fields as _fields
+from .protowire import read_varint as _read_varint  # noqa: F401  (kept for callers of the old names)
+from .protowire import varint as _varint  # noqa: F401
 
-_U64 = (1 << 64) - 1
+EXTENSIONS: tuple[str, ...] = (".pprof", ".pb.gz")
 
 # Field numbers from profile.proto.
 _P_SAMPLE_TYPE, _P_SAMPLE, _P_MAPPING, _P_LOCATION, _P_FUNCTION, _P_STRINGS = 1, 2, 3, 4, 5, 6
 _P_DROP, _P_KEEP, _P_TIME, _P_DURATION, _P_PERIOD_TYPE, _P_PERIOD = 7, 8, 9, 10, 11, 12
 _P_COMMENT, _P_DEFAULT_TYPE = 13, 14
-
-
-# ---------------------------------------------------------------------- encoding
-def _varint(value: int) -> bytes:
-    value &= _U64  # negative int64 -> two's complement, 10 bytes, as protobuf does
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-class _Message:
-    """Builder for one protobuf message; proto3 semantics (zero scalars omitted)."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def varint(self, field: int, value: int) -> _Message:
-        if value:
-            self._buf += _varint(field << 3)
-            self._buf += _varint(value)
-        return self
-
-    def delimited(self, field: int, value: bytes, *, always: bool = False) -> _Message:
-        if value or always:
-            self._buf += _varint(field << 3 | 2)
-            self._buf += _varint(len(value))
-            self._buf += value
-        return self
-
-    def message(self, field: int, value: _Message) -> _Message:
-        return self.delimited(field, value.done(), always=True)
-
-    def packed(self, field: int, values: Iterable[int]) -> _Message:
-        return self.delimited(field, b"".join(_varint(v) for v in values))
-
-    def done(self) -> bytes:
-        return bytes(self._buf)
 
 
 class _Strings:
@@ -208,60 +172,14 @@ def render(data: ProfileData) -> bytes:
 
 
 # ---------------------------------------------------------------------- decoding
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ValueError("truncated varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise ValueError("varint too long")
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """(field number, wire type, value) for each field of a message."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _read_varint(buf, pos)
-        field, wire = key >> 3, key & 7
-        value: int | bytes
-        if wire == 0:
-            value, pos = _read_varint(buf, pos)
-        elif wire == 1:
-            value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
-        elif wire == 2:
-            size, pos = _read_varint(buf, pos)
-            value, pos = buf[pos:pos + size], pos + size
-        elif wire == 5:
-            value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
-        else:
-            raise ValueError(f"unsupported wire type {wire} (field {field})")
-        if pos > len(buf):
-            raise ValueError("truncated message")
-        yield field, wire, value
-
-
 def _ints(value: int | bytes, signed: bool = True) -> list[int]:
-    """A repeated scalar's values: packed (one length-delimited run) or one varint."""
-    if isinstance(value, int):
-        raw = [value]
-    else:
-        raw, pos = [], 0
-        while pos < len(value):
-            v, pos = _read_varint(value, pos)
-            raw.append(v)
-    return [v - (1 << 64) if signed and v >> 63 else v for v in raw]
+    return protowire.ints(value, signed)
 
 
 def _int(value: int | bytes) -> int:
     if not isinstance(value, int):
         raise ValueError("expected a scalar field")
-    return value - (1 << 64) if value >> 63 else value
+    return protowire.signed(value)
 
 
 def _sub(value: int | bytes) -> dict[int, list[int | bytes]]:

@@ -10,9 +10,13 @@ Built-in sinks are named by URL, as in ``RINGPROF_SINKS``::
 
     dir:/var/lib/ringprof?format=pprof&keep=100&max_age=7d
     pyroscope:http://127.0.0.1:4040?token=...&tenant=...&timeout=10&retries=3
+    pyroscope:http://127.0.0.1:4040?api=push&tenant=...
+    otlp:http://127.0.0.1:4318?compression=gzip&timeout=10
+    otlp:                       (endpoint and headers from OTEL_EXPORTER_OTLP_*)
 
-Several sinks are separated by commas (a comma followed by ``dir:`` or
-``pyroscope:`` starts a new sink, so option values may contain commas).
+Several sinks are separated by commas (a comma followed by ``dir:``,
+``pyroscope:`` or ``otlp:`` starts a new sink, so option values may contain
+commas).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["CallbackSink", "Sink", "SinkError", "coerce", "from_url", "parse", "parse_duration"]
 
 #: URL schemes of the built-in sinks.
-SCHEMES = ("dir", "pyroscope")
+SCHEMES = ("dir", "pyroscope", "otlp")
 
 
 class SinkError(Exception):
@@ -118,11 +122,16 @@ def check_options(scheme: str, options: Mapping[str, str], known: Iterable[str])
 
 
 def from_url(spec: str) -> Any:
-    """A built-in sink from its URL (``dir:...`` or ``pyroscope:...``)."""
+    """A built-in sink from its URL (``dir:...``, ``pyroscope:...`` or ``otlp:...``)."""
     spec = spec.strip()
     scheme, sep, rest = spec.partition(":")
     if not sep or scheme not in SCHEMES:
-        raise ValueError(f"unknown sink {spec!r}: expected dir:PATH[?options] or pyroscope:URL[?options]")
+        raise ValueError(f"unknown sink {spec!r}: expected dir:PATH[?options], pyroscope:URL[?options] "
+                         "or otlp:[URL][?options]")
+    if scheme == "otlp":
+        from .otlp import OTLPSink
+
+        return OTLPSink.from_url(rest)
     if not rest:
         raise ValueError(f"sink {spec!r} is missing its {'path' if scheme == 'dir' else 'server URL'}")
     if scheme == "dir":

@@ -1,8 +1,9 @@
-"""Pyroscope sink: push each window as pprof to Pyroscope's HTTP ingest API.
+"""Pyroscope sink: push each window as pprof to Pyroscope, by ``/ingest`` or the push API.
 
-``pyroscope:http://127.0.0.1:4040?token=...``
+``pyroscope:http://127.0.0.1:4040?token=...``  (``/ingest``, the default)
+``pyroscope:http://127.0.0.1:4040?api=push``   (``/push.v1.PusherService/Push``)
 
-The request follows Pyroscope's documented ``POST /ingest`` endpoint (the
+With ``api=ingest`` the request follows Pyroscope's documented ``POST /ingest`` endpoint (the
 server HTTP API, "pprof format" section)::
 
     POST <server>/ingest?name=<app>{k=v,...}&from=<unix s>&until=<unix s>
@@ -18,8 +19,28 @@ the sink's ``tags``; per-sample labels (``ringprof.labels``, route, span id)
 travel inside the pprof as sample labels.  Label names are made valid for
 Pyroscope (``[A-Za-z_][A-Za-z0-9_]*``).
 
+With ``api=push`` the sink calls the push API of Pyroscope (and of Grafana
+Alloy's ``pyroscope.receive_http``) with the Connect protocol (a unary POST of
+one message; ``Connect-Protocol-Version: 1``)::
+
+    POST <server>/push.v1.PusherService/Push
+    Content-Type: application/proto         (encoding=proto, the default)
+                  application/json          (encoding=json)
+    PushRequest { series: [ RawProfileSeries {
+        labels:  [ {name: "__name__", value: "process_cpu"},   # "wall" in wall mode
+                   {name: "service_name", value: <app>}, <tags...> ],
+        samples: [ RawSample { raw_profile: <gzipped pprof>, ID: <uuid> } ] } ] }
+
+``__name__`` names the profile type (the pprof's sample types complete it:
+``process_cpu:cpu:nanoseconds:cpu:nanoseconds``) and ``service_name`` is the
+label Pyroscope requires.  The window's time travels in the pprof
+(``time_nanos``/``duration_nanos``).  Pyroscope's OTLP endpoint is reached
+with the OTLP sink instead (``otlp:http://pyroscope:4040``).
+
 Options (query parameters of the sink URL, removed before the request):
 
+``api``            ``ingest`` (default) or ``push``
+``encoding``       push body encoding: ``proto`` (default) or ``json``
 ``app``            application name (default: the window's service name)
 ``token``          ``Authorization: Bearer <token>``; ``token_file`` reads it from a file
 ``user``/``password``  HTTP basic auth (also ``https://user:pass@host``)
@@ -34,7 +55,8 @@ Options (query parameters of the sink URL, removed before the request):
 
 Connection errors, timeouts, HTTP 408, 429 and 5xx are retried (``429`` and
 ``503`` honour ``Retry-After``, capped); other 4xx fail at once with the
-server's message.  Only the standard library is used (``urllib``, ``ssl``).
+server's message (the same rules for both APIs).  Only the standard library
+is used (``urllib``, ``ssl``).
 """
 
 from __future__ import annotations
@@ -43,25 +65,24 @@ import base64
 import json
 import math
 import os
-import random
 import re
-import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
-from . import SinkError, check_options, parse_bool, parse_duration, parse_int, split_query
+from . import check_options, parse_bool, parse_duration, parse_int, split_query
+from . import http as _http
 
 if TYPE_CHECKING:
     from ringprof.model import ProfileData
 
 _LABEL_NAME = re.compile(r"[^A-Za-z0-9_]")
 _APP_NAME = re.compile(r"[^A-Za-z0-9_.\-/]")
-_MAX_BACKOFF = 30.0
+_APIS = ("ingest", "push")
+_ENCODINGS = ("proto", "json")
+PUSH_PATH = "/push.v1.PusherService/Push"
 
 
 def label_name(name: str) -> str:
@@ -83,14 +104,21 @@ def sample_type_config(mode: str) -> dict[str, dict[str, Any]]:
 
 
 class PyroscopeSink:
-    OPTIONS = ("app", "token", "token_file", "user", "password", "tenant", "ca", "cert", "key",
-               "verify", "timeout", "retries", "backoff")
+    OPTIONS = ("api", "encoding", "app", "token", "token_file", "user", "password", "tenant", "ca", "cert",
+               "key", "verify", "timeout", "retries", "backoff")
 
     def __init__(self, url: str, *, app: str | None = None, tags: Mapping[str, str] | None = None,
                  token: str | None = None, user: str | None = None, password: str | None = None,
                  tenant: str | None = None, ca: str | None = None, cert: str | None = None,
                  key: str | None = None, verify: bool = True, timeout: float = 10.0, retries: int = 3,
-                 backoff: float = 0.5, headers: Mapping[str, str] | None = None) -> None:
+                 backoff: float = 0.5, headers: Mapping[str, str] | None = None, api: str = "ingest",
+                 encoding: str = "proto") -> None:
+        if api not in _APIS:
+            raise ValueError(f"pyroscope sink: api must be one of {', '.join(_APIS)}, got {api!r}")
+        if encoding not in _ENCODINGS:
+            raise ValueError(f"pyroscope sink: encoding must be one of {', '.join(_ENCODINGS)}, got {encoding!r}")
+        if encoding != "proto" and api != "push":
+            raise ValueError("pyroscope sink: encoding applies to api=push only")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"pyroscope sink: server URL must be http(s)://host[:port], got {url!r}")
@@ -103,14 +131,11 @@ class PyroscopeSink:
             parts = parts._replace(netloc=netloc)
         if token and user is not None:
             raise ValueError("pyroscope sink: give either a token or basic auth (user/password), not both")
-        if timeout <= 0 or not math.isfinite(timeout):
-            raise ValueError(f"pyroscope sink: timeout must be positive, got {timeout}")
-        if retries < 0:
-            raise ValueError(f"pyroscope sink: retries must be >= 0, got {retries}")
-        if backoff < 0:
-            raise ValueError(f"pyroscope sink: backoff must be >= 0, got {backoff}")
-        self.endpoint = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/ingest", query="",
-                                                  fragment=""))
+        _http.check_retry_settings("pyroscope sink", timeout, retries, backoff)
+        self.api = api
+        self.encoding = encoding
+        path = PUSH_PATH if api == "push" else "/ingest"
+        self.endpoint = urlunsplit(parts._replace(path=parts.path.rstrip("/") + path, query="", fragment=""))
         self.app = app
         self.tags = dict(tags or {})
         self.timeout = float(timeout)
@@ -124,17 +149,7 @@ class PyroscopeSink:
             self.headers["Authorization"] = f"Basic {cred}"
         if tenant:
             self.headers["X-Scope-OrgID"] = tenant
-        self._context: ssl.SSLContext | None = None
-        if parts.scheme == "https":
-            ctx = ssl.create_default_context(cafile=ca)
-            if cert:
-                ctx.load_cert_chain(cert, key)
-            if not verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            self._context = ctx
-        elif ca or cert:
-            raise ValueError("pyroscope sink: ca/cert options need an https:// server URL")
+        self._context = _http.tls_context("pyroscope sink", parts.scheme, ca, cert, key, verify)
         self.name = f"pyroscope:{urlunsplit(parts._replace(query='', fragment=''))}"
         self._sleep = time.sleep  # tests may replace it
         self.attempts = 0  # HTTP attempts made (for tests and stats)
@@ -144,7 +159,7 @@ class PyroscopeSink:
         url, options = split_query(rest)
         check_options("pyroscope", options, cls.OPTIONS)
         kw: dict[str, Any] = {}
-        for k in ("app", "token", "user", "password", "tenant", "ca", "cert", "key"):
+        for k in ("api", "encoding", "app", "token", "user", "password", "tenant", "ca", "cert", "key"):
             if k in options:
                 kw[k] = options[k]
         if "token_file" in options:
@@ -203,58 +218,61 @@ class PyroscopeSink:
                          f"filename=\"{filename}\"\r\nContent-Type: {ctype}\r\n\r\n".encode() + payload + b"\r\n")
         return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
-    def export(self, data: ProfileData) -> None:
-        body, ctype = self.body(data)
-        url = self.request_url(data)
-        headers = {**self.headers, "Content-Type": ctype, "User-Agent": "ringprof"}
-        last = ""
-        retry_after: float | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self._sleep(self._delay(attempt, retry_after))
-            retry_after = None
-            self.attempts += 1
-            req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout, context=self._context) as resp:
-                    resp.read()
-                    return
-            except urllib.error.HTTPError as exc:
-                detail = _error_text(exc)
-                last = f"HTTP {exc.code} from {self.endpoint}: {detail}"
-                if exc.code not in (408, 429) and exc.code < 500:
-                    raise SinkError(last) from None
-                retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-            except (urllib.error.URLError, OSError, TimeoutError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last = f"cannot reach {self.endpoint}: {reason}"
-        raise SinkError(f"{last} (gave up after {self.retries + 1} attempts)")
+    def push_labels(self, data: ProfileData) -> list[tuple[str, str]]:
+        """The series labels of a push request: ``__name__``, ``service_name``, then the tags."""
+        name = "wall" if data.meta.get("mode") == "wall" else "process_cpu"
+        service = self.app or str(data.meta.get("service") or "python")
+        labels = [("__name__", name), ("service_name", service)]
+        tags = {**{str(k): str(v) for k, v in (data.meta.get("tags") or {}).items()}, **self.tags}
+        taken = {"__name__", "service_name"}
+        for key, value in sorted((label_name(k), v) for k, v in tags.items()):
+            if key not in taken:
+                taken.add(key)
+                labels.append((key, value))
+        return labels
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        delay = min(self.backoff * float(2 ** (attempt - 1)), _MAX_BACKOFF) * random.uniform(0.5, 1.0)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, _MAX_BACKOFF))
-        return delay
+    def push_body(self, data: ProfileData) -> tuple[bytes, str]:
+        """(``PushRequest`` body, content type) in the sink's encoding."""
+        from ringprof.exporters import render
+        from ringprof.exporters.protowire import Message
+
+        pprof = render(_valid_labels(data), "pprof")
+        labels = self.push_labels(data)
+        profile_id = str(uuid.uuid4())
+        if self.encoding == "json":
+            doc = {"series": [{"labels": [{"name": k, "value": v} for k, v in labels],
+                               "samples": [{"rawProfile": base64.b64encode(pprof).decode("ascii"),
+                                            "ID": profile_id}]}]}
+            return json.dumps(doc, separators=(",", ":")).encode(), "application/json"
+        series = Message()
+        for k, v in labels:
+            series.message(1, Message().string(1, k).string(2, v))
+        series.message(2, Message().delimited(1, pprof).string(2, profile_id))
+        return Message().message(1, series).done(), "application/proto"
+
+    def export(self, data: ProfileData) -> None:
+        if self.api == "push":
+            body, ctype = self.push_body(data)
+            url = self.endpoint
+            extra = {"Connect-Protocol-Version": "1"}
+        else:
+            body, ctype = self.body(data)
+            url = self.request_url(data)
+            extra = {}
+        headers = {**self.headers, **extra, "Content-Type": ctype, "User-Agent": "ringprof"}
+        _http.post(url, body, headers, timeout=self.timeout, retries=self.retries, backoff=self.backoff,
+                   retryable=_retryable, context=self._context, sleep=self._sleep, label=self.endpoint,
+                   on_attempt=self._count_attempt)
+
+    def _count_attempt(self) -> None:
+        self.attempts += 1
 
     def __repr__(self) -> str:
         return f"<PyroscopeSink {self.endpoint}>"
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _error_text(exc: urllib.error.HTTPError) -> str:
-    try:
-        text = exc.read(300).decode("utf-8", "replace")
-    except Exception:
-        text = ""
-    return " ".join(text.split())[:200] or str(exc.reason)
+def _retryable(status: int) -> bool:
+    return status in (408, 429) or status >= 500
 
 
 def _valid_labels(data: ProfileData) -> ProfileData:
