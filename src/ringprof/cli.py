@@ -26,6 +26,7 @@ from .model import Frame, ProfileData
 
 SUBCOMMANDS = ("convert", "view", "overhead")
 TEXT_FORMATS = ("text", "collapsed", "pstats")
+READABLE_HELP = "a saved profile: native .ringprof, pprof (gzipped or not), folded stacks or speedscope JSON"
 
 
 class UsageError(Exception):
@@ -221,9 +222,21 @@ def run_profiled(argv: Sequence[str]) -> int:
     return 0
 
 
+def _read_profile(path: str) -> ProfileData:
+    """Any readable profile (format by content), or a one-line UsageError."""
+    from .readers import read
+
+    if not os.path.isfile(path):
+        raise UsageError(f"input not found: {path}")
+    try:
+        return read(path)
+    except (ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _convert(argv: Sequence[str]) -> int:
     p = _Parser(prog="ringprof convert", description="Convert a saved profile to another format.")
-    p.add_argument("input", help="a .ringprof file (or folded stacks: .collapsed/.folded/.txt)")
+    p.add_argument("input", help=READABLE_HELP)
     p.add_argument("output", help="the output file; format by extension unless --format")
     p.add_argument("--format", help=f"one of {', '.join(exporters.FORMATS)}")
     ns = p.parse_args(list(argv))
@@ -236,18 +249,18 @@ def _convert(argv: Sequence[str]) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _check_writable(ns.output)
+    data = _read_profile(ns.input)
     try:
-        data = exporters.read(ns.input)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    exporters.write(data, ns.output, fmt)
+        exporters.write(data, ns.output, fmt)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"could not write {ns.output}: {exc}") from None
     print(f"ringprof: wrote {ns.output} ({fmt}, {len(data)} samples)", file=sys.stderr)
     return 0
 
 
 def _view(argv: Sequence[str]) -> int:
     p = _Parser(prog="ringprof view", description="Write the interactive HTML flame graph and open it.")
-    p.add_argument("input", help="a saved profile (.ringprof, or folded stacks)")
+    p.add_argument("input", help=READABLE_HELP)
     p.add_argument("-o", "--outfile", help="where to write the HTML (default: INPUT.html)")
     p.add_argument("--source-url", help="link template, e.g. https://github.com/ORG/REPO/blob/COMMIT/{path}#L{line}"
                    " or vscode://file/{abspath}:{line}")
@@ -257,12 +270,12 @@ def _view(argv: Sequence[str]) -> int:
         raise UsageError(f"input not found: {ns.input}")
     out = ns.outfile or os.path.splitext(ns.input)[0] + ".html"
     _check_writable(out)
-    try:
-        data = exporters.read(ns.input)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    data = _read_profile(ns.input)
     options = {"source_url": ns.source_url} if ns.source_url else {}
-    exporters.write(data, out, "html", **options)
+    try:
+        exporters.write(data, out, "html", **options)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"could not write {out}: {exc}") from None
     opened = False
     if not ns.no_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                               or sys.platform == "darwin"):
