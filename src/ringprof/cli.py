@@ -4,6 +4,7 @@
              (script.py [args...] | -m module [args...])
     ringprof convert IN OUT [--format FMT]
     ringprof view FILE [-o OUT.html] [--source-url TEMPLATE]
+    ringprof diff BASE NEW [-o diff.html|diff.txt] [--fail-above PP] [--match REGEX]
     ringprof overhead [-n N] [--interval I] [--mode M] [--max-overhead PCT] -- CMD...
 
 Flags shared with cProfile (-o, -s, -m) mean the same thing.  The profiled
@@ -24,7 +25,7 @@ from typing import Any, NoReturn
 from . import exporters
 from .model import Frame, ProfileData
 
-SUBCOMMANDS = ("convert", "view", "overhead")
+SUBCOMMANDS = ("convert", "view", "diff", "overhead")
 TEXT_FORMATS = ("text", "collapsed", "pstats")
 READABLE_HELP = "a saved profile: native .ringprof, pprof (gzipped or not), folded stacks or speedscope JSON"
 
@@ -41,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 def _profile_parser() -> _Parser:
     p = _Parser(prog="ringprof", description="Sample a Python program and report where its time went.",
                 epilog="Subcommands: 'ringprof convert IN OUT', 'ringprof view FILE', "
-                "'ringprof overhead -- CMD'.")
+                "'ringprof diff BASE NEW', 'ringprof overhead -- CMD'.")
     p.add_argument("-o", "--outfile", help="write the profile here; the format follows the extension "
                    "(.prof pstats, .html, .speedscope.json, .pprof, .collapsed/.txt, .trace.json, .ringprof)")
     p.add_argument("-i", "--interval", type=float, default=0.01, help="sampling interval in seconds (default 0.01)")
@@ -289,6 +290,71 @@ def _view(argv: Sequence[str]) -> int:
     return 0
 
 
+def _diff(argv: Sequence[str]) -> int:
+    """Thin wrapper over ringprof.diff: parse, read both, report, gate."""
+    import math
+    import re
+
+    p = _Parser(prog="ringprof diff", description="Compare two profiles: which functions' share of the samples "
+                "changed (shares are normalised, so runs of different lengths compare).")
+    p.add_argument("base", help="the reference profile (" + READABLE_HELP.split(": ", 1)[1] + ")")
+    p.add_argument("new", help="the profile to compare with it")
+    p.add_argument("-o", "--outfile", help="write a differential flame graph (.html) or the text report (.txt) "
+                   "instead of printing the text report")
+    p.add_argument("--fail-above", type=float, metavar="PP", help="exit 1 when a function's self or total share "
+                   "grew by more than PP percentage points, naming it")
+    p.add_argument("--match", metavar="REGEX", help="only functions whose 'name (file:line)' matches REGEX "
+                   "(for --fail-above and the text report)")
+    p.add_argument("-n", "--top", type=int, default=15, help="rows per table in the text report (default 15)")
+    ns = p.parse_args(list(argv))
+    if ns.fail_above is not None and not (math.isfinite(ns.fail_above) and ns.fail_above >= 0):
+        raise UsageError(f"--fail-above must be a number of points >= 0, got {ns.fail_above}")
+    if ns.top < 1:
+        raise UsageError(f"--top must be at least 1, got {ns.top}")
+    try:
+        match = re.compile(ns.match) if ns.match is not None else None
+    except re.error as exc:
+        raise UsageError(f"--match: bad regular expression {ns.match!r}: {exc}") from None
+    kind = None
+    if ns.outfile:
+        ext = os.path.splitext(ns.outfile)[1].lower()
+        kind = {".html": "html", ".htm": "html", ".txt": "text"}.get(ext)
+        if kind is None:
+            raise UsageError(f"cannot tell the output of {ns.outfile!r}: use a .html or .txt file name")
+        _check_writable(ns.outfile)
+    base, new = _read_profile(ns.base), _read_profile(ns.new)
+    from . import diff
+
+    try:
+        result = diff.compare(base, new)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    names = (os.path.basename(ns.base), os.path.basename(ns.new))
+    text = diff.format_text(result, base_name=names[0], new_name=names[1], n=ns.top, match=match)
+    if kind is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            if kind == "html":
+                diff.write_html(base, new, ns.outfile, base_name=names[0], new_name=names[1])
+            else:
+                diff.write_text(text, ns.outfile)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"could not write {ns.outfile}: {exc}") from None
+        print(f"ringprof: wrote {ns.outfile}", file=sys.stderr)
+    if ns.fail_above is None:
+        return 0
+    grew = result.grew_above(ns.fail_above, match)
+    noise = f"sampling noise: 1 SE of a share change <= {result.max_noise_pp:.2f} pp"
+    if not grew:
+        print(f"ringprof diff: no function grew more than {ns.fail_above:g} pp ({noise})", file=sys.stderr)
+        return 0
+    print(f"ringprof diff: {len(grew)} function(s) grew more than {ns.fail_above:g} pp ({noise}):", file=sys.stderr)
+    for line in diff.format_gate(grew, ns.fail_above):
+        print(line, file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -297,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from . import bench
 
                 return bench.main(args[1:], prog="ringprof overhead")
-            return {"convert": _convert, "view": _view}[args[0]](args[1:])
+            return {"convert": _convert, "view": _view, "diff": _diff}[args[0]](args[1:])
         return run_profiled(args)
     except UsageError as exc:
         print(f"ringprof: error: {exc}", file=sys.stderr)

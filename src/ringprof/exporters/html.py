@@ -33,6 +33,14 @@ the viewer can rebuild any filtered tree in one linear pass:
   rows; omitted when equal to ``weight``). Buckets are delta-encoded. This is
   what the timeline strip and the time-range filter work on.
 
+* ``diff`` (only in diff mode, see :func:`render`'s ``diff_base``): the
+  BASE profile as a trie over *functions* (name, file), the way the viewer
+  merges boxes: ``parent`` (node 0 is the root, parents first), ``name``
+  (string id), ``file`` (file id, interned with NEW's so equal files get equal
+  ids), ``self`` and ``total`` weights, plus BASE's total weight. The viewer
+  pairs each of NEW's boxes with BASE's node on the same function path and
+  colours it by the change of its total share (red grew, blue shrank).
+
 Everything is deterministic: the same model and options give the same bytes
 (paths are made relative to ``meta["cwd"]`` when recorded, else to the current
 directory, so the same process gives the same output).
@@ -225,7 +233,49 @@ def _thread_name(data: ProfileData, tid: int) -> str:
     return name if name else f"thread {tid}"
 
 
-def _payload(data: ProfileData, source_url: str | None, title: str) -> dict[str, Any]:
+def _diff_payload(base: ProfileData, tables: _Tables, names: tuple[str, str]) -> dict[str, Any]:
+    """BASE as a function-level trie for the differential flame graph (see the module docstring)."""
+    parent: list[int] = [0]
+    name: list[int] = [0]
+    file: list[int] = [0]
+    self_w: list[int] = [0]
+    total_w: list[int] = [0]
+    children: dict[tuple[int, int, int], int] = {}
+    frame_keys: dict[int, tuple[int, int]] = {}
+    for sid, w in enumerate(base.stack_weights().tolist()):
+        if w <= 0:
+            continue
+        node = 0
+        total_w[0] += w
+        for fid in base.stacks[sid]:
+            key = frame_keys.get(fid)
+            if key is None:
+                f = base.frames[fid]
+                key = frame_keys[fid] = (tables.string(f.name), tables.file(f.filename))
+            child = children.get((node, *key))
+            if child is None:
+                child = children[(node, *key)] = len(parent)
+                parent.append(node)
+                name.append(key[0])
+                file.append(key[1])
+                self_w.append(0)
+                total_w.append(0)
+            total_w[child] += w
+            node = child
+        self_w[node] += w
+    return {
+        "base_name": names[0],
+        "new_name": names[1],
+        "base_mode": str(base.meta.get("mode", "cpu")),
+        "base_interval_ns": max(base.interval_ns, 1),
+        "base_weight": total_w[0],
+        "nodes": {"parent": _pack(parent[1:]), "name": _pack(name[1:]), "file": _pack(file[1:]),
+                  "self": _pack(self_w[1:]), "total": _pack(total_w[1:])},
+    }
+
+
+def _payload(data: ProfileData, source_url: str | None, title: str,
+             diff_base: ProfileData | None = None, diff_names: tuple[str, str] = ("BASE", "NEW")) -> dict[str, Any]:
     """The JSON document the viewer reads (see the module docstring)."""
     meta = data.meta
     cwd = meta.get("cwd") if isinstance(meta.get("cwd"), str) else os.getcwd()
@@ -324,7 +374,9 @@ def _payload(data: ProfileData, source_url: str | None, title: str) -> dict[str,
         t0, bucket_ns, nbuckets = 0, interval_ns, 1
         samples = {"node": "", "thread": "", "bucket_delta": "", "weight": "", "count": None, "labels": None}
 
-    return {
+    # BASE's strings and files go into the shared tables before they are packed.
+    diff = _diff_payload(diff_base, tables, diff_names) if diff_base is not None else None
+    payload: dict[str, Any] = {
         "version": 1,
         "title": title,
         "meta": meta,
@@ -344,6 +396,9 @@ def _payload(data: ProfileData, source_url: str | None, title: str) -> dict[str,
         "label_sets": label_sets,
         "samples": samples,
     }
+    if diff is not None:
+        payload["diff"] = diff
+    return payload
 
 
 @functools.cache
@@ -384,7 +439,8 @@ def _json_safe_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return {str(k): fix(v) for k, v in meta.items()}
 
 
-def render(data: ProfileData, *, source_url: str | None = None, title: str | None = None) -> bytes:
+def render(data: ProfileData, *, source_url: str | None = None, title: str | None = None,
+           diff_base: ProfileData | None = None, diff_names: tuple[str, str] = ("BASE", "NEW")) -> bytes:
     """Render ``data`` as one self-contained interactive HTML flame graph.
 
     ``source_url`` is an optional template for "open source" links with the
@@ -397,11 +453,16 @@ def render(data: ProfileData, *, source_url: str | None = None, title: str | Non
     and editor/file schemes are accepted (:data:`SOURCE_URL_SCHEMES`); the
     viewer checks the final URL again. ``title`` defaults to the profiled
     command line.
+
+    ``diff_base``: draw a *differential* flame graph: ``data`` (NEW) with each
+    box coloured by the change of its share against ``diff_base`` (BASE); red
+    grew, blue shrank, both shares on hover (see :mod:`ringprof.diff`).
+    ``diff_names`` labels the two profiles in the page.
     """
     if source_url is not None:
         _check_source_url(source_url)
     page_title = title if title is not None else _default_title(data)
-    payload = _payload(data, source_url, page_title)
+    payload = _payload(data, source_url, page_title, diff_base, diff_names)
     payload["meta"] = _json_safe_meta(payload["meta"])
     js = _asset("viewer.js")
     script_hash = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
