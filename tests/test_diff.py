@@ -184,3 +184,30 @@ def test_cli_subprocess_exit_codes(files: tuple[Path, Path], tmp_path: Path) -> 
     assert gate.returncode == 1 and "c (lib/util.py:5)" in gate.stderr
     bad = run(str(files[0]), str(tmp_path / "missing"))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_profiles_from_different_checkouts_pair_by_path_suffix() -> None:
+    def model(root: str, slow: int) -> ProfileData:
+        data = ProfileData({"interval": 0.01})
+        main = Frame("main", f"{root}/app/main.py", 1, 2)
+        data.add_sample([main, Frame("work", f"{root}/app/work.py", 3, 4)], weight=slow)
+        data.add_sample([main, Frame("other", f"{root}/app/other.py", 3, 4)], weight=10)
+        data.add_sample([Frame("load", "<frozen importlib._bootstrap>", 1, 1)], weight=1)
+        return data
+
+    base, new = model("/ci/main", 10), model("/ci/pr-12", 30)
+    rows = by_name(diff.compare(base, new))
+    assert set(rows) == {"main", "work", "other", "load"}
+    assert rows["work"].filename == "/ci/pr-12/app/work.py" and rows["work"].status == ""
+    assert rows["work"].delta_pp("self") == pytest.approx(100 * (30 / 41 - 10 / 21))
+    aligned = diff.aligned_base(base, new)
+    assert {f.filename for f in aligned.frames} == {f.filename for f in new.frames}
+
+
+def test_align_files_only_pairs_unique_best_matches() -> None:
+    assert diff.align_files(["/a/x/u.py", "/a/y/u.py", "/a/z.py"], ["/b/x/u.py", "/b/y/u.py", "/b/q.py"]) == \
+        {"/a/x/u.py": "/b/x/u.py", "/a/y/u.py": "/b/y/u.py"}
+    # Two equally good candidates: no guess.
+    assert diff.align_files(["/a/u.py"], ["/b/x/u.py", "/b/y/u.py"]) == {}
+    # Files in both are left alone; synthetic names never move.
+    assert diff.align_files(["same.py", "<string>"], ["same.py", "<stdin>"]) == {}

@@ -346,6 +346,8 @@ def _diff(argv: Sequence[str]) -> int:
         return 0
     grew = result.grew_above(ns.fail_above, match)
     noise = f"sampling noise: 1 SE of a share change <= {result.max_noise_pp:.2f} pp"
+    if ns.fail_above < 2 * result.max_noise_pp:
+        noise += f"; {ns.fail_above:g} pp is within 2 SE, expect false alarms"
     if not grew:
         print(f"ringprof diff: no function grew more than {ns.fail_above:g} pp ({noise})", file=sys.stderr)
         return 0

@@ -10,7 +10,10 @@ the stack; recursion counted once per sample).
 Functions are matched by (qualified name, file), not by line: editing a
 function moves the first line of everything below it in the file, and the
 comparison must still pair them. Two functions with the same qualified name in
-one file (redefinitions, lambdas) are counted together.
+one file (redefinitions, lambdas) are counted together. Profiles recorded in
+different checkouts (``/ci/main/app/x.py`` vs ``/ci/pr-12/app/x.py``) still
+pair: a BASE file missing from NEW is taken to be the NEW-only file sharing the
+longest trailing part of its path, when that file is unique (:func:`align_files`).
 
 **Sampling noise.** A share measured from N samples is uncertain. Treating
 each profile's samples as N independent draws (binomial), the standard error
@@ -32,11 +35,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ringprof.model import ProfileData
+from ringprof.model import Frame, ProfileData
 
 __all__ = ["FunctionDiff", "ProfileDiff", "compare", "format_gate", "format_text", "render_html", "write_html",
            "write_text"]
@@ -142,8 +146,63 @@ def _matches(f: FunctionDiff, match: re.Pattern[str] | None) -> bool:
     return match is None or match.search(f.label) is not None
 
 
-def function_weights(data: ProfileData) -> dict[FunctionId, tuple[int, int, int]]:
-    """(self weight, total weight, first line) per (name, file); recursion counted once."""
+def _path_parts(path: str) -> list[str]:
+    return [p for p in path.replace("\\", "/").split("/") if p]
+
+
+def align_files(base_files: Iterable[str], new_files: Iterable[str]) -> dict[str, str]:
+    """BASE file -> NEW file, for files that appear in only one of the two.
+
+    Each BASE-only file is paired with the NEW-only file whose path shares the
+    most trailing components with it (at least the file name), when that best
+    match is unique and no other BASE file claims it. Synthetic names
+    (``<frozen ...>``, ``""``) are never renamed.
+    """
+    base_set, new_set = set(base_files), set(new_files)
+    only_new = [(f, _path_parts(f)[::-1]) for f in sorted(new_set - base_set) if f and not f.startswith("<")]
+    pairs: dict[str, str] = {}
+    for bf in sorted(base_set - new_set):
+        if not bf or bf.startswith("<"):
+            continue
+        rev = _path_parts(bf)[::-1]
+        best: str | None = None
+        best_len, tie = 0, False
+        for nf, nrev in only_new:
+            k = 0
+            while k < min(len(rev), len(nrev)) and rev[k] == nrev[k]:
+                k += 1
+            if k > best_len:
+                best, best_len, tie = nf, k, False
+            elif k == best_len and k:
+                tie = True
+        if best is not None and not tie:
+            pairs[bf] = best
+    claimed = Counter(pairs.values())
+    return {b: n for b, n in pairs.items() if claimed[n] == 1}
+
+
+def _files(data: ProfileData) -> set[str]:
+    used = {fid for sid, w in enumerate(data.stack_weights().tolist()) if w for fid in data.stacks[sid]}
+    return {data.frames[fid].filename for fid in used}
+
+
+def aligned_base(base: ProfileData, new: ProfileData) -> ProfileData:
+    """BASE with its files renamed to NEW's where :func:`align_files` pairs them
+    (only stacks and weights are kept: what the differential flame graph needs)."""
+    mapping = align_files(_files(base), _files(new))
+    if not mapping:
+        return base
+    out = ProfileData(dict(base.meta))
+    for frames, weight in base.iter_stacks():
+        out.add_sample([Frame(f.name, mapping.get(f.filename, f.filename), f.firstlineno, f.line) for f in frames],
+                       weight=weight)
+    return out
+
+
+def function_weights(data: ProfileData, rename: Mapping[str, str] | None = None
+                     ) -> dict[FunctionId, tuple[int, int, int]]:
+    """(self weight, total weight, first line) per (name, file); recursion counted once.
+    ``rename`` maps file names (see :func:`align_files`)."""
     out: dict[FunctionId, list[int]] = {}
     for sid, w in enumerate(data.stack_weights().tolist()):
         if not w:
@@ -152,7 +211,7 @@ def function_weights(data: ProfileData) -> dict[FunctionId, tuple[int, int, int]
         seen: set[FunctionId] = set()
         for depth, fid in enumerate(stack):
             frame = data.frames[fid]
-            key = (frame.name, frame.filename)
+            key = (frame.name, rename.get(frame.filename, frame.filename) if rename else frame.filename)
             row = out.get(key)
             if row is None:
                 row = out[key] = [0, 0, frame.firstlineno]
@@ -170,7 +229,8 @@ def compare(base: ProfileData, new: ProfileData) -> ProfileDiff:
     for which, weight in (("BASE", base_weight), ("NEW", new_weight)):
         if weight <= 0:
             raise ValueError(f"{which} profile has no samples: nothing to compare")
-    b, n = function_weights(base), function_weights(new)
+    b = function_weights(base, align_files(_files(base), _files(new)))
+    n = function_weights(new)
     functions = []
     for key in sorted(b.keys() | n.keys()):
         bs, bt, bline = b.get(key, (0, 0, 0))
@@ -267,6 +327,7 @@ def render_html(base: ProfileData, new: ProfileData, *, title: str | None = None
     from ringprof.exporters import html
 
     compare(base, new)  # same checks as the text report (both have samples)
+    base = aligned_base(base, new)
     page_title = title if title is not None else f"ringprof diff: {base_name} \u2192 {new_name}"
     return html.render(new, source_url=source_url, title=page_title,
                        diff_base=base, diff_names=(base_name, new_name))
@@ -278,6 +339,7 @@ def write_html(base: ProfileData, new: ProfileData, path: str | os.PathLike[str]
     from ringprof import exporters
 
     compare(base, new)
+    base = aligned_base(base, new)
     exporters.write(new, path, "html", source_url=source_url, title=f"ringprof diff: {base_name} \u2192 {new_name}",
                     diff_base=base, diff_names=(base_name, new_name))
 
