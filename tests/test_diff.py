@@ -211,3 +211,56 @@ def test_align_files_only_pairs_unique_best_matches() -> None:
     assert diff.align_files(["/a/u.py"], ["/b/x/u.py", "/b/y/u.py"]) == {}
     # Files in both are left alone; synthetic names never move.
     assert diff.align_files(["same.py", "<string>"], ["same.py", "<stdin>"]) == {}
+
+
+def test_function_weights_agree_with_the_model_on_a_large_profile() -> None:
+    from html_models import big_model
+
+    data = big_model(3000)
+    expected = {(s.key[2], s.key[0]): (s.self_weight, s.total_weight) for s in data.function_stats()}
+    got = {k: v[:2] for k, v in diff.function_weights(data).items()}
+    assert got == expected
+
+
+def _unpack(b64: str) -> list[int]:
+    """The viewer's decoding of a packed column (LEB128 varints, base64)."""
+    import base64
+
+    out, value, shift = [], 0, 0
+    for byte in base64.b64decode(b64):
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            out.append(value)
+            value, shift = 0, 0
+    return out
+
+
+def test_html_payload_base_trie_matches_a_naive_walk() -> None:
+    from html_models import big_model
+
+    from ringprof.exporters import html
+
+    base = big_model(2000, seed=3)
+    tables = html._Tables(base, "/")
+    payload = html._diff_payload(base, tables, ("b", "n"))
+    nodes = {k: _unpack(v) for k, v in payload["nodes"].items()}
+    # Rebuild (path of (name, file)) -> (self, total) from the payload...
+    path_of: dict[int, tuple[tuple[str, str], ...]] = {0: ()}
+    got: dict[tuple[tuple[str, str], ...], tuple[int, int]] = {}
+    file_names = {fid: name for name, fid in tables._file_ids.items()}
+    for i, (parent, name, file, self_w, total) in enumerate(zip(*(nodes[k] for k in ("parent", "name", "file",
+                                                                                      "self", "total")),
+                                                                 strict=True), 1):
+        assert parent < i  # parents first
+        path_of[i] = (*path_of[parent], (tables.strings[name], file_names[file]))
+        got[path_of[i]] = (self_w, total)
+    # ...and compare with a plain walk over the stacks.
+    want: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for frames, w in base.iter_stacks():
+        keys = tuple((f.name, f.filename) for f in frames)
+        for depth in range(1, len(keys) + 1):
+            want.setdefault(keys[:depth], [0, 0])[1] += w
+        want[keys][0] += w
+    assert got == {k: (v[0], v[1]) for k, v in want.items()}
+    assert payload["base_weight"] == base.total_weight()

@@ -52,6 +52,7 @@ import base64
 import functools
 import hashlib
 import html as _html
+import itertools
 import json
 import os
 import re
@@ -234,43 +235,67 @@ def _thread_name(data: ProfileData, tid: int) -> str:
 
 
 def _diff_payload(base: ProfileData, tables: _Tables, names: tuple[str, str]) -> dict[str, Any]:
-    """BASE as a function-level trie for the differential flame graph (see the module docstring)."""
-    parent: list[int] = [0]
-    name: list[int] = [0]
-    file: list[int] = [0]
-    self_w: list[int] = [0]
-    total_w: list[int] = [0]
-    children: dict[tuple[int, int, int], int] = {}
-    frame_keys: dict[int, tuple[int, int]] = {}
-    for sid, w in enumerate(base.stack_weights().tolist()):
-        if w <= 0:
-            continue
-        node = 0
-        total_w[0] += w
-        for fid in base.stacks[sid]:
-            key = frame_keys.get(fid)
-            if key is None:
-                f = base.frames[fid]
-                key = frame_keys[fid] = (tables.string(f.name), tables.file(f.filename))
-            child = children.get((node, *key))
-            if child is None:
-                child = children[(node, *key)] = len(parent)
-                parent.append(node)
-                name.append(key[0])
-                file.append(key[1])
-                self_w.append(0)
-                total_w.append(0)
-            total_w[child] += w
-            node = child
-        self_w[node] += w
+    """BASE as a function-level trie for the differential flame graph (see the module docstring).
+
+    Built one depth at a time with numpy (a sort per level) instead of a dict
+    walk per frame: 100,000 stacks of depth 25 take a fraction of a second.
+    Nodes come out level by level, so a parent always precedes its children.
+    """
+    key_ids: dict[tuple[int, int], int] = {}
+    key_name: list[int] = []
+    key_file: list[int] = []
+    frame_key = np.zeros(max(len(base.frames), 1), dtype=np.int64)
+    for fid, f in enumerate(base.frames):
+        key = (tables.string(f.name), tables.file(f.filename))
+        k = key_ids.get(key)
+        if k is None:
+            k = key_ids[key] = len(key_name)
+            key_name.append(key[0])
+            key_file.append(key[1])
+        frame_key[fid] = k
+    nkeys = max(len(key_name), 1)
+    stack_w = base.stack_weights()
+    used = np.flatnonzero(stack_w > 0)
+    w = stack_w[used].astype(np.float64)
+    stacks = [base.stacks[sid] for sid in used.tolist()]
+    lengths = np.fromiter((len(st) for st in stacks), dtype=np.int64, count=len(stacks))
+    keys = frame_key[np.fromiter(itertools.chain.from_iterable(stacks), dtype=np.int64,
+                                 count=int(lengths.sum()))]
+    starts = np.cumsum(lengths) - lengths
+    node = np.zeros(len(stacks), dtype=np.int64)  # each stack's node at the current depth (0: root)
+    parents: list[np.ndarray] = []
+    names_: list[np.ndarray] = []
+    files_: list[np.ndarray] = []
+    totals: list[np.ndarray] = []
+    next_id = 1
+    names_arr, files_arr = np.asarray(key_name, dtype=np.int64), np.asarray(key_file, dtype=np.int64)
+    for depth in range(int(lengths.max()) if len(lengths) else 0):
+        active = np.flatnonzero(lengths > depth)
+        code = node[active] * nkeys + keys[starts[active] + depth]
+        order = np.argsort(code, kind="stable")
+        sorted_code = code[order]
+        first = np.concatenate(([True], sorted_code[1:] != sorted_code[:-1]))
+        group = np.cumsum(first) - 1
+        node[active[order]] = next_id + group
+        codes = sorted_code[first]
+        parents.append(codes // nkeys)
+        names_.append(names_arr[codes % nkeys])
+        files_.append(files_arr[codes % nkeys])
+        totals.append(np.bincount(group, weights=w[active[order]], minlength=len(codes)))
+        next_id += len(codes)
+    self_w = np.bincount(node, weights=w, minlength=next_id)
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
     return {
         "base_name": names[0],
         "new_name": names[1],
         "base_mode": str(base.meta.get("mode", "cpu")),
         "base_interval_ns": max(base.interval_ns, 1),
-        "base_weight": total_w[0],
-        "nodes": {"parent": _pack(parent[1:]), "name": _pack(name[1:]), "file": _pack(file[1:]),
-                  "self": _pack(self_w[1:]), "total": _pack(total_w[1:])},
+        "base_weight": int(stack_w[used].sum()),
+        "nodes": {"parent": _pack(cat(parents)), "name": _pack(cat(names_)), "file": _pack(cat(files_)),
+                  "self": _pack(np.rint(self_w[1:])), "total": _pack(np.rint(cat(totals)))},
     }
 
 
