@@ -332,3 +332,72 @@ def test_frames_from_pprof_without_lines_are_named_by_address() -> None:
     raw = _pprof_msg((1, b"\x08\x01\x10\x02"), (2, sample), (4, loc), (6, b""), (6, b"samples"), (6, b"count"))
     back = readers.parse(raw)
     assert stack_weights(back) == Counter({(Frame("0xef", "", 0, 0),): 2})
+
+
+GO_PROGRAM = """\
+package main
+
+import (
+	"os"
+	"runtime/pprof"
+)
+
+//go:noinline
+func spin(n int) int {
+	x := 0
+	for i := 0; i < n; i++ {
+		x = x*31 + i
+	}
+	return x
+}
+
+//go:noinline
+func heavy() int { return spin(600000000) }
+
+//go:noinline
+func light() int { return spin(200000000) }
+
+func main() {
+	f, err := os.Create(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	pprof.StartCPUProfile(f)
+	s := heavy() + light()
+	pprof.StopCPUProfile()
+	f.Close()
+	if s == 42 {
+		println(s)
+	}
+}
+"""
+
+
+def test_cpu_profile_of_a_go_program_reads_back(tmp_path: Path) -> None:
+    """A profile written by Go's runtime/pprof (addresses, mappings, Go's own
+    encoder): the reader's per-function counts equal go tool pprof's."""
+    go = _go()
+    (tmp_path / "main.go").write_text(GO_PROGRAM)
+    env = {**os.environ, "HOME": str(tmp_path), "PPROF_TMPDIR": str(tmp_path), "GOCACHE": str(tmp_path / "gocache"),
+           "GO111MODULE": "off", "GOFLAGS": "", "CGO_ENABLED": "0"}
+    out = tmp_path / "cpu.pprof"
+    proc = subprocess.run([go, "run", "main.go", str(out)], capture_output=True, text=True, timeout=600,
+                          env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = readers.read(out)
+    assert data.meta["mode"] == "cpu" and data.interval_ns == 10_000_000
+    top = subprocess.run([go, "tool", "pprof", "-top", "-sample_index=samples", "-nodecount=1000",
+                          "-nodefraction=0", "-edgefraction=0", str(out)], capture_output=True, text=True,
+                         timeout=300, env=env, cwd=tmp_path)
+    assert top.returncode == 0, top.stderr
+    lines = top.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["flat", "flat%"]) + 1
+    go_rows = {}
+    for line in lines[start:]:
+        flat, _fp, _sp, cum, _cp, name = line.split(maxsplit=5)
+        go_rows[name] = (int(flat), int(cum))
+    ours = {s.key[2]: (s.self_weight, s.total_weight) for s in data.function_stats()}
+    assert ours == go_rows
+    assert ours["main.heavy"][1] > 0 and ours["main.light"][1] > 0
+    total = sum(flat for flat, _cum in go_rows.values())
+    assert data.total_weight() == total
