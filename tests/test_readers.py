@@ -303,6 +303,20 @@ def test_fuzzed_inputs_parse_or_raise_only_profile_format_error(fmt: str) -> Non
         render(back, "collapsed")
 
 
+def test_pstats_files_are_recognised_and_refused(tmp_path: Path) -> None:
+    import cProfile
+
+    ours = render(make_model(), "pstats")
+    prof = cProfile.Profile()
+    prof.enable()
+    sorted(range(100))
+    prof.disable()
+    prof.dump_stats(tmp_path / "cp.prof")
+    for raw in (ours, (tmp_path / "cp.prof").read_bytes()):
+        with pytest.raises(ProfileFormatError, match=r"a pstats \(cProfile\) file"):
+            readers.parse(raw)
+
+
 def test_cli_subprocess_malformed_file_has_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "cut.pb.gz"
     path.write_bytes(pprof.render(make_model())[:-8])

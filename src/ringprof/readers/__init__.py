@@ -10,6 +10,10 @@ not the file name (a directory sink's ``.pb.gz`` renamed ``.prof`` still reads):
 * text (valid UTF-8 without control characters) is folded stacks;
 * anything else is tried as a pprof ``Profile`` protobuf.
 
+pstats files (cProfile's ``dump_stats``, ringprof's ``.prof`` export) are
+recognised and refused with a clear message: they hold per-function totals,
+not stacks, so no model can be rebuilt from them.
+
 One module per format: :mod:`.native`, :mod:`.pprof`, :mod:`.collapsed`,
 :mod:`.speedscope`; each turns decoded content into a model and raises
 :class:`ProfileFormatError` on malformed input.
@@ -97,6 +101,10 @@ def _sniff(raw: bytes) -> tuple[str, bytes, Any]:
     body = _gunzip(raw) if raw[:2] == b"\x1f\x8b" else raw
     if not body:
         raise ProfileFormatError("empty profile")
+    if body[:1] in (b"{", b"\xfb") and body[1:2] in (b")", b"\xa9", b"(", b"\xa8"):
+        # marshal: a dict whose first key is a tuple, i.e. pstats (cProfile's dump_stats).
+        raise ProfileFormatError("a pstats (cProfile) file: it holds per-function totals, not stacks, "
+                                 "so ringprof cannot read it back")
     head = body.lstrip()[:1]
     if head in (b"{", b"["):
         doc = _json(body)
