@@ -344,17 +344,9 @@ def _diff(argv: Sequence[str]) -> int:
         print(f"ringprof: wrote {ns.outfile}", file=sys.stderr)
     if ns.fail_above is None:
         return 0
-    grew = result.grew_above(ns.fail_above, match)
-    noise = f"sampling noise: 1 SE of a share change <= {result.max_noise_pp:.2f} pp"
-    if ns.fail_above < 2 * result.max_noise_pp:
-        noise += f"; {ns.fail_above:g} pp is within 2 SE, expect false alarms"
-    if not grew:
-        print(f"ringprof diff: no function grew more than {ns.fail_above:g} pp ({noise})", file=sys.stderr)
-        return 0
-    print(f"ringprof diff: {len(grew)} function(s) grew more than {ns.fail_above:g} pp ({noise}):", file=sys.stderr)
-    for line in diff.format_gate(grew, ns.fail_above):
-        print(line, file=sys.stderr)
-    return 1
+    failed, lines = diff.gate(result, ns.fail_above, match)
+    print("\n".join(lines), file=sys.stderr)
+    return 1 if failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

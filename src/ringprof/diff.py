@@ -43,7 +43,7 @@ from typing import Literal
 
 from ringprof.model import Frame, ProfileData
 
-__all__ = ["FunctionDiff", "ProfileDiff", "compare", "format_gate", "format_text", "render_html", "write_html",
+__all__ = ["FunctionDiff", "ProfileDiff", "compare", "format_gate", "format_text", "gate", "render_html", "write_html",
            "write_text"]
 
 FunctionId = tuple[str, str]  # (qualified name, filename)
@@ -343,6 +343,20 @@ def format_gate(rows: Iterable[FunctionDiff], threshold_pp: float) -> list[str]:
                  for kind in kinds if f.delta_pp(kind) > threshold_pp]
         out.append(f"  {f.label}: " + "; ".join(parts))
     return out
+
+
+def gate(diff: ProfileDiff, threshold_pp: float, match: re.Pattern[str] | None = None) -> tuple[bool, list[str]]:
+    """``--fail-above``: (failed, report lines). Fails when a function (matching
+    ``match``) grew its self or total share by more than ``threshold_pp`` points;
+    the lines name each one and state the noise estimate."""
+    grew = diff.grew_above(threshold_pp, match)
+    noise = f"sampling noise: 1 SE of a share change <= {diff.max_noise_pp:.2f} pp"
+    if threshold_pp < 2 * diff.max_noise_pp:
+        noise += f"; {threshold_pp:g} pp is within 2 SE, expect false alarms"
+    if not grew:
+        return False, [f"ringprof diff: no function grew more than {threshold_pp:g} pp ({noise})"]
+    head = f"ringprof diff: {len(grew)} function(s) grew more than {threshold_pp:g} pp ({noise}):"
+    return True, [head, *format_gate(grew, threshold_pp)]
 
 
 # ---------------------------------------------------------------- HTML
