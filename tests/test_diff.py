@@ -264,3 +264,13 @@ def test_html_payload_base_trie_matches_a_naive_walk() -> None:
         want[keys][0] += w
     assert got == {k: (v[0], v[1]) for k, v in want.items()}
     assert payload["base_weight"] == base.total_weight()
+
+
+def test_text_report_warns_about_different_modes_and_honours_match() -> None:
+    new = new_model()
+    new.meta["mode"] = "wall"
+    text = diff.format_text(diff.compare(base_model(), new), match=re.compile(r"^c "))
+    assert "warning: comparing a cpu profile with a wall profile" in text
+    assert "Only functions matching /^c /." in text
+    rows = [line for line in text.splitlines() if line.startswith("    ")]
+    assert rows and all(line.endswith("c (lib/util.py:5)") for line in rows)

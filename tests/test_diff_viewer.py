@@ -90,3 +90,16 @@ def test_plain_page_has_no_diff(browser: hv.WebDriver, tmp_path: Path) -> None: 
     assert hv.js(browser, "return window.ringprof.diffOf('c', 0)") is None
     assert "pp" not in tooltip(browser, "c")
     assert "colours are hashed by file" in browser.find_element(hv.By.ID, "legend").text
+
+
+def test_hostile_names_stay_text(browser: hv.WebDriver, tmp_path: Path) -> None:  # noqa: F811
+    from html_models import XSS_NAME, XSS_SCRIPT, xss_model
+
+    path = tmp_path / "xss.html"
+    diff.write_html(xss_model(), xss_model(), path, base_name=XSS_SCRIPT, new_name=XSS_NAME)
+    browser.get(path.as_uri())
+    hv.WebDriverWait(browser, 20).until(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
+    assert hv.js(browser, "return window.__xss === undefined")
+    assert XSS_SCRIPT in browser.find_element(hv.By.ID, "meta").text  # shown as text
+    assert not browser.find_elements(hv.By.CSS_SELECTOR, "img, svg:not(.logo)")
+    # The browser fixture fails the test on any dialog (alert) or console error.
