@@ -225,6 +225,8 @@ MALFORMED: dict[str, Callable[[], bytes]] = {
     "collapsed-negative": lambda: b"main;work -3\n",
     "collapsed-huge-count": lambda: b"main;work " + b"9" * 40 + b"\n",
     "collapsed-only-comments": lambda: b"# nothing\n",
+    "collapsed-huge-line": lambda: b"main (app.py:" + b"9" * 30 + b") 3\n",
+    "native-huge-line": lambda: _native(lambda d: d["frames"].__setitem__(0, ["x", "y", 10**30, 2])),
     "text-latin1": lambda: "main;caf\xe9 3\n".encode("latin-1") + b"\x01",
     "speedscope-frames-wrong": lambda: json.dumps({"shared": {"frames": 3}, "profiles": []}).encode(),
     "speedscope-sample-index": lambda: json.dumps({
@@ -301,6 +303,7 @@ def test_fuzzed_inputs_parse_or_raise_only_profile_format_error(fmt: str) -> Non
         # Whatever parses must be a usable model.
         back.function_stats()
         render(back, "collapsed")
+        render(back, "html")
 
 
 def test_pstats_files_are_recognised_and_refused(tmp_path: Path) -> None:

@@ -139,20 +139,33 @@ def parse(raw: bytes, format: str | None = None) -> ProfileData:
         if fmt == "native":
             from . import native
 
-            return native.from_document(doc)
-        if fmt == "speedscope":
+            data = native.from_document(doc)
+        elif fmt == "speedscope":
             from . import speedscope
 
-            return speedscope.from_document(doc)
-        if fmt == "collapsed":
+            data = speedscope.from_document(doc)
+        elif fmt == "collapsed":
             from . import collapsed
 
-            return collapsed.from_text(body)
-        from . import pprof
+            data = collapsed.from_text(body)
+        else:
+            from . import pprof
 
-        return pprof.from_bytes(body)
+            data = pprof.from_bytes(body)
     except RecursionError:
         raise ProfileFormatError("structure nested too deeply") from None
+    _check_frames(data)
+    return data
+
+
+_LINE_LIMIT = 1 << 31
+
+
+def _check_frames(data: ProfileData) -> None:
+    """Line numbers every exporter can store (they become 32/64-bit integers)."""
+    for frame in data.frames:
+        if not (-_LINE_LIMIT < frame.firstlineno < _LINE_LIMIT and -_LINE_LIMIT < frame.line < _LINE_LIMIT):
+            raise ProfileFormatError(f"frame {frame.name[:60]!r} has an impossible line number")
 
 
 def read(path: str | os.PathLike[str], format: str | None = None) -> ProfileData:
