@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -178,11 +179,11 @@ def test_read_native_round_trip(tmp_path: Path) -> None:
     assert (back.time_ns == data.time_ns).all()
 
 
-def test_read_unknown_extension_tries_native(tmp_path: Path) -> None:
+def test_read_detects_the_format_by_content(tmp_path: Path) -> None:
     make_model().save(tmp_path / "p.bin")
     assert _stats(exporters.read(tmp_path / "p.bin")) == _stats(make_model())
     (tmp_path / "junk.bin").write_bytes(b"not a profile")
-    with pytest.raises(ValueError, match="not a ringprof profile"):
+    with pytest.raises(ValueError, match=r"junk\.bin: not folded stacks: line 1"):
         exporters.read(tmp_path / "junk.bin")
 
 
@@ -192,12 +193,19 @@ def test_read_collapsed(tmp_path: Path) -> None:
     back = exporters.read(tmp_path / "p.folded")
     assert [(k[2], s, t) for k, s, t in _stats(back)] == [(k[2], s, t) for k, s, t in _stats(data)]
     (tmp_path / "bad.txt").write_text("a;b notanumber\n")
-    with pytest.raises(ValueError, match=r"bad\.txt: line 1"):
+    with pytest.raises(ValueError, match=r"bad\.txt: not folded stacks: line 1"):
         exporters.read(tmp_path / "bad.txt")
 
 
-@pytest.mark.parametrize("name", ["p.pb.gz", "p.speedscope.json", "p.trace.json"])
-def test_read_unsupported_format(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("name", ["p.pb.gz", "p.speedscope.json"])
+def test_read_pprof_and_speedscope(tmp_path: Path, name: str) -> None:
     exporters.write(make_model(), tmp_path / name)
-    with pytest.raises(ValueError, match=r"cannot read .* files .*readable extensions: \.ringprof"):
+    back = exporters.read(tmp_path / name)
+    assert [(k[0], k[2], s, t) for k, s, t in _stats(back)] == [(k[0], k[2], s, t) for k, s, t in _stats(make_model())]
+
+
+@pytest.mark.parametrize("name", ["p.trace.json", "p.prof", "p.html"])
+def test_read_unreadable_format(tmp_path: Path, name: str) -> None:
+    exporters.write(make_model(), tmp_path / name)
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / name)) + ": "):
         exporters.read(tmp_path / name)

@@ -12,12 +12,14 @@ recording.  ``import ringprof as cProfile`` works too (see the README).
 from .cprofile import run, runctx
 from .labels import labels
 from .model import Frame, ProfileData
-from .profile import Profile, TopEntry, load, profile, start, stop
+from .profile import Profile, TopEntry, profile, start, stop
+from .readers import ProfileFormatError, load
 
 __all__ = [
     "Frame",
     "Profile",
     "ProfileData",
+    "ProfileFormatError",
     "TopEntry",
     "labels",
     "load",

@@ -4,6 +4,7 @@
              (script.py [args...] | -m module [args...])
     ringprof convert IN OUT [--format FMT]
     ringprof view FILE [-o OUT.html] [--source-url TEMPLATE]
+    ringprof diff BASE NEW [-o diff.html|diff.txt] [--fail-above PP] [--match REGEX]
     ringprof overhead [-n N] [--interval I] [--mode M] [--max-overhead PCT] -- CMD...
 
 Flags shared with cProfile (-o, -s, -m) mean the same thing.  The profiled
@@ -24,8 +25,9 @@ from typing import Any, NoReturn
 from . import exporters
 from .model import Frame, ProfileData
 
-SUBCOMMANDS = ("convert", "view", "overhead")
+SUBCOMMANDS = ("convert", "view", "diff", "overhead")
 TEXT_FORMATS = ("text", "collapsed", "pstats")
+READABLE_HELP = "a saved profile: native .ringprof, pprof (gzipped or not), folded stacks or speedscope JSON"
 
 
 class UsageError(Exception):
@@ -40,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 def _profile_parser() -> _Parser:
     p = _Parser(prog="ringprof", description="Sample a Python program and report where its time went.",
                 epilog="Subcommands: 'ringprof convert IN OUT', 'ringprof view FILE', "
-                "'ringprof overhead -- CMD'.")
+                "'ringprof diff BASE NEW', 'ringprof overhead -- CMD'.")
     p.add_argument("-o", "--outfile", help="write the profile here; the format follows the extension "
                    "(.prof pstats, .html, .speedscope.json, .pprof, .collapsed/.txt, .trace.json, .ringprof)")
     p.add_argument("-i", "--interval", type=float, default=0.01, help="sampling interval in seconds (default 0.01)")
@@ -221,9 +223,21 @@ def run_profiled(argv: Sequence[str]) -> int:
     return 0
 
 
+def _read_profile(path: str) -> ProfileData:
+    """Any readable profile (format by content), or a one-line UsageError."""
+    from .readers import read
+
+    if not os.path.isfile(path):
+        raise UsageError(f"input not found: {path}")
+    try:
+        return read(path)
+    except (ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+
+
 def _convert(argv: Sequence[str]) -> int:
     p = _Parser(prog="ringprof convert", description="Convert a saved profile to another format.")
-    p.add_argument("input", help="a .ringprof file (or folded stacks: .collapsed/.folded/.txt)")
+    p.add_argument("input", help=READABLE_HELP)
     p.add_argument("output", help="the output file; format by extension unless --format")
     p.add_argument("--format", help=f"one of {', '.join(exporters.FORMATS)}")
     ns = p.parse_args(list(argv))
@@ -236,18 +250,18 @@ def _convert(argv: Sequence[str]) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _check_writable(ns.output)
+    data = _read_profile(ns.input)
     try:
-        data = exporters.read(ns.input)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    exporters.write(data, ns.output, fmt)
+        exporters.write(data, ns.output, fmt)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"could not write {ns.output}: {exc}") from None
     print(f"ringprof: wrote {ns.output} ({fmt}, {len(data)} samples)", file=sys.stderr)
     return 0
 
 
 def _view(argv: Sequence[str]) -> int:
     p = _Parser(prog="ringprof view", description="Write the interactive HTML flame graph and open it.")
-    p.add_argument("input", help="a saved profile (.ringprof, or folded stacks)")
+    p.add_argument("input", help=READABLE_HELP)
     p.add_argument("-o", "--outfile", help="where to write the HTML (default: INPUT.html)")
     p.add_argument("--source-url", help="link template, e.g. https://github.com/ORG/REPO/blob/COMMIT/{path}#L{line}"
                    " or vscode://file/{abspath}:{line}")
@@ -257,12 +271,12 @@ def _view(argv: Sequence[str]) -> int:
         raise UsageError(f"input not found: {ns.input}")
     out = ns.outfile or os.path.splitext(ns.input)[0] + ".html"
     _check_writable(out)
-    try:
-        data = exporters.read(ns.input)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    data = _read_profile(ns.input)
     options = {"source_url": ns.source_url} if ns.source_url else {}
-    exporters.write(data, out, "html", **options)
+    try:
+        exporters.write(data, out, "html", **options)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"could not write {out}: {exc}") from None
     opened = False
     if not ns.no_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                               or sys.platform == "darwin"):
@@ -276,6 +290,65 @@ def _view(argv: Sequence[str]) -> int:
     return 0
 
 
+def _diff(argv: Sequence[str]) -> int:
+    """Thin wrapper over ringprof.diff: parse, read both, report, gate."""
+    import math
+    import re
+
+    p = _Parser(prog="ringprof diff", description="Compare two profiles: which functions' share of the samples "
+                "changed (shares are normalised, so runs of different lengths compare).")
+    p.add_argument("base", help="the reference profile (" + READABLE_HELP.split(": ", 1)[1] + ")")
+    p.add_argument("new", help="the profile to compare with it")
+    p.add_argument("-o", "--outfile", help="write a differential flame graph (.html) or the text report (.txt) "
+                   "instead of printing the text report")
+    p.add_argument("--fail-above", type=float, metavar="PP", help="exit 1 when a function's self or total share "
+                   "grew by more than PP percentage points, naming it")
+    p.add_argument("--match", metavar="REGEX", help="only functions whose 'name (file:line)' matches REGEX "
+                   "(for --fail-above and the text report)")
+    p.add_argument("-n", "--top", type=int, default=15, help="rows per table in the text report (default 15)")
+    ns = p.parse_args(list(argv))
+    if ns.fail_above is not None and not (math.isfinite(ns.fail_above) and ns.fail_above >= 0):
+        raise UsageError(f"--fail-above must be a number of points >= 0, got {ns.fail_above}")
+    if ns.top < 1:
+        raise UsageError(f"--top must be at least 1, got {ns.top}")
+    try:
+        match = re.compile(ns.match) if ns.match is not None else None
+    except re.error as exc:
+        raise UsageError(f"--match: bad regular expression {ns.match!r}: {exc}") from None
+    kind = None
+    if ns.outfile:
+        ext = os.path.splitext(ns.outfile)[1].lower()
+        kind = {".html": "html", ".htm": "html", ".txt": "text"}.get(ext)
+        if kind is None:
+            raise UsageError(f"cannot tell the output of {ns.outfile!r}: use a .html or .txt file name")
+        _check_writable(ns.outfile)
+    base, new = _read_profile(ns.base), _read_profile(ns.new)
+    from . import diff
+
+    try:
+        result = diff.compare(base, new)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    names = (os.path.basename(ns.base), os.path.basename(ns.new))
+    text = diff.format_text(result, base_name=names[0], new_name=names[1], n=ns.top, match=match)
+    if kind is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            if kind == "html":
+                diff.write_html(base, new, ns.outfile, base_name=names[0], new_name=names[1])
+            else:
+                diff.write_text(text, ns.outfile)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"could not write {ns.outfile}: {exc}") from None
+        print(f"ringprof: wrote {ns.outfile}", file=sys.stderr)
+    if ns.fail_above is None:
+        return 0
+    failed, lines = diff.gate(result, ns.fail_above, match)
+    print("\n".join(lines), file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -284,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from . import bench
 
                 return bench.main(args[1:], prog="ringprof overhead")
-            return {"convert": _convert, "view": _view}[args[0]](args[1:])
+            return {"convert": _convert, "view": _view, "diff": _diff}[args[0]](args[1:])
         return run_profiled(args)
     except UsageError as exc:
         print(f"ringprof: error: {exc}", file=sys.stderr)

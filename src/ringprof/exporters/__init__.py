@@ -56,10 +56,6 @@ _TABLE: tuple[tuple[str, _Format], ...] = (
 #: Names of every supported format, in a stable order.
 FORMATS: tuple[str, ...] = tuple(name for name, _ in _TABLE)
 
-#: Formats :func:`read` can parse back into a model.
-_READABLE: tuple[str, ...] = ("native", "collapsed")
-
-
 def _lookup(fmt: str) -> _Format:
     for name, spec in _TABLE:
         if name == fmt:
@@ -162,37 +158,17 @@ def write(data: ProfileData, path: str | os.PathLike[str], format: str | None = 
 
 
 def read(path: str | os.PathLike[str], format: str | None = None) -> ProfileData:
-    """Read a profile back into a model.
+    """Read a profile back into a model: see :func:`ringprof.readers.read`.
 
-    Readable formats: ``native`` and ``collapsed`` (folded stacks keep only
-    stacks and weights). A path with an unknown extension is tried as native,
-    whose loader checks the content and raises a clear :class:`ValueError`.
+    Readable formats (recognised by content, not by extension): ``native``,
+    ``pprof`` (gzipped or raw), ``collapsed`` and ``speedscope``. Malformed
+    input raises :class:`ringprof.readers.ProfileFormatError` (a ValueError).
     """
-    target = os.fspath(path)
-    if format is None:
-        try:
-            fmt = format_from_path(target)
-        except ValueError:
-            fmt = "native"
-    else:
+    from ringprof import readers
+
+    if format is not None:
         _lookup(format)
-        fmt = format
-    if fmt not in _READABLE:
-        readable = ", ".join(ext for f in _READABLE for ext in extensions(f))
-        raise ValueError(f"cannot read {fmt} files ({target!r}); readable extensions: {readable}")
-    if fmt == "native":
-        from ringprof.model import ProfileData
-
-        return ProfileData.load(target)
-    from ringprof.exporters import collapsed
-
-    with open(target, "rb") as fh:
-        raw = fh.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{target}: not a UTF-8 folded-stacks file ({exc})") from None
-    try:
-        return collapsed.parse(text)
-    except ValueError as exc:
-        raise ValueError(f"{target}: {exc}") from None
+        if format not in readers.READABLE_FORMATS:
+            raise readers.ProfileFormatError(
+                f"cannot read {format} files ({os.fspath(path)!r}); readable: {', '.join(readers.READABLE_FORMATS)}")
+    return readers.read(path, format)

@@ -33,6 +33,14 @@ the viewer can rebuild any filtered tree in one linear pass:
   rows; omitted when equal to ``weight``). Buckets are delta-encoded. This is
   what the timeline strip and the time-range filter work on.
 
+* ``diff`` (only in diff mode, see :func:`render`'s ``diff_base``): the
+  BASE profile as a trie over *functions* (name, file), the way the viewer
+  merges boxes: ``parent`` (node 0 is the root, parents first), ``name``
+  (string id), ``file`` (file id, interned with NEW's so equal files get equal
+  ids), ``self`` and ``total`` weights, plus BASE's total weight. The viewer
+  pairs each of NEW's boxes with BASE's node on the same function path and
+  colours it by the change of its total share (red grew, blue shrank).
+
 Everything is deterministic: the same model and options give the same bytes
 (paths are made relative to ``meta["cwd"]`` when recorded, else to the current
 directory, so the same process gives the same output).
@@ -44,6 +52,7 @@ import base64
 import functools
 import hashlib
 import html as _html
+import itertools
 import json
 import os
 import re
@@ -225,7 +234,73 @@ def _thread_name(data: ProfileData, tid: int) -> str:
     return name if name else f"thread {tid}"
 
 
-def _payload(data: ProfileData, source_url: str | None, title: str) -> dict[str, Any]:
+def _diff_payload(base: ProfileData, tables: _Tables, names: tuple[str, str]) -> dict[str, Any]:
+    """BASE as a function-level trie for the differential flame graph (see the module docstring).
+
+    Built one depth at a time with numpy (a sort per level) instead of a dict
+    walk per frame: 100,000 stacks of depth 25 take a fraction of a second.
+    Nodes come out level by level, so a parent always precedes its children.
+    """
+    key_ids: dict[tuple[int, int], int] = {}
+    key_name: list[int] = []
+    key_file: list[int] = []
+    frame_key = np.zeros(max(len(base.frames), 1), dtype=np.int64)
+    for fid, f in enumerate(base.frames):
+        key = (tables.string(f.name), tables.file(f.filename))
+        k = key_ids.get(key)
+        if k is None:
+            k = key_ids[key] = len(key_name)
+            key_name.append(key[0])
+            key_file.append(key[1])
+        frame_key[fid] = k
+    nkeys = max(len(key_name), 1)
+    stack_w = base.stack_weights()
+    used = np.flatnonzero(stack_w > 0)
+    w = stack_w[used].astype(np.float64)
+    stacks = [base.stacks[sid] for sid in used.tolist()]
+    lengths = np.fromiter((len(st) for st in stacks), dtype=np.int64, count=len(stacks))
+    keys = frame_key[np.fromiter(itertools.chain.from_iterable(stacks), dtype=np.int64,
+                                 count=int(lengths.sum()))]
+    starts = np.cumsum(lengths) - lengths
+    node = np.zeros(len(stacks), dtype=np.int64)  # each stack's node at the current depth (0: root)
+    parents: list[np.ndarray] = []
+    names_: list[np.ndarray] = []
+    files_: list[np.ndarray] = []
+    totals: list[np.ndarray] = []
+    next_id = 1
+    names_arr, files_arr = np.asarray(key_name, dtype=np.int64), np.asarray(key_file, dtype=np.int64)
+    for depth in range(int(lengths.max()) if len(lengths) else 0):
+        active = np.flatnonzero(lengths > depth)
+        code = node[active] * nkeys + keys[starts[active] + depth]
+        order = np.argsort(code, kind="stable")
+        sorted_code = code[order]
+        first = np.concatenate(([True], sorted_code[1:] != sorted_code[:-1]))
+        group = np.cumsum(first) - 1
+        node[active[order]] = next_id + group
+        codes = sorted_code[first]
+        parents.append(codes // nkeys)
+        names_.append(names_arr[codes % nkeys])
+        files_.append(files_arr[codes % nkeys])
+        totals.append(np.bincount(group, weights=w[active[order]], minlength=len(codes)))
+        next_id += len(codes)
+    self_w = np.bincount(node, weights=w, minlength=next_id)
+
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    return {
+        "base_name": names[0],
+        "new_name": names[1],
+        "base_mode": str(base.meta.get("mode", "cpu")),
+        "base_interval_ns": max(base.interval_ns, 1),
+        "base_weight": int(stack_w[used].sum()),
+        "nodes": {"parent": _pack(cat(parents)), "name": _pack(cat(names_)), "file": _pack(cat(files_)),
+                  "self": _pack(np.rint(self_w[1:])), "total": _pack(np.rint(cat(totals)))},
+    }
+
+
+def _payload(data: ProfileData, source_url: str | None, title: str,
+             diff_base: ProfileData | None = None, diff_names: tuple[str, str] = ("BASE", "NEW")) -> dict[str, Any]:
     """The JSON document the viewer reads (see the module docstring)."""
     meta = data.meta
     cwd = meta.get("cwd") if isinstance(meta.get("cwd"), str) else os.getcwd()
@@ -324,7 +399,9 @@ def _payload(data: ProfileData, source_url: str | None, title: str) -> dict[str,
         t0, bucket_ns, nbuckets = 0, interval_ns, 1
         samples = {"node": "", "thread": "", "bucket_delta": "", "weight": "", "count": None, "labels": None}
 
-    return {
+    # BASE's strings and files go into the shared tables before they are packed.
+    diff = _diff_payload(diff_base, tables, diff_names) if diff_base is not None else None
+    payload: dict[str, Any] = {
         "version": 1,
         "title": title,
         "meta": meta,
@@ -344,6 +421,9 @@ def _payload(data: ProfileData, source_url: str | None, title: str) -> dict[str,
         "label_sets": label_sets,
         "samples": samples,
     }
+    if diff is not None:
+        payload["diff"] = diff
+    return payload
 
 
 @functools.cache
@@ -384,7 +464,8 @@ def _json_safe_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return {str(k): fix(v) for k, v in meta.items()}
 
 
-def render(data: ProfileData, *, source_url: str | None = None, title: str | None = None) -> bytes:
+def render(data: ProfileData, *, source_url: str | None = None, title: str | None = None,
+           diff_base: ProfileData | None = None, diff_names: tuple[str, str] = ("BASE", "NEW")) -> bytes:
     """Render ``data`` as one self-contained interactive HTML flame graph.
 
     ``source_url`` is an optional template for "open source" links with the
@@ -397,11 +478,16 @@ def render(data: ProfileData, *, source_url: str | None = None, title: str | Non
     and editor/file schemes are accepted (:data:`SOURCE_URL_SCHEMES`); the
     viewer checks the final URL again. ``title`` defaults to the profiled
     command line.
+
+    ``diff_base``: draw a *differential* flame graph: ``data`` (NEW) with each
+    box coloured by the change of its share against ``diff_base`` (BASE); red
+    grew, blue shrank, both shares on hover (see :mod:`ringprof.diff`).
+    ``diff_names`` labels the two profiles in the page.
     """
     if source_url is not None:
         _check_source_url(source_url)
     page_title = title if title is not None else _default_title(data)
-    payload = _payload(data, source_url, page_title)
+    payload = _payload(data, source_url, page_title, diff_base, diff_names)
     payload["meta"] = _json_safe_meta(payload["meta"])
     js = _asset("viewer.js")
     script_hash = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")

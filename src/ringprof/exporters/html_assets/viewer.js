@@ -180,6 +180,38 @@
     const dFunc = dFuncA.subarray(0, nDisp);
     const dDepth = dDepthA.subarray(0, nDisp);
 
+    // Diff mode (D.diff, see html.py): BASE as a trie over (name, file). Each
+    // display node of NEW is paired with BASE's node on the same function path
+    // (-1: BASE never sampled that path); boxes are coloured by the change of
+    // their total share.
+    const DF = D.diff || null;
+    let baseOf = null;
+    let bSelf = null;
+    let bTot = null;
+    let baseW = 0;
+    if (DF) {
+      const fNameId = unpack(D.funcs.name);
+      const bParent = unpack(DF.nodes.parent);
+      const bName = unpack(DF.nodes.name);
+      const bFile = unpack(DF.nodes.file);
+      const nB = bParent.length + 1;
+      bSelf = new Float64Array(nB);
+      bTot = new Float64Array(nB);
+      bSelf.set(unpack(DF.nodes.self, Float64Array), 1);
+      bTot.set(unpack(DF.nodes.total, Float64Array), 1);
+      baseW = Number(DF.base_weight) || 0;
+      bTot[0] = baseW;
+      const child = new Map();
+      for (let i = 0; i < bParent.length; i++) child.set(bParent[i] + "," + bName[i] + "," + bFile[i], i + 1);
+      baseOf = new Int32Array(nDisp);
+      for (let d = 1; d < nDisp; d++) {
+        const p = baseOf[dParent[d]];
+        const f = dFunc[d];
+        const b = p < 0 ? undefined : child.get(p + "," + fNameId[f] + "," + fFile[f]);
+        baseOf[d] = b === undefined ? -1 : b;
+      }
+    }
+
     // Children of each display node (CSR), sorted by function name then file:
     // a stable, filter-independent order, like classic flame graphs.
     const fRank = new Int32Array(nFuncs);
@@ -349,6 +381,36 @@
       }
     }
 
+    // Shares are fractions of all samples (of BASE; of NEW under the current filters).
+    let diffScale = 0.005;
+    function baseShare(d, self) {
+      const b = baseOf[d];
+      if (b < 0 || !baseW) return 0;
+      return (self ? bSelf[b] : bTot[b]) / baseW;
+    }
+    function newShare(d, self) {
+      return dTotW[0] > 0 ? (self ? dSelfW[d] : dTotW[d]) / dTotW[0] : 0;
+    }
+    function shareDelta(d) {
+      return newShare(d, false) - baseShare(d, false);
+    }
+    // Binomial standard error of a share difference (see ringprof/diff.py).
+    function shareNoise(pb, pn) {
+      if (!(baseW > 0) || !(dTotW[0] > 0)) return NaN;
+      return Math.sqrt((pb * (1 - pb)) / baseW + (pn * (1 - pn)) / dTotW[0]);
+    }
+    function fmtPp(frac) {
+      const p = frac * 100;
+      return (p > 0 ? "+" : p < 0 ? "\u2212" : "\u00b1") + Math.abs(p).toFixed(2) + " pp";
+    }
+    function diffColor(d) {
+      const delta = shareDelta(d);
+      const t = Math.min(1, Math.abs(delta) / diffScale);
+      if (t < 0.02) return theme.dark ? "hsl(220 6% 62%)" : "hsl(220 8% 87%)";
+      const hue = delta > 0 ? 2 : 214;
+      return "hsl(" + hue + " " + Math.round(45 + 40 * t) + "% " + Math.round(88 - 36 * t) + "%)";
+    }
+
     function compute() {
       rSelfW.fill(0);
       if (!sameN) rSelfN.fill(0);
@@ -388,6 +450,13 @@
       searchW = 0;
       if (searchOn) {
         for (let d = 1; d < nDisp; d++) if (dMatch[d] && !dIn[dParent[d]]) searchW += dTotW[d];
+      }
+      if (DF) {
+        // Colour scale: the largest change on screen is full colour, but never
+        // less than half a point, so noise-sized changes stay pale.
+        let m = 0;
+        for (let d = 1; d < nDisp; d++) if (dTotW[d] > 0) m = Math.max(m, Math.abs(shareDelta(d)));
+        diffScale = Math.max(m, 0.005);
       }
       while (st.zoom > 0 && !(dTotW[st.zoom] > 0)) st.zoom = dParent[st.zoom];
       if (st.selected >= 0 && !(dTotW[st.selected] > 0)) st.selected = -1;
@@ -446,6 +515,10 @@
       document.title = D.title || "ringprof profile";
       const m = $("meta");
       m.replaceChildren();
+      if (DF) {
+        m.append(chip("diff", DF.base_name + " \u2192 " + DF.new_name));
+        m.append(chip("base samples", fmtInt(baseW)));
+      }
       if (meta.mode) m.append(chip("mode", String(meta.mode)));
       m.append(chip("interval", fmtNs(IV)));
       if (typeof meta.duration === "number") m.append(chip("duration", fmtNs(meta.duration * 1e9)));
@@ -600,7 +673,7 @@
         if (d === 0) color = theme.root;
         else if (searchOn && dMatch[d]) color = theme.match;
         else {
-          color = palette[dFunc[d]];
+          color = DF ? diffColor(d) : palette[dFunc[d]];
           if (searchOn) alpha *= 0.3;
         }
         ctx.globalAlpha = alpha;
@@ -731,6 +804,21 @@
         el("span", "k", "Samples"), el("span", "v", fmtInt(dTotN[d])), el("span", "p", fmtInt(dSelfN[d]) + " self"),
       );
       tip.append(grid);
+      if (DF) {
+        tip.append(el("div", "tt-diffhead", DF.base_name + " \u2192 " + DF.new_name + " (share of samples)"));
+        const g2 = el("div", "tt-grid tt-diff");
+        for (const [k, self] of [["Total", false], ["Self", true]]) {
+          const pb = baseShare(d, self);
+          const pn = newShare(d, self);
+          g2.append(el("span", "k", k), el("span", "v", fmtPct(pb) + " \u2192 " + fmtPct(pn)),
+            el("span", pn > pb ? "p up" : pn < pb ? "p down" : "p", fmtPp(pn - pb)));
+        }
+        tip.append(g2);
+        const pb = baseShare(d, false);
+        const pn = newShare(d, false);
+        tip.append(el("div", "tt-lines", (baseOf[d] < 0 ? "not sampled in " + DF.base_name + " \u00b7 " : "") +
+          "sampling noise (1 SE) \u00b1" + (shareNoise(pb, pn) * 100).toFixed(2) + " pp"));
+      }
       if (d > 0 && lines.length > 1) {
         const tot = dTotW[d] || 1;
         tip.append(el("div", "tt-lines", "lines: " + lines.slice(0, 4).map(([ln, w]) => ln + " (" + fmtPct(w / tot) + ")").join(" \u00b7 ") + (lines.length > 4 ? " \u2026" : "")));
@@ -785,6 +873,10 @@
         el("span", null, "total "), el("b", null, fmtNs(dTotW[d] * IV)), el("span", null, " (" + fmtPct(dTotW[d] / root) + ")  \u00b7  self "),
         el("b", null, fmtNs(dSelfW[d] * IV)), el("span", null, " (" + fmtPct(dSelfW[d] / root) + ")"),
       );
+      if (DF) {
+        stats.append(el("span", null, "  \u00b7  " + DF.base_name + " total " + fmtPct(baseShare(d, false)) + ", "),
+          el("b", null, fmtPp(shareDelta(d))));
+      }
       const a = $("d-source");
       const url = sourceUrl(d, lines.length && lines[0][0] ? lines[0][0] : d > 0 ? fFirst[dFunc[d]] : 0);
       if (url) {
@@ -819,6 +911,10 @@
     }
 
     function updateTotals() {
+      if (DF) {
+        $("legend").textContent = "Click a frame to zoom \u00b7 Esc zooms out \u00b7 / search \u00b7 red: share of samples grew since " +
+          DF.base_name + ", blue: shrank (total share; full colour at " + fmtPp(diffScale).slice(1) + ")";
+      }
       const box = $("total");
       box.replaceChildren(el("b", null, fmtNs(dTotW[0] * IV)), el("span", null, " \u00b7 " + fmtInt(dTotN[0]) + " samples"));
       if (grandW && dTotW[0] !== grandW) box.append(el("span", null, " \u00b7 " + fmtPct(dTotW[0] / grandW) + " of profile"));
@@ -1122,6 +1218,19 @@
         matchedFunctions: nMatchFuncs,
         rects: R.n,
       }),
+      // Diff mode: shares (fractions) of the nth drawn box named `name`, and the
+      // colour it is drawn with; null when not drawn or not in diff mode.
+      diffOf: (name, nth) => {
+        if (!DF) return null;
+        let k = nth || 0;
+        for (let i = 0; i < R.n; i++) {
+          if (R.anc[i] || nameOf(R.node[i]) !== name || k-- > 0) continue;
+          const d = R.node[i];
+          return { baseTotal: baseShare(d, false), newTotal: newShare(d, false), baseSelf: baseShare(d, true),
+            newSelf: newShare(d, true), color: diffColor(d), inBase: baseOf[d] >= 0 };
+        }
+        return null;
+      },
       // Client coordinates of the nth drawn box named `name` (optionally only
       // at call depth `depth`, 0 = "all"), in layout order; null if not drawn.
       rectOf: (name, nth, depth) => {
