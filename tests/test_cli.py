@@ -232,6 +232,18 @@ def test_unwritable_output_directory(tmp_path: Any) -> None:
     assert os.listdir(ro) == []  # the writability probe left nothing behind
 
 
+def test_unreadable_script_is_a_usage_error(tmp_path: Any) -> None:
+    script = tmp_path / "secret.py"
+    script.write_text(open(SCRIPT).read())
+    script.chmod(0o000)
+    try:
+        proc = _run_unwritable([*ringprof_cmd(), str(script)], tmp_path)
+    finally:
+        script.chmod(0o600)
+    check_usage_error(proc)
+    assert "cannot read script" in proc.stderr
+
+
 def test_output_under_a_file_is_a_usage_error(tmp_path: Any) -> None:
     """A file where the output's directory should be: unwritable for root too."""
     blocker = tmp_path / "not-a-dir"

@@ -218,8 +218,12 @@ def _compile_script(script: str) -> tuple[types.CodeType, types.ModuleType]:
     given, but an absolute __file__ and co_filename, in a fresh __main__ module.
     (runpy.run_path would set sys.argv[0] to the path it is given.)"""
     path = os.path.abspath(script)
-    with io.open_code(path) as fh:
-        code = compile(fh.read(), path, "exec", dont_inherit=True)
+    try:
+        with io.open_code(path) as fh:
+            source = fh.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read script {script}: {exc.strerror or exc}") from None
+    code = compile(source, path, "exec", dont_inherit=True)  # a SyntaxError reads as with `python script.py`
     main = types.ModuleType("__main__")
     main.__dict__.update(__file__=path, __cached__=None, __package__=None, __spec__=None,
                          __builtins__=builtins,
