@@ -21,9 +21,10 @@ goes, event by event, and never holds the trace in memory.  Events are written
 in file order (start time, parents before children), which needs each event's
 end when it starts, so each thread is walked twice: the first walk stores one
 8-byte end time per event (an ``array('q')``, no Python object per event), the
-second writes.  Memory is the model's own columns plus 8 bytes per event of the
-largest thread; output size is about 110-150 bytes per event.  :func:`render`
-(bytes in memory) is for small profiles and tests.
+second writes.  Memory beyond the model is about 40 bytes per sample (time-sorted
+copies of the columns) plus 8 bytes per event of the largest thread; the output
+is about 110-150 bytes per event (see the README for measured sizes).
+:func:`render` (bytes in memory) is for small profiles and tests.
 """
 
 from __future__ import annotations
