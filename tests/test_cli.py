@@ -444,3 +444,41 @@ def test_run_verb_and_bare_form_are_the_same(tmp_path: Any) -> None:
     assert bare.returncode == verb.returncode == 3, H.describe(verb)
     assert bare.stdout == verb.stdout
     assert "spin" in verb.stderr
+
+
+def test_without_launcher_on_a_hand_made_model() -> None:
+    """What is cut: exact stacks for each way a sample can meet the launcher."""
+    from ringprof import cli
+    from ringprof.model import Frame, ProfileData
+
+    bin_script = "/venv/bin/ringprof"
+    pkg = os.path.dirname(cli.__file__) + os.sep
+
+    def f(name: str, filename: str) -> Frame:
+        return Frame(name, filename, 1, 2)
+
+    entry = [f("<module>", bin_script), f("main", cli.__file__), f("run_profiled", cli.__file__),
+             f("_prepare_target.<locals>.run_script", cli.__file__)]
+    user = [f("<module>", "/app/app.py"), f("busy", "/app/app.py")]
+    data = ProfileData({"mode": "cpu", "interval": 0.01})
+    data.add_sample([*entry, f("_exec_script", cli.__file__), *user], thread=1, weight=5, labels={"k": "v"})
+    # the profiler's own start/stop, whatever it calls (here functools)
+    data.add_sample([*entry[:3], f("disable", pkg + "profile.py"), f("update_wrapper", "/py/functools.py")],
+                    thread=1, weight=2)
+    data.add_sample(entry[:3], thread=1, weight=1)  # only launcher frames
+    runpy = [f("_run_module_as_main", "<frozen runpy>"), f("_run_code", "<frozen runpy>"),
+             f("<module>", pkg + "__main__.py"), f("main", cli.__file__), f("run_module", "/py/runpy.py"),
+             f("_run_code", "/py/runpy.py")]
+    data.add_sample([*runpy, f("<module>", "/app/mod.py")], thread=1, weight=3)
+    data.add_sample([f("_bootstrap", "/py/threading.py"), f("worker", "/app/app.py")], thread=2, weight=4)
+    out = cli.without_launcher(data, cli.launcher_predicate(frozenset({bin_script})))
+    got = sorted(([fr.name for fr in frames], w) for frames, w in out.iter_stacks())
+    assert got == sorted([
+        (["<module>", "busy"], 5),
+        (["<launcher>"], 3),
+        (["<module>"], 3),
+        (["_bootstrap", "worker"], 4),
+    ])
+    assert out.total_weight() == data.total_weight() and len(out) == len(data)
+    assert out.label_sets[int(out.labels[0])] == {"k": "v"}
+    assert sorted(set(out.thread.tolist())) == [1, 2]

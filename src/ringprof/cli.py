@@ -202,15 +202,21 @@ def _prepare_target(ns: argparse.Namespace) -> Callable[[], None]:
     def run_script() -> None:
         sys.argv[:] = argv
         sys.path.insert(0, path0)
-        saved = sys.modules.get("__main__")
-        sys.modules["__main__"] = main
-        try:
-            exec(code, main.__dict__)
-        finally:
-            if saved is not None:
-                sys.modules["__main__"] = saved
+        _exec_script(code, main)
 
     return run_script
+
+
+def _exec_script(code: types.CodeType, main: types.ModuleType) -> None:
+    """Run compiled script code as __main__.  The user's program starts right below
+    this frame (see :func:`launcher_predicate`)."""
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        exec(code, main.__dict__)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
 
 
 def _compile_script(script: str) -> tuple[types.CodeType, types.ModuleType]:
@@ -246,22 +252,39 @@ def launcher_files() -> frozenset[str]:
     return frozenset({name, os.path.abspath(name)}) if isinstance(name, str) else frozenset()
 
 
+_THIS_FILE = os.path.abspath(__file__)
+
+
+def _is_runpy(name: str) -> bool:
+    return name == "<frozen runpy>" or os.path.basename(name) == "runpy.py"
+
+
 def launcher_predicate(launchers: frozenset[str]) -> Callable[[Frame], bool]:
     """Frames of ringprof's own launcher: the console script or ``-m ringprof``
     entry, ringprof's package and runpy, above the user's program."""
 
     def is_launcher(frame: Frame) -> bool:
         name = frame.filename
-        return (name in launchers or name.startswith(_PACKAGE_DIR) or name == "<frozen runpy>"
-                or os.path.basename(name) == "runpy.py")
+        return name in launchers or name.startswith(_PACKAGE_DIR) or _is_runpy(name)
 
     return is_launcher
 
 
+def _runs_the_program(frame: Frame) -> bool:
+    """The launcher frames whose callees are the user's program: the script's exec
+    and runpy (which runs a module or an archive, and imports it first)."""
+    return (frame.filename == _THIS_FILE and frame.name == "_exec_script") or _is_runpy(frame.filename)
+
+
 def without_launcher(data: ProfileData, is_launcher: Callable[[Frame], bool]) -> ProfileData:
-    """A copy of ``data`` whose stacks start at the user's program: leading
-    launcher frames are removed; a stack made only of them becomes
-    :data:`LAUNCHER_FRAME`.  Weights, threads, labels and columns are kept."""
+    """A copy of ``data`` whose stacks start at the user's program.
+
+    Leading launcher frames are removed.  A stack that is only launcher frames,
+    or whose launcher part does not end in the frame that runs the program (the
+    profiler starting or stopping: its own work, whatever it calls), becomes
+    :data:`LAUNCHER_FRAME`.  Stacks without launcher frames (other threads) are
+    kept.  Weights, threads, labels and columns are kept.
+    """
     import numpy as np
 
     out = ProfileData(data.meta)
@@ -271,7 +294,10 @@ def without_launcher(data: ProfileData, is_launcher: Callable[[Frame], bool]) ->
         i = 0
         while i < len(stack) and is_launcher(data.frames[stack[i]]):
             i += 1
-        frames = [data.frames[f] for f in stack[i:]] or [LAUNCHER_FRAME]
+        if i and (i == len(stack) or not _runs_the_program(data.frames[stack[i - 1]])):
+            frames = [LAUNCHER_FRAME]
+        else:
+            frames = [data.frames[f] for f in stack[i:]]
         stack_map[sid] = out.intern_stack([out.intern_frame(f) for f in frames])
     label_map = np.array([out.intern_labels(ls) for ls in data.label_sets], dtype=np.int64)
     out.add_samples(stack_map[data.stack], data.thread, data.time_ns, data.weight, data.cpu_ns,
