@@ -151,3 +151,37 @@ def test_standalone_module_entry_point(app: Path) -> None:
     assert "ringprof overhead of" in proc.stdout
     bad = subprocess.run([PY, "-m", "ringprof.bench", "-n", "x"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_bare_python_is_this_interpreter_and_interval_takes_units(
+        app: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ringprof overhead -i 10ms -- python app.py`: `python` is sys.executable, not PATH's first
+    python (here a decoy that would fail and leave a mark), and -i takes RINGPROF_INTERVAL's units."""
+    decoys = tmp_path / "decoys"
+    decoys.mkdir()
+    mark = tmp_path / "decoy-ran"
+    for name in ("python", "python3"):
+        decoy = decoys / name
+        decoy.write_text(f"#!/bin/sh\ntouch {mark}\nexit 9\n")
+        decoy.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{decoys}{os.pathsep}{os.environ.get('PATH', '')}")
+    for python in ("python", "python3"):
+        assert bench.profiled_command([python, str(app)], [])[0] == PY
+        out_json = tmp_path / f"{python}.json"
+        rc = bench.main(["-n", "1", "--warmup", "0", "-i", "10ms", "--json", str(out_json), "--", python, str(app)])
+        assert rc == 0, capsys.readouterr().err
+        s = json.loads(out_json.read_text())["summary"]
+        assert s["interval"] == 0.01 and s["exit_code"] == 0
+        assert s["profiled_command"][:5] == [PY, "-m", "ringprof", "-o", s["profiled_command"][4]]
+        assert s["profiled_command"][5:7] == ["-i", "0.01"]
+    assert not mark.exists(), "the PATH python ran instead of this interpreter"
+    # An explicit path is kept as given.
+    assert bench.profiled_command([str(decoys / "python"), str(app)], [])[0] == str(decoys / "python")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10ms", 0.01), ("0.02", 0.02), ("250hz", 0.004), ("500us", 0.0005)])
+def test_interval_parser_is_the_config_one(text: str, seconds: float) -> None:
+    from ringprof.config import parse_interval
+
+    ns = bench._parser("ringprof overhead").parse_args(["-i", text, "--", PY, "x.py"])
+    assert ns.interval == parse_interval(text) == seconds

@@ -143,3 +143,129 @@ def test_loads_in_perfetto_trace_processor(tmp_path: Path) -> None:
         tp.close()
     assert ("fib", 4, 40_000_000) in rows  # perfetto stores nanoseconds
     assert len(rows) == 10
+
+
+# --------------------------------------------------------------------------- streaming
+def _random_model(seed: int, samples: int, distinct_starts: bool) -> ProfileData:
+    """Random stacks over a small frame pool (some frames differ only by line), several
+    threads, overlaps, gaps, zero weights and, unless ``distinct_starts``, samples of a
+    thread starting in the same microsecond."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    pool = [Frame(f"f{i % 9}", f"m{i % 3}.py", i % 9 + 1, i % 9 + 1 + i // 9) for i in range(27)]
+    data = ProfileData({"mode": "wall", "interval": 0.001, "pid": 7, "argv": ["x.py"]})
+    t = {tid: 10**9 for tid in (1, 2, 3)}
+    for _ in range(samples):
+        tid = int(rng.integers(1, 4))
+        depth = int(rng.integers(0, 7))
+        frames = [pool[int(k)] for k in rng.integers(0, len(pool), size=depth)]
+        if rng.random() < 0.5 and data.stacks:  # share a prefix with an earlier stack
+            prev = [data.frames[f] for f in data.stacks[int(rng.integers(0, len(data.stacks)))]]
+            frames = prev[: int(rng.integers(0, len(prev) + 1))] + frames[:3]
+        step = int(rng.choice([0, 1, 400, 999_999, 1_000_000, 1_500_000, 7_000_000]))
+        if distinct_starts:
+            step = max(step, 1000)  # a new microsecond every time
+        t[tid] += step
+        data.add_sample(frames, tid, t[tid], weight=int(rng.integers(0, 4)))
+    return data
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("lines", [False, True])
+def test_streamed_bytes_equal_the_reference_implementation(seed: int, lines: bool) -> None:
+    """Where file order is unambiguous (distinct start times), the streaming exporter
+    writes exactly the bytes of the one-dict-per-event implementation it replaced."""
+    import chrome_reference
+
+    data = _random_model(seed, 300, distinct_starts=True)
+    assert chrome.render(data, lines=lines) == chrome_reference.render(data, lines=lines)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_streamed_events_equal_the_reference_with_same_microsecond_samples(seed: int) -> None:
+    """With samples in the same microsecond the same events are written, properly nested
+    (in depth-first order, where the reference's sort may interleave zero-length boxes)."""
+    import chrome_reference
+
+    data = _random_model(seed, 300, distinct_starts=False)
+    doc = _doc(data)
+    check_structure(doc)
+    reference = json.loads(chrome_reference.render(data))
+    canon = sorted(json.dumps(e, sort_keys=True) for e in doc["traceEvents"])
+    assert canon == sorted(json.dumps(e, sort_keys=True) for e in reference["traceEvents"])
+    assert {k: v for k, v in doc.items() if k != "traceEvents"} == {
+        k: v for k, v in reference.items() if k != "traceEvents"}
+
+
+def test_write_streams_to_the_file_and_matches_render(tmp_path: Path) -> None:
+    from ringprof import exporters
+
+    data = _random_model(3, 500, distinct_starts=True)
+    out = tmp_path / "t.trace.json"
+    exporters.write(data, out)
+    assert out.read_bytes() == chrome.render(data)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.trace.json"]
+
+
+def test_a_failing_stream_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ringprof import exporters
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("encoder bug")
+
+    monkeypatch.setattr(chrome, "write_to", broken)
+    with pytest.raises(RuntimeError):
+        exporters.write(make_model(), tmp_path / "t.trace.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+class _CountingSink:
+    """A binary file that keeps only a byte count."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, chunk: bytes) -> int:
+        self.size += len(chunk)
+        return len(chunk)
+
+
+def _model_with_depth(samples: int, depth: int) -> ProfileData:
+    """One thread; consecutive samples have different roots, so every sample closes and
+    opens ``depth`` boxes: ``samples * depth`` events."""
+    import numpy as np
+
+    data = ProfileData({"mode": "cpu", "interval": 0.01})
+    stacks = [data.intern_stack([data.intern_frame(Frame(f"{root}{i}", "fw.py", i + 1, i + 1))
+                                 for i in range(depth)]) for root in ("a", "b")]
+    data.add_samples(np.asarray(stacks)[np.arange(samples) % 2], 1, np.arange(samples, dtype=np.int64) * 10_000_000)
+    _ = data.stack
+    return data
+
+
+def _peak_bytes(data: ProfileData) -> tuple[int, int]:
+    import tracemalloc
+
+    sink = _CountingSink()
+    tracemalloc.start()
+    try:
+        chrome.write_to(data, sink)  # type: ignore[arg-type]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, sink.size
+
+
+def test_memory_does_not_grow_with_the_events() -> None:
+    """Same samples, 1 vs 60 boxes per sample: the streamed export's peak memory grows by
+    at most ~8 bytes per extra event (one end time), never by the events themselves
+    (~110 bytes of JSON, ~1 KB as a dict).  tracemalloc counts bytes, so load does not matter."""
+    samples = 3_000
+    shallow_peak, shallow_size = _peak_bytes(_model_with_depth(samples, 1))
+    deep_peak, deep_size = _peak_bytes(_model_with_depth(samples, 60))
+    extra_events = samples * 59
+    assert deep_size - shallow_size > 50 * extra_events  # the events were written
+    per_event = (deep_peak - shallow_peak) / extra_events
+    # 8 bytes per end time, the array's over-allocation when it grows, one batch of text.
+    assert per_event < 16, f"{per_event:.1f} bytes of peak memory per extra event"

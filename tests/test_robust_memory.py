@@ -59,7 +59,9 @@ def test_rss_bounded_over_sixty_thousand_samples() -> None:
         r0 = rss()
         s0 = native.stats()["samples"]
         t0 = time.monotonic()
-        while native.stats()["samples"] - s0 < {TARGET_SAMPLES} and time.monotonic() - t0 < 40:
+        # Records are what this measures, so keep going until there are enough: a loaded
+        # machine delivers fewer per second (its expirations come as weights instead).
+        while native.stats()["samples"] - s0 < {TARGET_SAMPLES} and time.monotonic() - t0 < 100:
             work(0.5)
         elapsed = time.monotonic() - t0
         r1 = rss()                                       # before the columns are folded
@@ -71,7 +73,7 @@ def test_rss_bounded_over_sixty_thousand_samples() -> None:
         result(new=new, per_sample=per_sample, grow=r1 - r0, grow_after_fold=r2 - r0, seconds=elapsed,
                warm=warm, frames=len(d.frames), stacks=len(d.stacks), parked=st["parked_codes"],
                dropped=st["dropped"])
-    ''', timeout=120)
+    ''', timeout=200)
     r = child.result
     columns = r["new"] * r["per_sample"]
     rest = r["grow"] - columns

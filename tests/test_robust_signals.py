@@ -153,7 +153,7 @@ def test_cprofile_at_the_same_time() -> None:
         result(cp_seen="hot_ring_and_cprofile" in s.getvalue(),
                ring=any(f.name == "hot_ring_and_cprofile" for f in prof.data.frames),
                ring2=any(f.name == "hot_ring_and_cprofile" for f in prof2.data.frames),
-               n=len(prof.data), n2=len(prof2.data))
+               n=prof.data.total_weight(), n2=prof2.data.total_weight())  # weights, not records
     ''')
     r = child.result
     assert r["cp_seen"] and r["ring"] and r["ring2"], child.describe()
@@ -187,7 +187,7 @@ def test_faulthandler_watchdog_and_dumps_while_sampling(tmp_path) -> None:  # ty
         for t in ts: t.join()
         prof.disable()
         f.flush()
-        result(samples=len(prof.data))
+        result(samples=prof.data.total_weight())  # weights, not records
     ''')
     text = out.read_text()
     assert text.count("busy_with_faulthandler") >= 10, child.describe()

@@ -16,7 +16,8 @@ The command must be a Python program: ``python script.py ...``, ``python -m
 module ...`` (interpreter options such as ``-u`` or ``-X dev`` are kept) or an
 executable script whose ``#!`` line names a Python; it is rewritten to
 ``python -m ringprof -o TMP -i I --mode M script.py ...``.  That interpreter
-must be able to import ringprof.
+must be able to import ringprof.  A bare ``python`` or ``python3`` means the
+interpreter running this tool (``sys.executable``), for both kinds of run.
 
 Exit codes: 0 measured (and within --max-overhead), 1 over --max-overhead,
 2 bad input or a run that failed (one line on stderr saying why).
@@ -43,6 +44,10 @@ _OPTS_WITH_VALUE = {"-W", "-X", "--check-hash-based-pycs"}
 _PYTHON_NAME = re.compile(r"^(python|pypy)(\d+(\.\d+)*)?[dmu]*(\.exe)?$")
 
 
+#: Command names that mean "the Python running ringprof" (replaced by sys.executable).
+_BARE_PYTHON = ("python", "python3")
+
+
 class UsageError(Exception):
     """Bad input: one line on stderr, exit code 2."""
 
@@ -65,7 +70,8 @@ def _parser(prog: str) -> _Parser:
                 "N profiled runs, interleaved; median overhead of wall and CPU time.",
                 usage=f"{prog} [-n N] [--interval I] [--mode cpu|wall] [--max-overhead PCT] -- CMD [ARGS...]")
     p.add_argument("-n", "--runs", type=int, default=5, help="runs of each kind (default 5)")
-    p.add_argument("-i", "--interval", type=float, default=0.01, help="sampling interval in seconds (default 0.01)")
+    p.add_argument("-i", "--interval", type=_interval_arg, default=0.01,
+                   help="sampling interval: seconds (0.01), 10ms, 500us or a rate (100hz); default 0.01")
     p.add_argument("--mode", default="cpu", help="cpu (default) or wall")
     p.add_argument("--max-overhead", type=float, metavar="PCT",
                    help="exit 1 if the median overhead exceeds PCT percent")
@@ -79,7 +85,26 @@ def _parser(prog: str) -> _Parser:
     return p
 
 
+def _interval_arg(text: str) -> float:
+    """argparse ``type=`` for ``-i``: the duration parser ``RINGPROF_INTERVAL`` uses."""
+    from .config import parse_interval
+
+    try:
+        return parse_interval(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # ---------------------------------------------------------------------- the command
+def with_current_python(command: Sequence[str]) -> list[str]:
+    """``python``/``python3`` (bare names) mean the interpreter running this
+    tool, not whatever PATH finds first (which may lack ringprof)."""
+    cmd = list(command)
+    if cmd and cmd[0] in _BARE_PYTHON and sys.executable:
+        cmd[0] = sys.executable
+    return cmd
+
+
 def _resolve(exe: str) -> str:
     if os.sep in exe:
         if not os.path.exists(exe):
@@ -127,6 +152,7 @@ def profiled_command(command: Sequence[str], ringprof_args: Sequence[str]) -> li
     """Rewrite a Python command to run under ``python -m ringprof RINGPROF_ARGS``."""
     if not command:
         raise UsageError("no command given: put it after --, e.g. -- python app.py")
+    command = with_current_python(command)
     exe = _resolve(command[0])
     args = list(command[1:])
     if not _is_python(exe):
@@ -204,7 +230,7 @@ def measure(command: Sequence[str], runs: int = 5, interval: float = 0.01, mode:
         out = os.path.join(tmp, "profile.collapsed")
         errfile = os.path.join(tmp, "stderr.txt")
         prof_cmd = profiled_command(command, ["-o", out, "-i", repr(float(interval)), "--mode", mode])
-        plain_cmd = list(command)
+        plain_cmd = with_current_python(command)
         results: list[Run] = []
         expected: int | None = None
         total = warmup + runs

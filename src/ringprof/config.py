@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConfigError", "Settings", "from_env", "parse_interval", "parse_labels"]
+__all__ = ["ConfigError", "Settings", "from_env", "parse_duration", "parse_interval", "parse_labels"]
 
 DEFAULT_SINKS = "dir:./ringprof-profiles?keep=60"
 
@@ -62,19 +62,44 @@ class Settings:
                 "service": self.service, "tags": dict(self.labels), "follow_fork": self.follow_fork}
 
 
-_INTERVAL = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(s|ms|us|hz)?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(us|ms|s|m|h|d|hz)?\s*$", re.IGNORECASE)
+_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _LABEL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
-def parse_interval(text: str) -> float:
-    """Seconds from ``0.01``, ``10ms``, ``500us``, ``1s`` or a rate ``100hz``."""
-    m = _INTERVAL.match(text)
-    if not m:
-        raise ValueError(f"{text!r} is not an interval (e.g. 0.01, 10ms, 100hz)")
-    value, unit = float(m.group(1)), (m.group(2) or "s").lower()
+def parse_duration(text: str | float, what: str = "duration", *, rate: bool = False) -> float:
+    """Seconds from ``0.01``, ``500us``, ``10ms``, ``30s``, ``5m``, ``2h`` or ``7d``.
+
+    The one duration parser of ringprof: the CLI's ``-i``, ``ringprof overhead
+    -i``, ``RINGPROF_INTERVAL`` and ``RINGPROF_WINDOW`` all use it.  With
+    ``rate=True`` (sampling intervals) a rate such as ``100hz`` is accepted too
+    and means its period.  A number without a unit is seconds; numbers pass
+    through.  Raises ValueError with a one-line message naming ``what``.
+    """
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        m = _DURATION.match(str(text))
+        unit = (m.group(2) or "s").lower() if m else ""
+        if not m or (unit == "hz" and not rate):
+            example = "0.01, 10ms, 500us, 100hz" if rate else "60, 60s, 500ms, 5m, 2h, 7d"
+            raise ValueError(f"{text!r} is not an interval (e.g. {example})" if rate
+                             else f"{what} {text!r} is not a duration (e.g. {example})")
+        number = float(m.group(1))
+        if unit == "hz":
+            if not number > 0:
+                raise ValueError(f"{what} {text!r} must be positive")
+            value = 1.0 / number
+        else:
+            value = number * _SECONDS[unit]
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{text!r} must be positive")
-    return {"s": value, "ms": value / 1e3, "us": value / 1e6, "hz": 1.0 / value}[unit]
+        raise ValueError(f"{what} {text!r} must be positive")
+    return value
+
+
+def parse_interval(text: str) -> float:
+    """A sampling interval: :func:`parse_duration` with rates (``100hz``) allowed."""
+    return parse_duration(text, "interval", rate=True)
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -114,7 +139,6 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """
     from .profile import validate_options
     from .sinks import parse as parse_sinks
-    from .sinks import parse_duration
 
     env = os.environ if environ is None else environ
 

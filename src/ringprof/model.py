@@ -411,6 +411,38 @@ class ProfileData:
         return cls.from_dict(d)
 
 
+def top_functions(data: ProfileData, n: int, sort: str = "total") -> list[FunctionStats]:
+    """The ``n`` functions with the most total (inclusive) or self weight.
+
+    Each ranking is computed over every function (a leaf with most of the self
+    time ranks first under ``sort="self"`` however deep the stack above it);
+    ties break by the other weight, then by function key.
+    """
+    if sort not in ("total", "self"):
+        raise ValueError(f"unknown sort {sort!r}: expected 'total' or 'self'")
+    stats = data.function_stats()  # by total weight
+    if sort == "self":
+        stats = sorted(stats, key=lambda s: (-s.self_weight, -s.total_weight, s.key))
+    return stats[:max(n, 0)]
+
+
+def format_top(data: ProfileData, n: int = 20, *, sort: str = "total") -> str:
+    """The top-N table as text: a header line, then self %, total % and function (file:line)."""
+    total = data.total_weight() or 1
+    meta = data.meta
+    raw_stats = meta.get("stats")
+    stats: dict[str, Any] = raw_stats if isinstance(raw_stats, dict) else {}
+    lines = [f"ringprof: {len(data)} samples, {meta.get('mode')} mode, "
+             f"interval {meta.get('interval')} s, {meta.get('duration', 0.0):.2f} s sampled, "
+             f"dropped {stats.get('dropped', 0)}",
+             f"{'self %':>7} {'total %':>7}  function (file:line)"]
+    for st in top_functions(data, max(n, 1), sort):
+        filename, firstlineno, name = st.key
+        where = f" ({filename}:{firstlineno})" if filename else ""
+        lines.append(f"{100.0 * st.self_weight / total:7.2f} {100.0 * st.total_weight / total:7.2f}  {name}{where}")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class SamplerStats:
     """Statistics the sampler reports; stored in ``meta['stats']`` as a dict."""

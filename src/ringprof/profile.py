@@ -380,19 +380,9 @@ class Profile(CProfileMethods):
 
     def format_top(self, n: int = 20, *, sort: Literal["total", "self"] = "total") -> str:
         """The top-N table as text (function, file:line, self %, total %)."""
-        rows = self.top(max(n, 1) * 4 if sort == "self" else n)
-        if sort == "self":
-            rows = sorted(rows, key=lambda r: (-r.self_pct, -r.total_pct))[:n]
-        data = self._data
-        meta = data.meta
-        lines = [f"ringprof: {len(data)} samples, {meta.get('mode')} mode, "
-                 f"interval {meta.get('interval')} s, {meta.get('duration', 0.0):.2f} s sampled, "
-                 f"dropped {meta['stats'].get('dropped', 0)}",
-                 f"{'self %':>7} {'total %':>7}  function (file:line)"]
-        for r in rows:
-            where = f"{r.filename}:{r.firstlineno}" if r.filename else ""
-            lines.append(f"{r.self_pct:7.2f} {r.total_pct:7.2f}  {r.name}" + (f" ({where})" if where else ""))
-        return "\n".join(lines) + "\n"
+        from .model import format_top
+
+        return format_top(self.data, n, sort=sort)
 
     def print_top(self, n: int = 20, file: Any = None) -> None:
         print(self.format_top(n), end="", file=file if file is not None else sys.stderr)

@@ -5,6 +5,9 @@ Every exporter lives in its own module ``ringprof.exporters.<name>`` and defines
     EXTENSIONS: tuple[str, ...]                        # file-name endings, with the dot
     def render(data: ProfileData, **options) -> bytes  # deterministic: same input, same bytes
 
+and optionally ``write_to(data, binary_file, **options)``, which :func:`write`
+then uses to stream large outputs (it must write the same bytes ``render`` returns).
+
 The registry below names the module and the extensions of each format *without
 importing it*: ``import ringprof`` happens inside every profiled service, so a
 format's dependencies (and its import time) are paid only when that format is
@@ -121,19 +124,34 @@ def render(data: ProfileData, format: str, **options: Any) -> bytes:
     return out
 
 
+def _streamer(fmt: str) -> Callable[..., None] | None:
+    """The exporter's ``write_to(data, binary_file, **options)``, for formats too big
+    to render in memory (chrome), else None."""
+    spec = _lookup(fmt)
+    if spec.module is None:
+        return None
+    _renderer(fmt)  # same import and errors as render()
+    return cast("Callable[..., None] | None", getattr(importlib.import_module(spec.module), "write_to", None))
+
+
 def write(data: ProfileData, path: str | os.PathLike[str], format: str | None = None,
           **options: Any) -> None:
     """Render and write ``data`` to ``path`` atomically.
 
-    The output is rendered fully in memory first, so an exporter error never
-    touches the file system; then it goes to a temporary file in the target's
-    directory (same file system, so :func:`os.replace` is atomic) which replaces
-    ``path`` only once complete. Readers therefore see the old file or the new
-    one, never a partial write, and a failure leaves no temporary behind.
+    The output goes to a temporary file in the target's directory (same file
+    system, so :func:`os.replace` is atomic) which replaces ``path`` only once
+    complete. Readers therefore see the old file or the new one, never a
+    partial write, and a failure (of the exporter or of the disk) leaves no
+    temporary behind. Most formats are rendered in memory first; an exporter
+    that defines ``write_to(data, file, **options)`` (chrome) streams into the
+    temporary file instead, so its memory does not grow with the output.
     """
     target = os.fspath(path)
     fmt = format or format_from_path(target)
-    payload = render(data, fmt, **options)
+    if fmt == "native" and options:
+        raise ValueError(f"the native format takes no options (got {', '.join(sorted(options))})")
+    stream = _streamer(fmt)
+    payload = None if stream is not None else render(data, fmt, **options)
     directory = os.path.dirname(os.path.abspath(target))
     tmp = os.path.join(directory, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
     try:
@@ -142,8 +160,11 @@ def write(data: ProfileData, path: str | os.PathLike[str], format: str | None = 
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write {target!r}: {exc.strerror or exc}") from exc
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
+            if stream is not None:
+                stream(data, fh, **options)
+            else:
+                fh.write(cast(bytes, payload))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

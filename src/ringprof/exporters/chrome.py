@@ -15,12 +15,25 @@ another line of the same function does not split its box; ``lines=True``
 compares sampled lines instead. Times are integer microseconds from the first
 sample (floor of nanoseconds / 1000): integers keep nesting exact, where float
 sums of microsecond fractions could make a child overhang its parent.
+
+The output is streamed: :func:`write_to` writes the JSON to a binary file as it
+goes, event by event, and never holds the trace in memory.  Events are written
+in file order (start time, parents before children), which needs each event's
+end when it starts, so each thread is walked twice: the first walk stores one
+8-byte end time per event (an ``array('q')``, no Python object per event), the
+second writes.  Memory beyond the model is about 40 bytes per sample (time-sorted
+copies of the columns) plus 8 bytes per event of the largest thread; the output
+is about 110-150 bytes per event (see the README for measured sizes).
+:func:`render` (bytes in memory) is for small profiles and tests.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any
+from array import array
+from collections.abc import Iterator
+from typing import IO, Any
 
 import numpy as np
 
@@ -29,96 +42,188 @@ from ringprof.model import Frame, ProfileData
 EXTENSIONS: tuple[str, ...] = (".trace.json", ".chrome.json")
 
 _Key = tuple[str, str, int]
+#: Samples converted to Python ints at a time (bounds the per-thread Python objects).
+_CHUNK = 1 << 14
+#: Pairs of consecutive stacks whose common prefix is remembered.
+_CACHE_LIMIT = 1 << 16
+#: Events joined per write.
+_BATCH = 4096
+
+# One step of a thread's flame chart: close open frames down to ``keep`` of them at
+# ``close_us``, then open ``opened`` (key ids, root side first) at ``open_us``.
+_Step = tuple[int, int, tuple[int, ...], int]
 
 
 def _key(frame: Frame, lines: bool) -> _Key:
     return (frame.name, frame.filename, frame.line if lines else frame.firstlineno)
 
 
-def _event(frame: Frame, lines: bool, pid: int, tid: int, start_us: int, end_us: int) -> dict[str, Any]:
-    event: dict[str, Any] = {"ph": "X", "name": frame.name, "cat": "python", "pid": pid,
-                             "tid": tid, "ts": start_us, "dur": end_us - start_us}
-    if frame.filename:
-        event["args"] = {"file": frame.filename, "line": frame.line if lines else frame.firstlineno}
-    return event
+class _Keys:
+    """Frames interned by the key they are compared by; stacks as tuples of key ids."""
+
+    def __init__(self, data: ProfileData, lines: bool) -> None:
+        ids: dict[_Key, int] = {}
+        self.frames: list[Frame] = []  # one representative frame per key id
+        frame_key: list[int] = []
+        for frame in data.frames:
+            key = _key(frame, lines)
+            kid = ids.get(key)
+            if kid is None:
+                kid = ids[key] = len(self.frames)
+                self.frames.append(frame)
+            frame_key.append(kid)
+        self.stacks = [tuple(frame_key[f] for f in stack) for stack in data.stacks]
+        self.lines = lines
 
 
-def _thread_events(data: ProfileData, rows: list[tuple[int, int, int]], t0: int, pid: int,
-                   tid: int, lines: bool) -> list[dict[str, Any]]:
-    """X events for one thread from its (time_ns, end_ns, stack id) rows in time order.
-
-    Sorted by start time, parents before children (by depth at equal starts).
-    """
-    events: list[tuple[int, int, dict[str, Any]]] = []  # (start, depth, event)
-    open_frames: list[tuple[_Key, Frame, int]] = []  # (key, frame, start_us), root first
+def _steps(keys: _Keys, starts: np.ndarray, ends: np.ndarray, sids: np.ndarray, t0: int) -> Iterator[_Step]:
+    """The open/close steps of one thread's samples (in time order, ends already cut)."""
+    common_cache: dict[tuple[int, int], int] = {}
+    stacks = keys.stacks
+    prev_sid = -1  # -1: nothing open
     prev_end = 0
+    for lo in range(0, len(sids), _CHUNK):
+        for start_ns, end_ns, sid in zip(starts[lo:lo + _CHUNK].tolist(), ends[lo:lo + _CHUNK].tolist(),
+                                         sids[lo:lo + _CHUNK].tolist(), strict=True):
+            if prev_sid >= 0 and start_ns > prev_end:
+                yield (0, (prev_end - t0) // 1000, (), 0)  # a gap in sampling closes everything
+                prev_sid = -1
+            if sid != prev_sid:
+                stack = stacks[sid]
+                if prev_sid < 0:
+                    common = 0
+                else:
+                    common = common_cache.get((prev_sid, sid), -1)
+                    if common < 0:
+                        prev = stacks[prev_sid]
+                        common = 0
+                        limit = min(len(prev), len(stack))
+                        while common < limit and prev[common] == stack[common]:
+                            common += 1
+                        if len(common_cache) >= _CACHE_LIMIT:
+                            common_cache.clear()
+                        common_cache[(prev_sid, sid)] = common
+                    if common == len(stack) == len(stacks[prev_sid]):
+                        prev_sid, prev_end = sid, end_ns  # another stack, same keys: nothing changes
+                        continue
+                start_us = (start_ns - t0) // 1000
+                yield (common, start_us, stack[common:], start_us)
+                prev_sid = sid
+            prev_end = end_ns
+    if prev_sid >= 0:
+        yield (0, (prev_end - t0) // 1000, (), 0)
 
-    def close_to(depth: int, at_us: int) -> None:
-        while len(open_frames) > depth:
-            _k, frame, start = open_frames.pop()
-            events.append((start, len(open_frames), _event(frame, lines, pid, tid, start, at_us)))
 
-    for start_ns, end_ns, sid in rows:
-        start_us = (start_ns - t0) // 1000
-        if open_frames and start_ns > prev_end:
-            close_to(0, (prev_end - t0) // 1000)  # a gap in sampling closes everything
-        frames = [data.frames[f] for f in data.stacks[sid]]
-        common = 0
-        while (common < len(open_frames) and common < len(frames)
-               and open_frames[common][0] == _key(frames[common], lines)):
-            common += 1
-        close_to(common, start_us)
-        for frame in frames[common:]:
-            open_frames.append((_key(frame, lines), frame, start_us))
-        prev_end = end_ns
-    close_to(0, (prev_end - t0) // 1000)
-    events.sort(key=lambda item: item[:2])
-    return [event for _start, _depth, event in events]
+def _end_times(steps: Iterator[_Step]) -> array[int]:
+    """First walk: the end (us) of every event, in the order events open."""
+    ends: array[int] = array("q")
+    open_slots: list[int] = []
+    for keep, close_us, opened, _open_us in steps:
+        while len(open_slots) > keep:
+            ends[open_slots.pop()] = close_us
+        for _ in opened:
+            open_slots.append(len(ends))
+            ends.append(0)
+    return ends
 
 
-def to_dict(data: ProfileData, *, lines: bool = False) -> dict[str, Any]:
-    """The trace document as plain Python data (what :func:`render` serialises)."""
+class _EventWriter:
+    """Comma-separated JSON events, written in batches."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.batch: list[str] = []
+        self.comma = b""
+
+    def add(self, event: str) -> None:
+        self.batch.append(event)
+        if len(self.batch) >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            self.out.write(self.comma + ",".join(self.batch).encode("ascii"))
+            self.comma = b","
+            self.batch.clear()
+
+
+def _write_thread(events: _EventWriter, keys: _Keys, steps: Iterator[_Step], ends: array[int], pid: int,
+                  tid: int) -> None:
+    """Second walk: write the X events of one thread, each as it opens."""
+    heads: dict[int, str] = {}
+    tails: dict[int, str] = {}
+    n = 0
+    for _keep, _close_us, opened, open_us in steps:
+        for kid in opened:
+            head = heads.get(kid)
+            if head is None:
+                frame = keys.frames[kid]
+                head = heads[kid] = (f'{{"ph":"X","name":{json.dumps(frame.name)},"cat":"python",'
+                                     f'"pid":{pid},"tid":{tid},"ts":')
+                line = frame.line if keys.lines else frame.firstlineno
+                tails[kid] = (f',"args":{{"file":{json.dumps(frame.filename)},"line":{line}}}}}'
+                              if frame.filename else "}")
+            events.add(f'{head}{open_us},"dur":{ends[n] - open_us}{tails[kid]}')
+            n += 1
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=True)
+
+
+def write_to(data: ProfileData, out: IO[bytes], *, lines: bool = False) -> None:
+    """Stream the trace document (object form: ``traceEvents`` plus metadata) to ``out``."""
     pid = int(data.meta.get("pid") or 0)
     argv = data.meta.get("argv")
     process = " ".join(str(a) for a in argv) if isinstance(argv, list) and argv else "python"
-    meta_events: list[dict[str, Any]] = [
-        {"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": process}},
-    ]
-    events: list[dict[str, Any]] = []
 
     keep = data.weight > 0
     times = data.time_ns[keep]
     t0 = int(times.min()) if times.size else 0
-    ends = times + data.sample_ns()[keep]
     order = np.lexsort((np.arange(times.size), times, data.thread[keep]))
-    tids = data.thread[keep][order].tolist()
-    rows_all = list(zip(times[order].tolist(), ends[order].tolist(), data.stack[keep][order].tolist(),
-                        strict=True))
+    threads = data.thread[keep][order]
+    times = times[order]
+    ends = times + data.sample_ns()[keep][order]
+    sids = data.stack[keep][order]
+    del order
+    # Per thread: [lo, hi) in the sorted columns.
+    bounds = np.flatnonzero(np.diff(threads)) + 1
+    lows = [0, *bounds.tolist()] if threads.size else []
+    highs = [*bounds.tolist(), int(threads.size)] if threads.size else []
+    tids = [int(threads[lo]) for lo in lows]
 
-    start = 0
-    while start < len(tids):
-        tid = tids[start]
-        stop = start
-        while stop < len(tids) and tids[stop] == tid:
-            stop += 1
-        rows = rows_all[start:stop]
-        # Cut each sample at the next one's start so a thread's samples never overlap.
-        rows = [(s, min(e, rows[i + 1][0]) if i + 1 < len(rows) else e, sid)
-                for i, (s, e, sid) in enumerate(rows)]
+    out.write(b'{"traceEvents":[')
+    events = _EventWriter(out)
+    events.add(_dump({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": process}}))
+    for tid in tids:
         name = data.threads.get(tid) or f"thread {tid}"
-        meta_events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
-                            "args": {"name": name}})
-        events.extend(_thread_events(data, rows, t0, pid, tid, lines))
-        start = stop
-
+        events.add(_dump({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": name}}))
+    keys = _Keys(data, lines)
+    for tid, lo, hi in zip(tids, lows, highs, strict=True):
+        starts = times[lo:hi]
+        # Cut each sample at the next one's start so a thread's samples never overlap.
+        cut = ends[lo:hi].copy()
+        if cut.size > 1:
+            np.minimum(cut[:-1], starts[1:], out=cut[:-1])
+        event_ends = _end_times(_steps(keys, starts, cut, sids[lo:hi], t0))
+        _write_thread(events, keys, _steps(keys, starts, cut, sids[lo:hi], t0), event_ends, pid, tid)
+        del event_ends
+    events.flush()
     other: dict[str, Any] = {"exporter": "ringprof"}
     for key in ("mode", "interval", "start_time", "duration", "python"):
         if key in data.meta:
             other[key] = data.meta[key]
-    return {"traceEvents": meta_events + events, "displayTimeUnit": "ms", "otherData": other}
+    out.write(b'],"displayTimeUnit":"ms","otherData":' + _dump(other).encode("ascii") + b"}")
+
+
+def to_dict(data: ProfileData, *, lines: bool = False) -> dict[str, Any]:
+    """The trace document as plain Python data (for tests and small profiles)."""
+    doc: dict[str, Any] = json.loads(render(data, lines=lines))
+    return doc
 
 
 def render(data: ProfileData, *, lines: bool = False) -> bytes:
     """Trace-event JSON bytes (object form, ``traceEvents`` plus metadata)."""
-    doc = to_dict(data, lines=lines)
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    buf = io.BytesIO()
+    write_to(data, buf, lines=lines)
+    return buf.getvalue()
