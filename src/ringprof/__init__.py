@@ -7,12 +7,27 @@
 
 One public noun, as in cProfile: :class:`Profile` records and is the
 recording.  ``import ringprof as cProfile`` works too (see the README).
+
+Importing ringprof is light: the names below are loaded on first use, and
+nothing here imports numpy or starts a thread.
 """
 
-from .cprofile import run, runctx
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# ``labels`` is both a submodule and the function it exports: bind the
+# function eagerly (the module is small), or a later ``import ringprof.labels``
+# would make the attribute the module.
 from .labels import labels
-from .model import Frame, ProfileData
-from .profile import Profile, TopEntry, load, profile, start, stop
+
+if TYPE_CHECKING:
+    from .control import start, stop
+    from .cprofile import run, runctx
+    from .decorator import profile
+    from .model import Frame, ProfileData
+    from .recording import Profile, TopEntry, load
 
 __all__ = [
     "Frame",
@@ -28,3 +43,29 @@ __all__ = [
     "stop",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Frame": "model",
+    "ProfileData": "model",
+    "Profile": "recording",
+    "TopEntry": "recording",
+    "load": "recording",
+    "profile": "decorator",
+    "run": "cprofile",
+    "runctx": "cprofile",
+    "start": "control",
+    "stop": "control",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ringprof' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -71,7 +71,7 @@ def _check_writable(path: str) -> None:
 def _validate(ns: argparse.Namespace) -> str | None:
     """Check everything before the program runs; returns the output format."""
     from .cprofile import check_sort
-    from .profile import validate_options
+    from .sampler import validate_options
 
     if isinstance(ns.module, list):  # -m MODULE ARGS... (see _profile_parser)
         if not ns.module:
@@ -205,7 +205,7 @@ def _report(prof: Any, ns: argparse.Namespace, fmt: str | None) -> None:
 def run_profiled(argv: Sequence[str]) -> int:
     ns = _profile_parser().parse_args(list(argv))
     fmt = _validate(ns)
-    from .profile import Profile
+    from .recording import Profile
 
     prof = Profile(ns.interval, ns.mode, ns.max_depth)
     try:

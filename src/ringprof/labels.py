@@ -44,9 +44,9 @@ def lookup(label_id: int) -> dict[str, str]:
 
 def current() -> dict[str, str]:
     """Labels active on the calling thread."""
-    from . import _sampler
+    from . import _native
 
-    return dict(lookup(int(_sampler.get_thread_label())))
+    return dict(lookup(int(_native.load().get_thread_label())))
 
 
 @contextmanager
@@ -56,12 +56,13 @@ def labels(**values: object) -> Iterator[dict[str, str]]:
     Nested blocks merge, the inner value winning; the outer set is restored on
     exit, also when the block raises.
     """
-    from . import _sampler
+    from . import _native
 
-    previous = int(_sampler.get_thread_label())
+    native = _native.load()
+    previous = int(native.get_thread_label())
     merged = {**lookup(previous), **{str(k): str(v) for k, v in values.items()}}
-    _sampler.set_thread_label(intern(merged))
+    native.set_thread_label(intern(merged))
     try:
         yield merged
     finally:
-        _sampler.set_thread_label(previous)
+        native.set_thread_label(previous)
