@@ -352,8 +352,9 @@ class _Sampler:
             if self.settings is not None:
                 self._drain_pass()
 
-    def _drain_pass(self, final: bool = False) -> None:
-        """One drain: copy the rings out, resolve once, deliver to everyone (drain_lock held)."""
+    def _drain_pass(self, final: bool = False) -> bool:
+        """One drain: copy the rings out, resolve once, deliver to everyone
+        (drain_lock held).  Returns whether there were records."""
         native = _native.load()
         began = time.monotonic_ns()
         buf, mark = native.drain()
@@ -374,6 +375,7 @@ class _Sampler:
         if done:
             with self.subs_lock:
                 self.subs = tuple(s for s in self.subs if s not in done)
+        return batch is not None
 
     def _drain_loop(self, ready: threading.Event, wake: threading.Event) -> None:
         native = _native.load()
@@ -394,11 +396,11 @@ class _Sampler:
                 with self.drain_lock:
                     if wake.is_set():
                         return
-                    self._drain_pass()
+                    worked = self._drain_pass()
             except Exception as exc:  # never let the profiler take the host down
                 self._failed(exc)
             else:
-                if self.failure_streak:
+                if self.failure_streak and worked:  # an empty pass proves nothing
                     log.warning("ringprof: draining recovered after %d failed pass(es)", self.failure_streak)
                     forget_dummy()
                     self.failure_streak = 0
