@@ -453,7 +453,8 @@ def test_follow_fork_child_has_one_thread_right_after_fork() -> None:
     ringprof-run's defaults (continuous, follow_fork)."""
     r = run_child('''
         import sys
-        prof = ringprof.start(interval=0.002, continuous=True, window=0.2, sinks=[lambda d: None],
+        # long windows: the child's own profile must not be cut while it runs
+        prof = ringprof.start(interval=0.002, continuous=True, window=60, sinks=[lambda d: None],
                               follow_fork=True)
         burn(0.1)
         r, w = os.pipe()

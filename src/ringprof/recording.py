@@ -125,7 +125,7 @@ class Profile(CProfileMethods):
         self._lock = threading.RLock()
         self._sub: Subscription | None = None  # the enable()/disable() subscription
         self._open = 0  # open subscriptions (enable() plus running sessions)
-        self._pending: list[Subscription] = []  # closed, maybe not yet fully delivered
+        self._unsettled = False  # a subscription closed: samples may still be on their way
         self._active_since = 0.0
         self._stats_at_open: dict[str, int] = {}
         self._table_generation = -1
@@ -214,7 +214,7 @@ class Profile(CProfileMethods):
                                 on_error=self._on_error, on_stopped=self._on_stopped, defer_thread=defer_thread)
         with self._lock:
             if self._open == 0:
-                self._opened(sub.settings)
+                self._opened(sub)
             self._open += 1
             _enabled[id(self)] = self
         process_hooks.install()
@@ -225,19 +225,19 @@ class Profile(CProfileMethods):
         with self._lock:
             if self._open == 0:
                 return
-            self._pending.append(sub)
+            self._unsettled = True
             self._open -= 1
             if self._open == 0:
                 self._closed_all()
 
-    def _opened(self, settings: Settings) -> None:
+    def _opened(self, sub: Subscription) -> None:
         meta = self._data.meta
+        settings = sub.settings
         meta["mode"], meta["interval"], meta["max_depth"] = settings.mode, settings.interval, settings.max_depth
         meta["timer"] = settings.timer
-        asked = self._settings()
-        differs = asked.differs_from(settings)
-        if differs:
-            meta["requested"] = {name: getattr(asked, name) for name in differs}
+        if sub.differs:
+            asked = self._settings()
+            meta["requested"] = {name: getattr(asked, name) for name in sub.differs}
         self._stats_at_open = self._process_stats()
         self._active_since = time.monotonic()
         if meta.get("start_time") is None:
@@ -248,8 +248,10 @@ class Profile(CProfileMethods):
         _enabled.pop(id(self), None)
 
     def _process_stats(self) -> dict[str, int]:
-        out = dict(_native.load().stats())
-        out.update({f"sampler_{k}": v for k, v in sampler.counters().items()})
+        out: dict[str, int] = _native.load().stats()
+        counters = sampler.counters()
+        out["sampler_invalid_frames"] = counters["invalid_frames"]
+        out["sampler_drain_failures"] = counters["drain_failures"]
         return out
 
     def _account(self, now: dict[str, int]) -> None:
@@ -261,7 +263,6 @@ class Profile(CProfileMethods):
             stats[key] = int(stats.get(key, 0)) + now.get(key, 0) - before.get(key, 0)
         for key in ("invalid_frames", "drain_failures"):
             stats[key] = int(stats.get(key, 0)) + now.get(f"sampler_{key}", 0) - before.get(f"sampler_{key}", 0)
-        self._update_rates()
 
     def _update_rates(self) -> None:
         meta = self._data.meta
@@ -334,7 +335,7 @@ class Profile(CProfileMethods):
         """Make sure every sample of this profile's closed subscriptions arrived."""
         sampler.flush()  # delivers everything drained, and ends closed subscriptions
         with self._lock:
-            self._pending.clear()
+            self._unsettled = False
 
     def cut(self) -> ProfileData:
         """Swap in an empty ProfileData and return the recorded one.
@@ -353,6 +354,7 @@ class Profile(CProfileMethods):
                 self._account(now)
                 self._stats_at_open = now
                 self._active_since = time.monotonic()
+            self._update_rates()
             new = ProfileData(self._base_meta())
             for key in ("mode", "interval", "max_depth", "timer", "requested"):
                 if key in old.meta:
@@ -375,10 +377,10 @@ class Profile(CProfileMethods):
     @property
     def data(self) -> ProfileData:
         """The recorded data (delivers pending samples first)."""
-        if self._open or self._pending:
+        if self._open or self._unsettled:
             self._settle()
-            with self._lock:
-                self._update_rates()
+        with self._lock:
+            self._update_rates()
         return self._data
 
     def snapshot(self) -> ProfileData:
@@ -493,7 +495,7 @@ def _after_fork_in_child() -> None:
         prof._state_lock = threading.RLock()
         prof._sub = None
         prof._open = 0
-        prof._pending = []
+        prof._unsettled = False
     for prof in parents:
         if not prof.follow_fork:
             continue

@@ -80,8 +80,8 @@ class Batch:
     length; ``stack`` holds :class:`StackTable` ids and ``labels`` the
     process-wide label ids of :mod:`ringprof.labels`."""
 
-    __slots__ = ("cpu_ns", "depth", "flags", "labels", "max_time", "min_time", "stack", "table", "thread",
-                 "time_ns", "weight")
+    __slots__ = ("_by_thread", "cpu_ns", "depth", "flags", "labels", "max_time", "min_time", "stack", "table",
+                 "thread", "time_ns", "weight")
 
     def __init__(self, table: StackTable, stack: array.array[int], thread: array.array[int],
                  time_ns: array.array[int], weight: array.array[int], cpu_ns: array.array[int],
@@ -97,6 +97,21 @@ class Batch:
         self.depth = depth
         self.min_time = min(time_ns) if len(time_ns) else 0
         self.max_time = max(time_ns) if len(time_ns) else 0
+        self._by_thread: dict[int, tuple[list[int], list[int]]] | None = None
+
+    def by_thread(self) -> dict[int, tuple[list[int], list[int]]]:
+        """thread id -> (sample times sorted, their row indexes): built once per
+        batch, so a per-thread subscription finds its rows by bisection."""
+        if self._by_thread is None:
+            rows: dict[int, list[tuple[int, int]]] = {}
+            for i, (tid, t) in enumerate(zip(self.thread, self.time_ns, strict=True)):
+                rows.setdefault(tid, []).append((t, i))
+            out = {}
+            for tid, pairs in rows.items():
+                pairs.sort()
+                out[tid] = ([t for t, _ in pairs], [i for _, i in pairs])
+            self._by_thread = out
+        return self._by_thread
 
     def __len__(self) -> int:
         return len(self.stack)

@@ -34,6 +34,7 @@ that forked sees a child with one thread.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import logging
 import signal
@@ -113,7 +114,7 @@ class Subscription:
     """One open interval of a recording: the samples of ``threads`` (None: all)
     taken from ``start_ns`` until it is closed, delivered to ``receive``."""
 
-    __slots__ = ("end_ns", "on_error", "on_stopped", "receive", "settings", "start_ns", "threads")
+    __slots__ = ("differs", "end_ns", "on_error", "on_stopped", "receive", "settings", "start_ns", "threads")
 
     def __init__(self, receive: Callable[[Batch, list[int] | None], None], threads: frozenset[int] | None,
                  settings: Settings, on_error: Callable[[str], None] | None,
@@ -121,6 +122,7 @@ class Subscription:
         self.receive = receive
         self.threads = threads
         self.settings = settings  #: what the sampler actually runs with
+        self.differs: list[str] = []  #: names of the requested settings that were not used
         self.on_error = on_error
         self.on_stopped = on_stopped
         self.start_ns = time.monotonic_ns()
@@ -135,12 +137,20 @@ class Subscription:
         start, end, threads = self.start_ns, self.end_ns, self.threads
         if threads is None and batch.min_time >= start and (end is None or batch.max_time <= end):
             return None
-        times, tids = batch.time_ns, batch.thread
         if end is None:
             end = 1 << 63
         if threads is None:
-            return [i for i, t in enumerate(times) if start <= t <= end]
-        return [i for i, t in enumerate(times) if start <= t <= end and tids[i] in threads]
+            return [i for i, t in enumerate(batch.time_ns) if start <= t <= end]
+        out: list[int] = []
+        by_thread = batch.by_thread()
+        for tid in threads:
+            found = by_thread.get(tid)
+            if found is not None:
+                times, rows = found
+                out.extend(rows[bisect.bisect_left(times, start):bisect.bisect_right(times, end)])
+        if len(threads) > 1:
+            out.sort()
+        return out
 
     def close(self) -> None:
         """Stop taking samples now (those taken so far still arrive); idempotent."""
@@ -158,7 +168,8 @@ class _Sampler:
         self.control = threading.RLock()  # start/stop, subscribe/close
         self.drain_lock = threading.Lock()  # one drain pass at a time
         self.subs_lock = threading.Lock()  # swaps of the subscription tuple
-        self.subs: tuple[Subscription, ...] = ()
+        self.subs: list[Subscription] = []  # open ones, and closed ones not yet fully delivered
+        self.open_count = 0
         self.settings: Settings | None = None
         self.resolver: Resolver | None = None
         self.thread: Background | None = None
@@ -189,8 +200,10 @@ class _Sampler:
                         "it records with the running settings (see meta['requested'])", asked,
                         used or f"timer={self.settings.timer}")
             sub = Subscription(receive, threads, self.settings, on_error, on_stopped)
+            sub.differs = differs
             with self.subs_lock:
-                self.subs = (*self.subs, sub)
+                self.subs.append(sub)
+                self.open_count += 1
             return sub
 
     def close(self, sub: Subscription) -> None:
@@ -198,9 +211,12 @@ class _Sampler:
             if sub.end_ns is not None:
                 return
             sub.end_ns = time.monotonic_ns()
-            if sub not in self.subs:
-                return
-            if not any(s.end_ns is None for s in self.subs):
+            if self.settings is None or sub.settings is not self.settings:
+                return  # the sampler it belonged to already stopped
+            with self.subs_lock:
+                self.open_count -= 1
+                last = self.open_count <= 0
+            if last:
                 self._stop()
 
     # ------------------------------------------------------------------ start / stop
@@ -306,7 +322,7 @@ class _Sampler:
     def stop_all(self) -> None:
         """Stop sampling for every recording (interpreter exit); each is told."""
         with self.control:
-            subs = self.subs
+            subs = list(self.subs)
             if self.settings is None:
                 return
             for sub in subs:
@@ -363,7 +379,8 @@ class _Sampler:
             batch = self.resolver.ingest(buf) if self.resolver is not None else None
         finally:
             native.release_codes(mark)
-        subs = self.subs
+        with self.subs_lock:
+            subs = list(self.subs)
         if batch is not None:
             self.counters["samples"] += len(batch)
             for sub in subs:
@@ -371,10 +388,13 @@ class _Sampler:
                     sub.receive(batch, sub.rows(batch))
                 except Exception as exc:  # one broken recording must not starve the others
                     self._failed(exc)
-        done = subs if final else tuple(s for s in subs if s.end_ns is not None and s.end_ns <= began)
-        if done:
+        if final:
             with self.subs_lock:
-                self.subs = tuple(s for s in self.subs if s not in done)
+                self.subs = []
+                self.open_count = 0
+        elif any(s.end_ns is not None and s.end_ns <= began for s in subs):
+            with self.subs_lock:
+                self.subs = [s for s in self.subs if s.end_ns is None or s.end_ns > began]
         return batch is not None
 
     def _drain_loop(self, ready: threading.Event, wake: threading.Event) -> None:
@@ -414,8 +434,8 @@ class _Sampler:
     def _report(self, message: str) -> None:
         log.warning("ringprof: %s", message)
         forget_dummy()
-        for sub in self.subs:
-            if sub.on_error is not None:
+        for sub in list(self.subs):
+            if sub.on_error is not None and sub.end_ns is None:
                 sub.on_error(message)
 
     def _handler_lost(self, wake: threading.Event) -> bool:
@@ -431,7 +451,7 @@ class _Sampler:
             message = "SIGPROF handler was replaced by another library; sampling stopped"
             print(f"ringprof: {message}", file=sys.stderr)
             self._report(message)
-            subs = self.subs
+            subs = list(self.subs)
             for sub in subs:
                 if sub.end_ns is None:
                     sub.end_ns = time.monotonic_ns()
@@ -517,7 +537,7 @@ def running_settings() -> Settings | None:
 
 def open_subscriptions() -> int:
     """How many subscriptions are open (recordings enabled, decorated calls running)."""
-    return sum(1 for s in _SAMPLER.subs if s.end_ns is None)
+    return _SAMPLER.open_count
 
 
 def drain_thread_id() -> int | None:
