@@ -20,39 +20,41 @@ import sys
 
 IMPORT_CODE = """
 import time, sys
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import {module}
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 import os
 threads = len(os.listdir("/proc/self/task"))
-print((t1 - t0) * 1e3, threads, int("numpy" in sys.modules))
+print((t1 - t0) * 1e3, (c1 - c0) * 1e3, threads, int("numpy" in sys.modules))
 """
 
 START_STOP_CODE = """
 import time, sys, os
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import ringprof
 prof = ringprof.start(interval=0.01)
 ringprof.stop()
-t1 = time.perf_counter()
-print((t1 - t0) * 1e3, len(os.listdir("/proc/self/task")), int("numpy" in sys.modules))
+t1, c1 = time.perf_counter(), time.process_time()
+print((t1 - t0) * 1e3, (c1 - c0) * 1e3, len(os.listdir("/proc/self/task")), int("numpy" in sys.modules))
 """
 
 MEMORY_CODE = """
 import sys, time
 import ringprof
-prof = ringprof.Profile(interval=0.001, drain_interval=0.1)
-with prof:
-    end = time.thread_time() + 3.0
-    while time.thread_time() < end:
-        pass
-# this version: .data delivers what is pending; the old one merged its chunks on .data, so read them first
-data = prof.data if hasattr(prof, "_settle") else prof._data
-cols = dict(getattr(data, "_cols", {}))
+prof = ringprof.Profile(interval={interval}, drain_interval=0.1)
+prof.enable()
+end = time.thread_time() + 3.0
+while time.thread_time() < end:
+    pass
+# Read the storage while recording, as a long-running service holds it (the old
+# version merged its per-drain chunks only when .data was read).
+data = prof._data
+cols = dict(data._cols)
 pending = list(getattr(data, "_pending", []))
 size = sum(sys.getsizeof(c) for c in cols.values())
 size += sum(sys.getsizeof(a) for chunk in pending for a in chunk.values()) + sys.getsizeof(pending)
-n = len(data)
+n = len(cols["stack"]) + sum(len(chunk["stack"]) for chunk in pending)
+prof.disable()
 print(size / max(n, 1), n)
 """
 
@@ -120,18 +122,21 @@ def main() -> None:
                 if label == "python -c pass" and name != "this":
                     continue
                 rows.setdefault((label, name), []).append([float(x) for x in run(code, src).split()])
-    print("| what | version | ms (median [IQR]) | OS threads after | numpy loaded |")
-    print("| :--- | :--- | ---: | ---: | ---: |")
+    print("| what | version | wall ms (median [IQR]) | CPU ms (median [IQR]) | OS threads after | numpy loaded |")
+    print("| :--- | :--- | ---: | ---: | ---: | ---: |")
     for (label, name), values in rows.items():
-        ms = [v[0] for v in values]
-        print(f"| {label} | {name} | {med(ms)} | {statistics.median(v[1] for v in values):.0f} | "
-              f"{statistics.median(v[2] for v in values):.0f} |")
+        print(f"| {label} | {name} | {med([v[0] for v in values])} | {med([v[1] for v in values])} | "
+              f"{statistics.median(v[2] for v in values):.0f} | {statistics.median(v[3] for v in values):.0f} |")
     print()
-    print("| version | bytes per kept sample (columns incl. allocation slack) | samples |")
-    print("| :--- | ---: | ---: |")
-    for name, src in variants.items():
-        got = [run(MEMORY_CODE, src).split() for _ in range(3)]
-        print(f"| {name} | {statistics.median(float(g[0]) for g in got):.1f} | "
+    print("| version | interval | bytes per kept sample (columns, incl. allocation slack) | samples |")
+    print("| :--- | ---: | ---: | ---: |")
+    mem: dict[tuple[str, float], list[list[str]]] = {}
+    for _ in range(3):
+        for interval in (0.01, 0.001):
+            for name, src in variants.items():
+                mem.setdefault((name, interval), []).append(run(MEMORY_CODE.format(interval=interval), src).split())
+    for (name, interval), got in mem.items():
+        print(f"| {name} | {interval} | {statistics.median(float(g[0]) for g in got):.1f} | "
               f"{statistics.median(int(g[1]) for g in got)} |")
     print()
     print("| recordings enabled | drain passes | drain CPU ms (median [IQR]) | samples per recording |")

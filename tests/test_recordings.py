@@ -532,3 +532,30 @@ def test_logging_is_quiet_without_conflicts(caplog: pytest.LogCaptureFixture) ->
             burn(0.05)
     assert not [r for r in caplog.records if r.name == "ringprof"], caplog.records
     assert os.getpid() > 0
+
+
+def test_programs_own_start_stop_work_under_the_launcher(tmp_path: Any) -> None:
+    import subprocess
+
+    script = tmp_path / "service.py"
+    script.write_text(
+        "import time, ringprof\n"
+        "def hot():\n"
+        "    end = time.thread_time() + 0.3\n"
+        "    while time.thread_time() < end:\n"
+        "        pass\n"
+        "prof = ringprof.start(interval=0.002)   # the launcher already runs: must not raise\n"
+        "hot()\n"
+        "assert ringprof.stop() is prof\n"
+        "print('own', len(prof.data), any(f.name == 'hot' for f in prof.data.frames))\n"
+    )
+    env = dict(os.environ, RINGPROF_SINKS=f"dir:{tmp_path}/windows?format=native", RINGPROF_WINDOW="60")
+    out = subprocess.run([sys.executable, "-m", "ringprof.auto", str(script)], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    words = out.stdout.split()
+    assert words[0] == "own" and int(words[1]) > 0 and words[2] == "True", out.stdout
+    files = os.listdir(tmp_path / "windows")
+    assert files, "the launcher's final window was not exported"
+    data = ringprof.load(tmp_path / "windows" / files[0]).data
+    assert any(f.name == "hot" for f in data.frames)

@@ -14,15 +14,15 @@ nothing here imports numpy or starts a thread.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 # ``labels`` is both a submodule and the function it exports: bind the
 # function eagerly (the module is small), or a later ``import ringprof.labels``
 # would make the attribute the module.
 from .labels import labels
 
+TYPE_CHECKING = False  # typing itself is not imported: it costs milliseconds
 if TYPE_CHECKING:
+    from typing import Any
+
     from .control import start, stop
     from .cprofile import run, runctx
     from .decorator import profile
@@ -62,6 +62,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ringprof' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

@@ -29,8 +29,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported: `import ringprof.auto` must stay light
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 __all__ = ["main", "start_from_env"]
 
@@ -53,9 +56,9 @@ def start_from_env(environ: Mapping[str, str] | None = None, *, default_on: bool
 
     settings = from_env(environ)
     on = settings.enabled if settings.enabled is not None else default_on
-    if not on or control.started() is not None:
+    if not on or control.launched() is not None:
         return None
-    return control.start(**settings.start_kwargs())
+    return control.launch(**settings.start_kwargs())
 
 
 def _is_python(arg: str) -> bool:

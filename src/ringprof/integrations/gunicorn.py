@@ -52,7 +52,9 @@ def worker_exit(server: Any, worker: Any) -> None:
     if ctl is None:
         return
     prof = ctl.profile
-    if prof is not None and control.started() is prof:
+    if prof is not None and control.launched() is prof:
+        control.stop_launched()
+    elif prof is not None and control.started() is prof:
         control.stop()
     else:
         ctl.close()
