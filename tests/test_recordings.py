@@ -559,3 +559,13 @@ def test_programs_own_start_stop_work_under_the_launcher(tmp_path: Any) -> None:
     assert files, "the launcher's final window was not exported"
     data = ringprof.load(tmp_path / "windows" / files[0]).data
     assert any(f.name == "hot" for f in data.frames)
+
+
+def test_threads_given_as_thread_objects_or_a_generator() -> None:
+    me = threading.get_native_id()
+    by_object = ringprof.Profile(interval=INTERVAL, threads=[threading.current_thread()])
+    by_generator = ringprof.Profile(interval=INTERVAL, threads=(t for t in [me]))
+    with by_object, by_generator:
+        inside(0.1)
+    assert set(thread_weights(by_object)) == {me}
+    assert set(thread_weights(by_generator)) == {me}

@@ -108,8 +108,8 @@ class Profile(CProfileMethods):
             raise ValueError(f"drain_interval must be between 0.001 and 10 s, got {drain_interval}")
         if ring_bytes < 4096 or ring_bytes & (ring_bytes - 1):
             raise ValueError(f"ring_bytes must be a power of two >= 4096, got {ring_bytes}")
-        if threads != "current":
-            _thread_ids(threads)  # validate early
+        if threads is not None and threads != "current":
+            threads = _thread_ids(threads)  # validate now; a generator is read once
         self.interval = float(interval)
         self.mode: Mode = mode
         self.max_depth = max_depth
