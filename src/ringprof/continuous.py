@@ -188,11 +188,14 @@ class Continuous:
             self._closed = True
         global _current
         self.stop_cutting()
-        self._start_threads()  # a fork child that never started them still exports its last window
         self.cut_now()
         with self._cond:
             self._stop_export = True
             self._cond.notify_all()
+        if self._exporter is None:
+            # A fork child whose threads never started (see the module docstring);
+            # at interpreter exit (3.12+) no thread may start, so export right here.
+            self._export_queued_inline()
         done = self.flush(self.flush_timeout if timeout is None else timeout)
         if not done:
             with self._cond:
@@ -264,7 +267,7 @@ class Continuous:
         with self._cond:
             while self._queue or self._busy:
                 if self._exporter is None or not self._exporter.is_alive():
-                    return False
+                    return not self._queue and not self._busy
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -272,6 +275,14 @@ class Continuous:
         return True
 
     # ------------------------------------------------------------------ threads
+    def _export_queued_inline(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    return
+                data = self._queue.popleft()
+            self._export(data)
+
     def _cut_loop(self) -> None:
         deadline = time.monotonic() + self.window
         while not self._stop_cutting.wait(max(0.0, deadline - time.monotonic())):

@@ -277,7 +277,14 @@ class _Sampler:
         if self.deferred_until is not None and self.settings is not None:
             with self.control:
                 if self.deferred_until is not None and self.settings is not None:
-                    self._start_thread()
+                    self._start_deferred()
+
+    def _start_deferred(self) -> None:
+        try:
+            self._start_thread()
+        except RuntimeError as exc:  # interpreter shutdown (3.12+): drains happen inline instead
+            self.deferred_until = None
+            log.debug("ringprof: drain thread not started: %s", exc)
 
     def _gc_poke(self, phase: str, info: dict[str, int]) -> None:
         deadline = self.deferred_until
@@ -285,7 +292,7 @@ class _Sampler:
             if self.control.acquire(blocking=False):
                 try:
                     if self.deferred_until is not None and self.settings is not None:
-                        self._start_thread()
+                        self._start_deferred()
                 finally:
                     self.control.release()
 
@@ -363,7 +370,8 @@ class _Sampler:
         """Drain now and deliver to every subscription (no-op when stopped)."""
         if self.settings is None:
             return
-        self.ensure_thread()
+        if self.deferred_until is not None and sys.is_finalizing() is False:
+            self.ensure_thread()
         with self.drain_lock:
             if self.settings is not None:
                 self._drain_pass()
