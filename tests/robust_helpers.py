@@ -26,7 +26,9 @@ import pytest
 PRELUDE = '''
 import importlib, json, os, sys, threading, time
 import ringprof
-rpp = importlib.import_module("ringprof.profile")   # ringprof.profile is a function
+rpp = importlib.import_module("ringprof.recording")   # Profile, enabled_profiles(), child_profile()
+rpc = importlib.import_module("ringprof.control")     # start(), stop(), started()
+rph = importlib.import_module("ringprof.process_hooks")   # at_exit()
 native = importlib.import_module("ringprof._sampler")
 
 def burn(seconds):

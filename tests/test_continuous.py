@@ -37,9 +37,9 @@ def only_b(seconds: float) -> None:
 @pytest.fixture(autouse=True)
 def _no_leftover_profiler():
     yield
-    from ringprof.profile import _started
+    from ringprof.control import started
 
-    if _started is not None:  # a failed test must not leave the sampler running
+    if started() is not None:  # a failed test must not leave the sampler running
         ringprof.stop()
 
 

@@ -2,9 +2,9 @@
 
 The first part uses a fake recorder (enable/disable/data over a hand-made
 ProfileData), so it runs without the compiled sampler. The second part drives
-the real ``ringprof.profile.Profile`` the way cProfile users do
+the real ``ringprof.Profile`` the way cProfile users do
 (``import ringprof as cProfile``) and compares its ranking with cProfile's on
-the same workload; it skips while ``ringprof.profile`` or the compiled
+the same workload; it skips while ``ringprof.recording`` or the compiled
 ``ringprof._sampler`` cannot be imported.
 """
 
@@ -192,16 +192,16 @@ def test_sort_keys_cover_cprofile() -> None:
 # ------------------------------------------------- module-level run / runctx
 @pytest.fixture
 def fake_profile_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FakeRecorder]]:
-    """Make ``ringprof.profile.Profile`` a FakeRecorder factory for run/runctx."""
+    """Make ``ringprof.Profile`` a FakeRecorder factory for run/runctx."""
     made: list[FakeRecorder] = []
 
     def factory() -> FakeRecorder:
         made.append(FakeRecorder())
         return made[-1]
 
-    module = types.ModuleType("ringprof.profile")
+    module = types.ModuleType("ringprof.recording")
     setattr(module, "Profile", factory)  # noqa: B010 - a ModuleType has no declared attrs
-    monkeypatch.setitem(sys.modules, "ringprof.profile", module)
+    monkeypatch.setitem(sys.modules, "ringprof.recording", module)
     yield made
 
 
@@ -225,12 +225,12 @@ def test_module_runctx_writes_file_and_swallows_systemexit(
 # ------------------------------------------------- the real sampler (skips)
 def _real_profile_module() -> types.ModuleType:
     """ringprof.profile, or skip while it (or the compiled sampler) is missing."""
-    for name in ("ringprof._sampler", "ringprof.profile"):
+    for name in ("ringprof._sampler", "ringprof.recording"):
         try:
             importlib.import_module(name)
         except ImportError as exc:
             pytest.skip(f"{name} not importable yet: {exc}")
-    return importlib.import_module("ringprof.profile")
+    return importlib.import_module("ringprof.recording")
 
 
 def _spin(seconds: float) -> int:

@@ -28,7 +28,7 @@ def test_os_fork_child_is_clean_and_parent_keeps_sampling() -> None:
         if pid == 0:
             code = 0
             try:
-                if rpp._active is not None: code = 10
+                if rpp.enabled_profiles(): code = 10
                 elif native.is_enabled(): code = 11
                 elif signal.getsignal(signal.SIGPROF) is not signal.SIG_DFL: code = 12
                 elif native.stats()["threads"] != 0: code = 13
@@ -60,7 +60,7 @@ def test_fork_from_a_worker_thread() -> None:
             for _ in range(5):
                 pid = os.fork()
                 if pid == 0:
-                    os._exit(0 if rpp._active is None and not native.is_enabled() else 3)
+                    os._exit(0 if not rpp.enabled_profiles() and not native.is_enabled() else 3)
                 statuses.append(os.waitpid(pid, 0)[1])
         t = threading.Thread(target=forker)
         t.start()
@@ -80,7 +80,7 @@ def test_multiprocessing_fork_pool() -> None:
 
         def work(i):
             burn(0.02)
-            return (i, os.getpid(), rpp._active is None, native.is_enabled())
+            return (i, os.getpid(), not rpp.enabled_profiles(), native.is_enabled())
 
         if __name__ == "__main__":
             prof = ringprof.Profile(interval=0.004)
@@ -112,9 +112,10 @@ def test_prefork_eight_workers(follow_fork: bool) -> None:
                 try:
                     mine = rpp.child_profile()
                     if {follow_fork}:
-                        ok = mine is not None and mine is not prof and rpp._active is mine and native.is_enabled()
+                        ok = (mine is not None and mine is not prof and rpp.enabled_profiles() == [mine]
+                              and native.is_enabled())
                     else:
-                        ok = mine is None and rpp._active is None and not native.is_enabled()
+                        ok = mine is None and not rpp.enabled_profiles() and not native.is_enabled()
                     burn(0.1)
                     if {follow_fork}:
                         mine.disable()
@@ -146,7 +147,7 @@ def test_follow_fork_child_gets_its_own_samples() -> None:
             os.close(r)
             mine = rpp.child_profile()
             info = {"has": mine is not None, "distinct": mine is not prof,
-                    "active": rpp._active is mine, "enabled": native.is_enabled()}
+                    "active": rpp.enabled_profiles() == [mine], "enabled": native.is_enabled()}
             def child_hot():
                 return burn(0.4)
             child_hot()

@@ -34,7 +34,7 @@ def test_exit_with_daemon_threads_flushes_profile(tmp_path: Path, mode: str, int
         def flush():
             prof.save({str(out)!r})
             sys.stderr.write("flushed enabled=%s native=%s\\n" % (prof.enabled, native.is_enabled()))
-        rpp.at_exit(flush)
+        rph.at_exit(flush)
         {DAEMONS}
         def main_work():
             burn(0.15)
@@ -56,7 +56,7 @@ def test_sys_exit_from_a_thread(tmp_path: Path) -> None:
     child = run_child(f'''
         prof = ringprof.Profile(interval=0.0002, mode="wall")
         prof.enable()
-        rpp.at_exit(lambda: prof.save({str(out)!r}))
+        rph.at_exit(lambda: prof.save({str(out)!r}))
         {DAEMONS}
         def quitter():
             burn(0.03)
@@ -92,7 +92,7 @@ def test_exit_while_non_daemon_threads_are_joined() -> None:
     child = run_child('''
         prof = ringprof.Profile(interval=0.0002, mode="wall")
         prof.enable()
-        rpp.at_exit(lambda: print("RESULT " + json.dumps({"n": len(prof.data), "on": native.is_enabled()})))
+        rph.at_exit(lambda: print("RESULT " + json.dumps({"n": len(prof.data), "on": native.is_enabled()})))
         def worker():
             burn(0.2)
         for _ in range(3):

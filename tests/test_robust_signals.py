@@ -38,7 +38,7 @@ def test_python_sigprof_handler_before_start_is_refused() -> None:
         burn(0.2)
         signal.setitimer(signal.ITIMER_PROF, 0)
         result(outcome=outcome, mine=signal.getsignal(signal.SIGPROF) is my_profiler_tick, calls=len(calls),
-               active=rpp._active is None, native=native.is_enabled())
+               active=not rpp.enabled_profiles(), native=native.is_enabled())
     ''')
     r = child.result
     assert "SIGPROF is already handled" in r["outcome"] and "my_profiler_tick" in r["outcome"], child.describe()
@@ -91,7 +91,7 @@ def test_python_sigprof_handler_after_start_is_detected(mode: str, interval: flo
         burn(0.2)
         signal.setitimer(signal.ITIMER_PROF, 0)
         spin(0.2)
-        result(before=before, noticed=noticed, enabled=prof.enabled, active=rpp._active is None,
+        result(before=before, noticed=noticed, enabled=prof.enabled, active=not rpp.enabled_profiles(),
                native=native.is_enabled(), mine=signal.getsignal(signal.SIGPROF) is user_handler,
                calls=len(calls), errors=prof.errors, samples=len(prof.data))
     ''')

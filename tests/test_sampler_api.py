@@ -8,7 +8,6 @@ in a child.  Every test leaves no profile enabled behind (checked by the
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
@@ -24,8 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tar
 import rp_harness as H
 
 import ringprof
-
-profile_module = importlib.import_module("ringprof.profile")  # the module (ringprof.profile is the decorator)
+from ringprof import control, recording, sampler
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler is Linux-only")
 
@@ -44,12 +42,12 @@ def clean_sampler() -> Iterator[None]:
     before = signal.getsignal(signal.SIGPROF)
     yield
     leaked = []
-    if profile_module._started is not None:
+    if control.started() is not None:
         leaked.append("ringprof.start() profile")
         ringprof.stop()
-    if profile_module._active is not None:
+    for prof in recording.enabled_profiles():
         leaked.append("an enabled Profile")
-        profile_module._active.disable()
+        prof.disable()
     from ringprof import _sampler
 
     assert not _sampler.is_enabled(), "native sampler still enabled"
@@ -92,9 +90,10 @@ def test_enable_twice_is_a_noop_and_disable_without_enable_too() -> None:
     prof = ringprof.Profile(interval=0.004)
     prof.enable()
     try:
-        drain = prof._thread
+        drain = sampler.drain_thread_id()
         prof.enable()  # no-op: same drain thread, still one sampler
-        assert prof.enabled and prof._thread is drain
+        assert prof.enabled and drain is not None and sampler.drain_thread_id() == drain
+        assert sampler.open_subscriptions() == 1
         burn(0.1)
     finally:
         prof.disable()
@@ -105,21 +104,26 @@ def test_enable_twice_is_a_noop_and_disable_without_enable_too() -> None:
     assert prof.data.meta["stats"]["samples"] == n
 
 
-def test_second_profile_while_one_is_enabled_raises() -> None:
+def test_two_profiles_at_once_each_get_the_samples_of_their_interval() -> None:
     first = ringprof.Profile(interval=0.004)
     second = ringprof.Profile(interval=0.004)
     with first:
-        with pytest.raises(RuntimeError, match="already enabled"):
-            second.enable()
-        assert not second.enabled
-        with pytest.raises(RuntimeError):
-            ringprof.start()
-        assert profile_module._started is None
-        burn(0.05)
-    # Once the first is off, the second may run.
-    with second:
-        burn(0.05)
-    assert len(second.data) > 0
+        burn(0.15)  # only in first
+        with second:  # no RuntimeError: both record
+            assert first.enabled and second.enabled
+            started = ringprof.start(interval=0.004)  # and start() too
+            burn(0.15)  # in all three
+            assert ringprof.stop() is started
+        burn(0.15)  # only in first
+    assert not first.enabled and not second.enabled
+    w1, w2, w3 = first.data.total_weight(), second.data.total_weight(), started.data.total_weight()
+    # first saw ~0.45 s of CPU, second ~0.15 s (loaded machine: compare shares, loosely)
+    assert w2 > 0 and w3 > 0
+    assert 0.15 < w2 / w1 < 0.6, (w1, w2)
+    assert w3 <= w2 * 1.3 + 3
+    for prof in (first, second):
+        assert any(r.name == "burn" for r in prof.top(50))
+        assert prof.data.meta["stats"]["samples"] == len(prof.data)
 
 
 def test_context_manager_disables_on_exception() -> None:
@@ -215,7 +219,7 @@ def test_python_sigprof_handler_makes_enable_raise_naming_it() -> None:
             prof.enable()
         assert "SIGPROF" in str(info.value)
         assert not prof.enabled
-        assert profile_module._active is None
+        assert not recording.enabled_profiles()
         assert signal.getsignal(signal.SIGPROF) is _python_sigprof_handler  # left alone
     finally:
         signal.signal(signal.SIGPROF, old)

@@ -225,9 +225,10 @@ def test_threads_started_after_enable_are_sampled_in_proportion(tmp_path: Any) -
     data, extra = profile_child(tmp_path, """
         import threading, threads_cpu
         with ringprof.Profile(interval=0.004) as prof:
-            drain = prof._thread
-            assert drain is not None and drain.name == "ringprof-drain"
-            drain_tid = drain.native_id
+            from ringprof import sampler
+
+            drain_tid = sampler.drain_thread_id()
+            assert drain_tid is not None
             burners = threads_cpu.run([0.2, 0.4, 0.6])
             late = threads_cpu.run([0.4], settle=0.0)  # burns at once, armed by the drain
         extra = {"drain": drain_tid, "burners": burners, "late": late,

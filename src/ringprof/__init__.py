@@ -7,13 +7,28 @@
 
 One public noun, as in cProfile: :class:`Profile` records and is the
 recording.  ``import ringprof as cProfile`` works too (see the README).
+
+Importing ringprof is light: the names below are loaded on first use, and
+nothing here imports numpy or starts a thread.
 """
 
-from .cprofile import run, runctx
+from __future__ import annotations
+
+# ``labels`` is both a submodule and the function it exports: bind the
+# function eagerly (the module is small), or a later ``import ringprof.labels``
+# would make the attribute the module.
 from .labels import labels
-from .model import Frame, ProfileData
-from .profile import Profile, TopEntry, profile, start, stop
-from .readers import ProfileFormatError, load
+
+TYPE_CHECKING = False  # typing itself is not imported: it costs milliseconds
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .control import start, stop
+    from .cprofile import run, runctx
+    from .decorator import profile
+    from .model import Frame, ProfileData
+    from .readers import ProfileFormatError, load
+    from .recording import Profile, TopEntry
 
 __all__ = [
     "Frame",
@@ -30,3 +45,32 @@ __all__ = [
     "stop",
 ]
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Frame": "model",
+    "ProfileData": "model",
+    "Profile": "recording",
+    "TopEntry": "recording",
+    "load": "readers",
+    "ProfileFormatError": "readers",
+    "profile": "decorator",
+    "run": "cprofile",
+    "runctx": "cprofile",
+    "start": "control",
+    "stop": "control",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ringprof' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

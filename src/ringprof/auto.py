@@ -27,24 +27,20 @@ The settings are documented in :mod:`ringprof.config`.
 
 from __future__ import annotations
 
-import logging
 import os
-import re
-import runpy
-import shutil
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
 
-from .config import ConfigError, from_env
+TYPE_CHECKING = False  # typing is not imported: `import ringprof.auto` must stay light
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 __all__ = ["main", "start_from_env"]
 
-log = logging.getLogger("ringprof")
-
 USAGE = ("usage: ringprof-run [python] SCRIPT [ARGS...] | ringprof-run -m MODULE [ARGS...] | "
          "ringprof-run CONSOLE_SCRIPT [ARGS...]")
-_PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
+_PYTHON = r"^python(\d+(\.\d+)?)?$"
+_OFF = ("", "0", "false", "no", "off")
 
 
 def start_from_env(environ: Mapping[str, str] | None = None, *, default_on: bool = False) -> Any:
@@ -55,18 +51,20 @@ def start_from_env(environ: Mapping[str, str] | None = None, *, default_on: bool
     Raises :class:`~ringprof.config.ConfigError` (one line) for bad values and
     RuntimeError if the sampler cannot start.
     """
-    import importlib
+    from . import control
+    from .config import from_env
 
-    profile = importlib.import_module("ringprof.profile")  # (ringprof.profile is also a decorator)
     settings = from_env(environ)
     on = settings.enabled if settings.enabled is not None else default_on
-    if not on or profile._started is not None:
+    if not on or control.launched() is not None:
         return None
-    return profile.start(**settings.start_kwargs())
+    return control.launch(**settings.start_kwargs())
 
 
 def _is_python(arg: str) -> bool:
-    return bool(_PYTHON.match(os.path.basename(arg)))
+    import re
+
+    return bool(re.match(_PYTHON, os.path.basename(arg)))
 
 
 def _shebang(path: str) -> list[str] | None:
@@ -79,6 +77,8 @@ def _shebang(path: str) -> list[str] | None:
     if not head.startswith(b"#!"):
         return None
     line = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+    import re
+
     if line == "/bin/sh":  # pip's long-path trick: '''exec' "/path/python" "$0" "$@"
         m = re.search(rb"'''exec' \"?([^\" \n]+)\"?", head)
         return [m.group(1).decode()] if m else None
@@ -95,6 +95,10 @@ def _fail(message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``ringprof-run`` / ``python -m ringprof.auto``."""
+    import shutil
+
+    from .config import ConfigError
+
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, file=sys.stderr if not args else sys.stdout)
@@ -143,6 +147,8 @@ def _exec(cmd: list[str]) -> int:
 
 def _run(args: list[str]) -> None:
     """Run the program as __main__, as ``python SCRIPT``/``python -m MODULE`` would."""
+    import runpy
+
     # sys.path[0] is ours (the launcher's directory); make it what Python would set.
     if args[0] == "-m":
         sys.argv[:] = [args[1], *args[2:]]
@@ -156,10 +162,17 @@ def _run(args: list[str]) -> None:
 
 
 def _on_import() -> None:
-    """``import ringprof.auto``: start when RINGPROF=1; never raise."""
+    """``import ringprof.auto``: start when RINGPROF=1; never raise.
+
+    With ``RINGPROF`` unset or off nothing else is read, imported or built."""
+    if os.environ.get("RINGPROF", "").strip().lower() in _OFF:
+        return
     try:
         start_from_env(default_on=False)
     except Exception as exc:
+        import logging
+
+        log = logging.getLogger("ringprof")
         message = f"ringprof: not profiling: {' '.join(str(exc).split())}"
         if log.hasHandlers():  # the application configured logging: use it
             log.error(message)

@@ -302,7 +302,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "ringprof overhead") -> 
             raise UsageError(f"--max-overhead must be a percentage >= 0, got {ns.max_overhead}")
         if ns.metric not in ("cpu", "wall"):
             raise UsageError(f"unknown --metric {ns.metric!r}: expected 'cpu' or 'wall'")
-        from .profile import validate_options
+        from .sampler import validate_options
 
         try:
             validate_options(ns.interval, ns.mode, 128, "auto")

@@ -122,7 +122,7 @@ def _check_writable(path: str) -> None:
 def _validate(ns: argparse.Namespace) -> str | None:
     """Check everything before the program runs; returns the output format."""
     from .cprofile import check_sort
-    from .profile import validate_options
+    from .sampler import validate_options
 
     if isinstance(ns.module, list):  # -m MODULE ARGS... (see _profile_parser)
         if not ns.module:
@@ -350,7 +350,7 @@ def run_profiled(argv: Sequence[str], *, prog: str = "ringprof", launchers: froz
     ns = _profile_parser(prog).parse_args(list(argv))
     fmt = _validate(ns)
     run_target = _prepare_target(ns)
-    from .profile import Profile
+    from .recording import Profile
 
     prof = Profile(ns.interval, ns.mode, ns.max_depth)
     is_launcher = launcher_predicate(launchers)

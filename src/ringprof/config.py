@@ -137,7 +137,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     Unset or empty variables take their defaults.  Sinks are constructed
     (which checks their options and files) but nothing is written or sent.
     """
-    from .profile import validate_options
+    from .sampler import validate_options
     from .sinks import parse as parse_sinks
 
     env = os.environ if environ is None else environ

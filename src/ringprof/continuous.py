@@ -7,7 +7,9 @@
 Every ``window`` seconds a *cutter* thread swaps the profile's data for an
 empty one (:meth:`ringprof.Profile.cut`: an atomic swap under the profile's
 lock, so no sample is lost or counted twice) and queues the old window; an
-*exporter* thread hands each queued window to every sink in turn.  Memory is
+*exporter* thread hands each queued window to every sink in turn.  Both are
+raw threads the program does not see (:mod:`ringprof._threads`); in a fork
+child they start together with the sampler's drain thread, not at the fork.  Memory is
 bounded: the live window holds its own unique stacks only (the resolver's
 per-window tables are cleared on each cut) and at most ``max_pending``
 finished windows wait for slow sinks; when the queue is full the **oldest**
@@ -53,9 +55,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from . import process_hooks, sampler
+from ._threads import Background, forget_dummy
 from .model import ProfileData
-from .profile import at_exit as _at_exit_hook
-from .profile import child_profile as _child_profile
+from .recording import child_profile
 from .sinks import coerce, sink_name
 
 log = logging.getLogger("ringprof")
@@ -128,8 +131,8 @@ class Continuous:
         self._index = 0
         self._streaks: dict[int, int] = {}
         self._drop_logged = False
-        self._cutter: threading.Thread | None = None
-        self._exporter: threading.Thread | None = None
+        self._cutter: Background | None = None
+        self._exporter: Background | None = None
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> Continuous:
@@ -154,22 +157,25 @@ class Continuous:
             raise RuntimeError("continuous profiling is already running in this process")
         self.profile = profile
         profile.continuous = self
-        self._window_start = float(profile._data.meta.get("start_time") or time.time())
-        self._cutter = threading.Thread(target=self._cut_loop, name="ringprof-window", daemon=True)
-        self._exporter = threading.Thread(target=self._export_loop, name="ringprof-export", daemon=True)
-        self._exporter.start()
-        self._cutter.start()
+        self._window_start = float(profile.start_time or time.time())
+        sampler.call_when_threads_allowed(self._start_threads)
         _current = self
         _install_hooks()
         log.info("ringprof: continuous profiling: pid %d, %s mode, interval %g s, %g s windows -> %s",
                  self._pid, profile.mode, profile.interval, self.window,
                  ", ".join(sink_name(s) for s in self.sinks))
 
+    def _start_threads(self) -> None:
+        if self._exporter is None:
+            self._exporter = Background(self._export_loop, name="ringprof-export")
+        if self._cutter is None and not self._stop_cutting.is_set():
+            self._cutter = Background(self._cut_loop, name="ringprof-window")
+
     def stop_cutting(self) -> None:
         """Stop the window timer (the final window is cut by :meth:`close`)."""
         self._stop_cutting.set()
         cutter = self._cutter
-        if cutter is not None and cutter is not threading.current_thread() and self._pid == os.getpid():
+        if cutter is not None and self._pid == os.getpid():
             cutter.join(timeout=5)
 
     def close(self, timeout: float | None = None) -> bool:
@@ -186,6 +192,10 @@ class Continuous:
         with self._cond:
             self._stop_export = True
             self._cond.notify_all()
+        if self._exporter is None:
+            # A fork child whose threads never started (see the module docstring);
+            # at interpreter exit (3.12+) no thread may start, so export right here.
+            self._export_queued_inline()
         done = self.flush(self.flush_timeout if timeout is None else timeout)
         if not done:
             with self._cond:
@@ -245,9 +255,7 @@ class Continuous:
         meta["continuous"] = {"window": self.window, "dropped_windows": self.stats["dropped"],
                               "sink_failures": self.stats["sink_failures"]}
         if len(data):
-            import numpy as np
-
-            present = set(np.unique(data.thread).tolist())
+            present = set(data.thread)
             for t in threading.enumerate():
                 tid = t.native_id
                 if tid is not None and tid in present and tid not in data.threads:
@@ -259,14 +267,22 @@ class Continuous:
         with self._cond:
             while self._queue or self._busy:
                 if self._exporter is None or not self._exporter.is_alive():
-                    return False
+                    return not self._queue and not self._busy
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._cond.wait(left if left is not None else 1.0)
+                self._cond.wait(min(left, 1.0) if left is not None else 1.0)
         return True
 
     # ------------------------------------------------------------------ threads
+    def _export_queued_inline(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    return
+                data = self._queue.popleft()
+            self._export(data)
+
     def _cut_loop(self) -> None:
         deadline = time.monotonic() + self.window
         while not self._stop_cutting.wait(max(0.0, deadline - time.monotonic())):
@@ -274,6 +290,7 @@ class Continuous:
                 self.cut_now()
             except Exception as exc:  # never let the profiler take the host down
                 log.warning("ringprof: cutting a window failed: %r", exc)
+                forget_dummy()
             deadline += self.window
             now = time.monotonic()
             if deadline < now:  # we fell behind (suspended host): don't burst
@@ -291,6 +308,7 @@ class Continuous:
             try:
                 self._export(data)
             finally:
+                forget_dummy()  # sinks may log, which registers a dummy Thread
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
@@ -343,7 +361,7 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """Runs after :func:`ringprof.profile._after_fork_in_child` (registered later).
+    """Runs after :mod:`ringprof.recording`'s fork hook (registered earlier).
 
     The parent's controller is dead here (its threads did not survive the fork
     and its locks may be held forever): never touch it beyond reading its
@@ -354,12 +372,12 @@ def _after_fork_in_child() -> None:
     _current = None
     if parent is None or parent._closed:
         return
-    child_profile = _child_profile()
-    if child_profile is None:
+    child = child_profile(parent.profile)
+    if child is None:
         return
     try:
         controller = parent._clone()
-        controller.attach(child_profile)
+        controller.attach(child)
     except Exception as exc:  # pragma: no cover - never break the child
         print(f"ringprof: could not resume continuous profiling after fork: {exc}", file=sys.stderr)
 
@@ -369,6 +387,6 @@ def _install_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
-    _at_exit_hook(_at_exit)
+    process_hooks.at_exit(_at_exit)
     atexit.register(_before_shutdown)
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    process_hooks.after_fork_in_child(_after_fork_in_child)

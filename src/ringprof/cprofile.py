@@ -19,20 +19,22 @@ standard library's.
 from __future__ import annotations
 
 import importlib
-import marshal
 import os
-import pstats
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import CodeType, MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, Literal, ParamSpec, Self, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple, ParamSpec, Self, TypeVar, cast
 
-from ringprof.exporters.pstats import StatsDict, to_stats_dict
-from ringprof.model import ProfileData
+if TYPE_CHECKING:  # pstats and the converter load when a report is made, not on import
+    from ringprof.exporters.pstats import StatsDict
+    from ringprof.model import ProfileData
 
 __all__ = [
     "SORT_KEYS",
     "CProfileMethods",
+    "CodeLabel",
+    "ProfilerEntry",
+    "ProfilerSubentry",
     "SortArg",
     "check_sort",
     "print_report",
@@ -44,14 +46,70 @@ __all__ = [
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-#: One sort criterion as :meth:`pstats.Stats.sort_stats` takes it.
-SortArg = str | int | pstats.SortKey
+#: One sort criterion as :meth:`pstats.Stats.sort_stats` takes it
+#: (``pstats.SortKey`` is a ``str``).
+SortArg = str | int
+
+
+def _sort_keys() -> Mapping[str, str]:
+    import pstats
+
+    return MappingProxyType({name: spec[1] for name, spec in sorted(pstats.Stats.sort_arg_dict_default.items())})
+
+
+class _SortKeys(Mapping[str, str]):
+    """Read-only, and loads pstats on first use rather than on import."""
+
+    def __getitem__(self, key: str) -> str:
+        return _sort_keys()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_sort_keys())
+
+    def __len__(self) -> int:
+        return len(_sort_keys())
+
 
 #: Sort key name -> description, straight from pstats (what ``python -m cProfile
 #: -s`` offers). Read-only so no caller can change it for everyone else.
-SORT_KEYS: Mapping[str, str] = MappingProxyType(
-    {name: spec[1] for name, spec in sorted(pstats.Stats.sort_arg_dict_default.items())}
-)
+SORT_KEYS: Mapping[str, str] = _SortKeys()
+
+
+def _to_stats_dict(data: ProfileData) -> StatsDict:
+    from ringprof.exporters.pstats import to_stats_dict
+
+    return to_stats_dict(data)
+
+
+class CodeLabel(NamedTuple):
+    """Stands in for a code object in :meth:`CProfileMethods.getstats` entries
+    (pstats' ``label()`` reads these three attributes)."""
+
+    co_filename: str
+    co_firstlineno: int
+    co_name: str
+
+
+class ProfilerSubentry(NamedTuple):
+    """One callee of a :class:`ProfilerEntry` (``_lsprof.profiler_subentry``)."""
+
+    code: CodeLabel | str
+    callcount: int
+    reccallcount: int
+    totaltime: float
+    inlinetime: float
+
+
+class ProfilerEntry(NamedTuple):
+    """One function, as ``cProfile.Profile.getstats()`` returns it
+    (``_lsprof.profiler_entry``; built-ins and synthetic frames are strings)."""
+
+    code: CodeLabel | str
+    callcount: int
+    reccallcount: int
+    totaltime: float
+    inlinetime: float
+    calls: list[ProfilerSubentry] | None
 
 #: The legacy integer keys pstats maps to names (``-1`` is cProfile's default).
 _INT_SORT_KEYS = (-1, 0, 1, 2)
@@ -84,10 +142,12 @@ def check_sort(sort: SortArg | tuple[SortArg, ...]) -> tuple[SortArg, ...]:
         if keys[0] in _INT_SORT_KEYS:
             return keys
         raise ValueError(f"invalid sort key {keys[0]!r}: integer keys are {_INT_SORT_KEYS}")
+    import pstats
+
     known = pstats.Stats().get_sort_arg_defs()  # names plus unique prefixes
     for key in keys:
         if not isinstance(key, str) or key not in known:
-            choices = ", ".join(SORT_KEYS)
+            choices = ", ".join(_sort_keys())
             raise ValueError(f"invalid sort key {key!r}; choose from: {choices} (or -1)")
     return keys
 
@@ -105,11 +165,13 @@ class _StatsSource:
         self.stats: StatsDict = {}
 
     def create_stats(self) -> None:
-        self.stats = to_stats_dict(self._data)
+        self.stats = _to_stats_dict(self._data)
 
 
 def _print(source: Any, sort: SortArg | tuple[SortArg, ...], stream: IO[str] | None,
            strip_dirs: bool) -> None:
+    import pstats
+
     stats = pstats.Stats(source, stream=stream)
     if strip_dirs:
         stats.strip_dirs()
@@ -185,7 +247,34 @@ class CProfileMethods:
         recomputes from ``data`` on every call rather than caching.
         """
         self.disable()
-        self.stats = to_stats_dict(self.data)
+        self.stats = _to_stats_dict(self.data)
+
+    def snapshot_stats(self) -> None:
+        """Set ``self.stats`` to the pstats dict of what was recorded so far,
+        without stopping (cProfile's ``snapshot_stats``)."""
+        self.stats = _to_stats_dict(self.data)
+
+    def getstats(self) -> list[ProfilerEntry]:
+        """cProfile's ``getstats()``: one entry per function with its callees.
+
+        ``callcount`` counts the samples the function was on the stack in
+        (``reccallcount``: of them, those where it was also further up),
+        ``totaltime``/``inlinetime`` are its inclusive/exclusive seconds; the
+        same numbers as :meth:`create_stats` (see
+        :func:`ringprof.exporters.pstats.to_stats_dict`).
+        """
+        stats = _to_stats_dict(self.data)
+
+        def code(key: tuple[str, int, str]) -> CodeLabel | str:
+            return key[2] if key[0] == "~" and key[1] == 0 else CodeLabel(*key)
+
+        callees: dict[tuple[str, int, str], list[ProfilerSubentry]] = {}
+        for callee, (_cc, _nc, _tt, _ct, callers) in stats.items():
+            for caller, (enc, ecc, ett, ect) in callers.items():
+                callees.setdefault(caller, []).append(
+                    ProfilerSubentry(code(callee), int(enc), int(enc - ecc), float(ect), float(ett)))
+        return [ProfilerEntry(code(key), int(nc), int(nc - cc), float(ct), float(tt), callees.get(key))
+                for key, (cc, nc, tt, ct, _callers) in stats.items()]
 
     def print_stats(self, sort: SortArg | tuple[SortArg, ...] = -1) -> None:
         """Print the report exactly as ``cProfile.Profile.print_stats`` does.
@@ -197,19 +286,21 @@ class CProfileMethods:
 
     def dump_stats(self, file: str | os.PathLike[str]) -> None:
         """Write the pstats file ``pstats.Stats(file)``, snakeviz and gprof2dot read."""
+        import marshal
+
         self.create_stats()
         with open(file, "wb") as fh:
             marshal.dump(self.stats, fh)
 
 
 def _new_profile() -> CProfileMethods:
-    """A default ``ringprof.profile.Profile``, imported late.
+    """A default :class:`ringprof.Profile`, imported late.
 
     Late so this module imports (and its converter can be used) without the
-    compiled sampler, and so ``profile.py`` can import this module at its top
-    without an import cycle.
+    compiled sampler, and so :mod:`ringprof.recording` can import this module
+    at its top without an import cycle.
     """
-    profile: CProfileMethods = importlib.import_module("ringprof.profile").Profile()
+    profile: CProfileMethods = importlib.import_module("ringprof.recording").Profile()
     return profile
 
 

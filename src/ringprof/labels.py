@@ -9,18 +9,24 @@ label dicts.
 
 Labels are per OS thread.  In asyncio code, set them around code that does
 not ``await``, or they apply to whatever task runs on the thread meanwhile.
+
+This module is imported by ``import ringprof`` (``ringprof.labels`` is the
+function below), so it imports nothing beyond ``_thread`` until used.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import _thread
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
 
 # Intern table: append-only, so ids stay valid for the life of the process.
 _sets: list[dict[str, str]] = [{}]
 _ids: dict[tuple[tuple[str, str], ...], int] = {(): 0}
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 
 
 def intern(labels: Mapping[str, str]) -> int:
@@ -44,24 +50,35 @@ def lookup(label_id: int) -> dict[str, str]:
 
 def current() -> dict[str, str]:
     """Labels active on the calling thread."""
-    from . import _sampler
+    from . import _native
 
-    return dict(lookup(int(_sampler.get_thread_label())))
+    return dict(lookup(int(_native.load().get_thread_label())))
 
 
-@contextmanager
-def labels(**values: object) -> Iterator[dict[str, str]]:
+class labels:
     """Attach labels to every sample taken on this thread inside the block.
 
     Nested blocks merge, the inner value winning; the outer set is restored on
-    exit, also when the block raises.
+    exit, also when the block raises.  ``as`` gives the merged labels.
     """
-    from . import _sampler
 
-    previous = int(_sampler.get_thread_label())
-    merged = {**lookup(previous), **{str(k): str(v) for k, v in values.items()}}
-    _sampler.set_thread_label(intern(merged))
-    try:
-        yield merged
-    finally:
-        _sampler.set_thread_label(previous)
+    __slots__ = ("_previous", "_values")
+
+    def __init__(self, **values: object) -> None:
+        self._values = {str(k): str(v) for k, v in values.items()}
+        self._previous = 0
+
+    def __enter__(self) -> dict[str, str]:
+        from . import _native
+
+        native = _native.load()
+        self._previous = int(native.get_thread_label())
+        merged = {**lookup(self._previous), **self._values}
+        native.set_thread_label(intern(merged))
+        return merged
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        from . import _native
+
+        _native.load().set_thread_label(self._previous)

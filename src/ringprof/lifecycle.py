@@ -6,10 +6,11 @@ SIGPROF is *terminate*.  With the ``ITIMER_PROF`` fallback the new program is
 therefore killed by the first inherited tick ("Profiling timer expired"); with
 per-thread POSIX timers (deleted by exec) an already-queued SIGPROF can still
 kill it.  :func:`install` wraps every ``os.exec*`` function so that, before the
-real call, the active profile is disabled -- which disarms every timer, waits
-for running handlers, discards pending SIGPROFs (transient ``SIG_IGN``) and
-puts back the disposition that was there before ringprof (normally
-``SIG_DFL``) -- and, if ``exec`` raises, re-enabled with its data intact.
+real call, the sampler is suspended -- which disarms every timer, waits for
+running handlers, discards pending SIGPROFs (transient ``SIG_IGN``), puts back
+the disposition that was there before ringprof (normally ``SIG_DFL``) and
+flushes every recording -- and, if ``exec`` raises, resumed with every
+recording still enabled.
 
 Not covered (documented gap): a raw ``execve()`` from C code bypasses these
 wrappers.  ``subprocess``/``os.posix_spawn``/``os.fork`` need nothing: a new
@@ -20,11 +21,12 @@ native layer restores SIGPROF in a fork child).
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from . import sampler
 
 #: Every ``os`` function that replaces the program image.  ``execl*``/``execvp*``
 #: funnel into ``execv``/``execve`` through module globals, so the inner calls
@@ -39,30 +41,19 @@ _depth = threading.local()
 def _guarded(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _profile_mod = importlib.import_module(".profile", __package__)  # ringprof.profile is a function
-
         depth = getattr(_depth, "n", 0)
-        prof = _profile_mod._active
-        if depth or prof is None:
+        if depth or not sampler.is_running():
             return real(*args, **kwargs)
         _depth.n = depth + 1
         try:
-            # Hold the control lock so no other thread re-enables sampling
-            # between the disable and the exec.
-            with _profile_mod._control:
-                prof = _profile_mod._active
-                if prof is not None:
-                    prof.disable()
-                try:
-                    return real(*args, **kwargs)
-                except BaseException:
-                    # exec failed (ENOENT, EACCES, ...): this program goes on.
-                    if prof is not None:
-                        try:
-                            prof.enable()
-                        except Exception as exc:  # never mask the exec error
-                            prof.errors.append(f"could not resume sampling after a failed {name}: {exc}")
-                    raise
+            # suspend() holds the sampler's control lock until resume(), so no
+            # other thread re-arms sampling between the disarm and the exec.
+            was_running = sampler.suspend()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                # Only reached when exec failed (ENOENT, EACCES, ...): this program goes on.
+                sampler.resume(was_running)
         finally:
             _depth.n = depth
 
@@ -71,7 +62,7 @@ def _guarded(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def install() -> None:
-    """Wrap ``os.exec*`` (idempotent; called by :meth:`Profile.enable`)."""
+    """Wrap ``os.exec*`` (idempotent; called when a recording is first enabled)."""
     global _installed
     if _installed:
         return

@@ -5,9 +5,9 @@ A :class:`ProfileData` is a small columnar store:
 * a **frame table** (``frames``): interned :class:`Frame` records, id = index;
 * a **stack table** (``stacks``): interned tuples of frame ids, **root first**,
   id = index;
-* **per-sample columns** (numpy arrays of equal length): stack id, native thread
-  id, monotonic timestamp, weight (timer expirations the sample stands for),
-  CPU nanoseconds, flags, label-set id and true stack depth (which exceeds the
+* **per-sample columns** of equal length: stack id, native thread id, monotonic
+  timestamp, weight (timer expirations the sample stands for), CPU
+  nanoseconds, flags, label-set id and true stack depth (which exceeds the
   stored stack when the sample was truncated; 0 when unknown);
 * a **label-set table** (``label_sets``): ``label_sets[0]`` is always ``{}``;
 * ``threads``: native thread id -> thread name;
@@ -17,20 +17,32 @@ A :class:`ProfileData` is a small columnar store:
 Time attributed to a sample is ``weight * interval_ns`` (see
 :meth:`ProfileData.sample_ns`). Nothing here knows about the sampler: the model
 can be built by hand, which is how exporters are tested.
+
+Storage: the columns are stdlib :mod:`array` arrays (46 bytes per sample:
+int32 stack, int64 thread, time, weight and CPU ns, uint16 flags, int32 labels
+and depth), appended in place, so recording never imports numpy.  Reading a
+column (``data.stack``, ...) returns a :class:`Column` snapshot: an
+``array.array`` (``tolist()``, ``len``, iteration and the buffer protocol need
+no numpy) that also behaves as a numpy array for analysis (``col == 3``,
+``col[mask]``, ``col * k``, ``col.sum()``, ``np.asarray(col)``), importing
+numpy on first such use.
 """
 
 from __future__ import annotations
 
+import array
 import base64
 import gzip
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 FORMAT_NAME = "ringprof"
 FORMAT_VERSION = 1
@@ -83,16 +95,138 @@ class Frame:
         return f"{self.name} ({self.filename}:{self.line if lines else self.firstlineno})"
 
 
-_COLUMNS: dict[str, npt.DTypeLike] = {
-    "stack": np.int32,
-    "thread": np.int64,
-    "time_ns": np.int64,
-    "weight": np.int64,
-    "cpu_ns": np.int64,
-    "flags": np.uint16,
-    "labels": np.int32,
-    "depth": np.int32,
+#: Column name -> array typecode; the numpy dtypes of the columns follow from
+#: these (int32, int64, int64, int64, int64, uint16, int32, int32).
+_COLUMNS: dict[str, str] = {
+    "stack": "i",
+    "thread": "q",
+    "time_ns": "q",
+    "weight": "q",
+    "cpu_ns": "q",
+    "flags": "H",
+    "labels": "i",
+    "depth": "i",
 }
+_NP_DTYPES = {"i": "int32", "q": "int64", "H": "uint16"}
+_DEFAULTS = {"weight": 1, "cpu_ns": 0, "flags": 0, "labels": 0, "depth": 0}
+#: Bytes one sample takes in the columns.
+BYTES_PER_SAMPLE = sum(array.array(tc).itemsize for tc in _COLUMNS.values())
+
+
+def _numpy() -> Any:
+    import numpy
+
+    return numpy
+
+
+class Column(array.array):  # type: ignore[type-arg]
+    """A read-only snapshot of one sample column.
+
+    An ``array.array``, so ``tolist()``, ``len()``, iteration, integer indexing
+    and the buffer protocol work without numpy; everything else (comparisons,
+    arithmetic, fancy or boolean indexing, ``sum``/``shape``/``astype``/...)
+    acts on the equivalent numpy array, imported on first use.
+    """
+
+    def numpy(self) -> np.ndarray:
+        """The column as a numpy array (a view of this snapshot)."""
+        cached: np.ndarray | None = self.__dict__.get("_np")
+        if cached is None:
+            cached = _numpy().frombuffer(self, dtype=_NP_DTYPES[self.typecode]) if len(self) else \
+                _numpy().zeros(0, dtype=_NP_DTYPES[self.typecode])
+            self.__dict__["_np"] = cached
+        return cached
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = self.numpy()
+        return arr if dtype is None else arr.astype(dtype)
+
+    @overload  # type: ignore[override]
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: Any) -> np.ndarray: ...
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int):
+            return array.array.__getitem__(self, index)
+        return self.numpy()[index]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.numpy(), name)
+
+    __hash__ = None
+
+    def __eq__(self, other: object) -> np.ndarray:  # type: ignore[override]
+        return self.numpy() == other  # type: ignore[no-any-return]
+
+    def __ne__(self, other: object) -> np.ndarray:  # type: ignore[override]
+        return self.numpy() != other  # type: ignore[no-any-return]
+
+    def __lt__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.numpy() < other  # type: ignore[no-any-return]
+
+    def __le__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.numpy() <= other  # type: ignore[no-any-return]
+
+    def __gt__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.numpy() > other  # type: ignore[no-any-return]
+
+    def __ge__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.numpy() >= other  # type: ignore[no-any-return]
+
+    def __add__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.numpy() + other  # type: ignore[no-any-return]
+
+    def __radd__(self, other: Any) -> np.ndarray:
+        return other + self.numpy()  # type: ignore[no-any-return]
+
+    def __sub__(self, other: Any) -> np.ndarray:
+        return self.numpy() - other  # type: ignore[no-any-return]
+
+    def __rsub__(self, other: Any) -> np.ndarray:
+        return other - self.numpy()  # type: ignore[no-any-return]
+
+    def __mul__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.numpy() * other  # type: ignore[no-any-return]
+
+    def __rmul__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return other * self.numpy()  # type: ignore[no-any-return]
+
+    def __floordiv__(self, other: Any) -> np.ndarray:
+        return self.numpy() // other  # type: ignore[no-any-return]
+
+    def __truediv__(self, other: Any) -> np.ndarray:
+        return self.numpy() / other  # type: ignore[no-any-return]
+
+    def __and__(self, other: Any) -> np.ndarray:
+        return self.numpy() & other  # type: ignore[no-any-return]
+
+    def __or__(self, other: Any) -> np.ndarray:
+        return self.numpy() | other  # type: ignore[no-any-return]
+
+
+def _as_column(name: str, value: Any, n: int) -> array.array[int]:
+    """``value`` (None, a scalar, a sequence or a numpy array) as a typed array of length ``n``."""
+    tc = _COLUMNS[name]
+    if value is None:
+        value = _DEFAULTS[name]
+    if hasattr(value, "dtype") and getattr(value, "ndim", 1) == 1:  # numpy: convert in C
+        out = array.array(tc)
+        raw = value.astype(_NP_DTYPES[tc], copy=False)
+        if sys.byteorder != "little" and raw.dtype.byteorder == "<":  # pragma: no cover - big-endian hosts
+            raw = raw.astype(raw.dtype.newbyteorder("="))
+        out.frombytes(raw.tobytes())
+    elif not hasattr(value, "__len__"):  # a scalar broadcasts
+        out = array.array(tc, [int(value)]) * n
+    else:
+        try:
+            out = array.array(tc, value)
+        except (OverflowError, TypeError) as exc:
+            raise ValueError(f"column {name!r}: {exc}") from None
+    if len(out) != n:
+        raise ValueError(f"column {name!r} has length {len(out)}, expected {n}")
+    return out
 
 
 @dataclass
@@ -105,7 +239,7 @@ class FunctionStats:
 
 
 class ProfileData:
-    """Interned frames and stacks, per-sample numpy columns, metadata."""
+    """Interned frames and stacks, per-sample columns, metadata."""
 
     def __init__(self, meta: Mapping[str, Any] | None = None) -> None:
         self.frames: list[Frame] = []
@@ -116,8 +250,8 @@ class ProfileData:
         self._frame_ids: dict[Frame, int] = {}
         self._stack_ids: dict[tuple[int, ...], int] = {}
         self._label_ids: dict[tuple[tuple[str, str], ...], int] = {(): 0}
-        self._cols: dict[str, np.ndarray] = {k: np.zeros(0, dt) for k, dt in _COLUMNS.items()}
-        self._pending: list[dict[str, np.ndarray]] = []
+        self._cols: dict[str, array.array[int]] = {k: array.array(tc) for k, tc in _COLUMNS.items()}
+        self._snapshots: dict[str, Column] = {}
 
     # ------------------------------------------------------------------ interning
     def intern_frame(self, frame: Frame) -> int:
@@ -147,35 +281,33 @@ class ProfileData:
     # ------------------------------------------------------------------ samples
     def add_samples(
         self,
-        stack: npt.ArrayLike,
-        thread: npt.ArrayLike,
-        time_ns: npt.ArrayLike,
-        weight: npt.ArrayLike | None = None,
-        cpu_ns: npt.ArrayLike | None = None,
-        flags: npt.ArrayLike | None = None,
-        labels: npt.ArrayLike | None = None,
-        depth: npt.ArrayLike | None = None,
+        stack: Any,
+        thread: Any,
+        time_ns: Any,
+        weight: Any = None,
+        cpu_ns: Any = None,
+        flags: Any = None,
+        labels: Any = None,
+        depth: Any = None,
     ) -> None:
-        """Append samples (columns of equal length; scalars broadcast)."""
-        n = int(np.size(stack))
+        """Append samples: columns of equal length (sequences, ``array``\\ s or
+        numpy arrays); scalars and None (the default) broadcast."""
         given = {"stack": stack, "thread": thread, "time_ns": time_ns, "weight": weight,
                  "cpu_ns": cpu_ns, "flags": flags, "labels": labels, "depth": depth}
-        defaults = {"weight": 1, "cpu_ns": 0, "flags": 0, "labels": 0, "depth": 0}
-        chunk: dict[str, np.ndarray] = {}
-        for name, dtype in _COLUMNS.items():
-            value = given[name]
-            if value is None:
-                value = defaults[name]
-            arr = np.asarray(value, dtype=dtype)
-            if arr.ndim == 0:
-                arr = np.full(n, arr, dtype=dtype)
-            if arr.shape != (n,):
-                raise ValueError(f"column {name!r} has shape {arr.shape}, expected ({n},)")
-            chunk[name] = arr
-        if n and (chunk["stack"].min() < 0 or chunk["stack"].max() >= len(self.stacks)):
+        n = len(stack) if hasattr(stack, "__len__") else 1
+        chunk = {name: _as_column(name, given[name], n) for name in _COLUMNS}
+        if n and (min(chunk["stack"]) < 0 or max(chunk["stack"]) >= len(self.stacks)):
             raise ValueError("stack id out of range")
-        if n:
-            self._pending.append(chunk)
+        self.append_columns(chunk)
+
+    def append_columns(self, chunk: Mapping[str, array.array[int]]) -> None:
+        """Append typed columns as they are (the recording path: no checks, no
+        conversion; each ``chunk[name]`` has the typecode of the column)."""
+        if not len(chunk["stack"]):
+            return
+        for name, col in self._cols.items():
+            col.extend(chunk[name])
+        self._snapshots.clear()
 
     def add_sample(self, frames_root_first: Iterable[Frame], thread: int = 0, time_ns: int = 0,
                    weight: int = 1, cpu_ns: int = 0, flags: int = 0,
@@ -185,60 +317,66 @@ class ProfileData:
         lid = self.intern_labels(labels) if labels else 0
         self.add_samples([sid], [thread], [time_ns], [weight], [cpu_ns], [flags], [lid])
 
-    def _column(self, name: str) -> np.ndarray:
-        if self._pending:
-            for k in _COLUMNS:
-                self._cols[k] = np.concatenate([self._cols[k]] + [c[k] for c in self._pending])
-            self._pending.clear()
-        return self._cols[name]
+    def _column(self, name: str) -> Column:
+        snap = self._snapshots.get(name)
+        if snap is None:
+            snap = self._snapshots[name] = Column(_COLUMNS[name], self._cols[name])
+        return snap
 
     @property
-    def stack(self) -> np.ndarray:
+    def stack(self) -> Column:
         return self._column("stack")
 
     @property
-    def thread(self) -> np.ndarray:
+    def thread(self) -> Column:
         return self._column("thread")
 
     @property
-    def time_ns(self) -> np.ndarray:
+    def time_ns(self) -> Column:
         return self._column("time_ns")
 
     @property
-    def weight(self) -> np.ndarray:
+    def weight(self) -> Column:
         return self._column("weight")
 
     @property
-    def cpu_ns(self) -> np.ndarray:
+    def cpu_ns(self) -> Column:
         return self._column("cpu_ns")
 
     @property
-    def flags(self) -> np.ndarray:
+    def flags(self) -> Column:
         return self._column("flags")
 
     @property
-    def labels(self) -> np.ndarray:
+    def labels(self) -> Column:
         return self._column("labels")
 
     @property
-    def depth(self) -> np.ndarray:
+    def depth(self) -> Column:
         return self._column("depth")
 
+    def nbytes(self) -> int:
+        """Bytes held by the sample columns (the tables not included)."""
+        return sum(col.buffer_info()[1] * col.itemsize for col in self._cols.values())
+
     def __len__(self) -> int:
-        return int(self.stack.shape[0])
+        return len(self._cols["stack"])
 
     # ------------------------------------------------------------------ views
     @property
     def interval_ns(self) -> int:
         return round(float(self.meta.get("interval", 0.01)) * 1e9)
 
-    def sample_ns(self) -> np.ndarray:
+    def sample_ns(self) -> Column:
         """Nanoseconds each sample stands for: ``weight * interval``."""
-        return self.weight * self.interval_ns
+        unit = self.interval_ns
+        return Column("q", [w * unit for w in self._cols["weight"]])
 
     def stack_weights(self) -> np.ndarray:
         """Total weight per stack id (length ``len(stacks)``)."""
-        return np.bincount(self.stack, weights=self.weight, minlength=len(self.stacks)).astype(np.int64)
+        np = _numpy()
+        return np.bincount(self.stack.numpy(), weights=self.weight.numpy(),  # type: ignore[no-any-return]
+                           minlength=len(self.stacks)).astype(np.int64)
 
     def iter_stacks(self) -> Iterator[tuple[tuple[Frame, ...], int]]:
         """(frames root first, total weight) for every stack with weight > 0, by stack id."""
@@ -270,18 +408,22 @@ class ProfileData:
         return sorted(stats.values(), key=lambda s: (-s.total_weight, -s.self_weight, s.key))
 
     def total_weight(self) -> int:
-        return int(self.weight.sum())
+        return sum(self._cols["weight"])
 
     # ------------------------------------------------------------------ transforms
     def filter(self, mask: npt.ArrayLike | None = None, *, thread: int | None = None,
                labels: Mapping[str, str] | None = None, start_ns: int | None = None,
                end_ns: int | None = None) -> ProfileData:
         """A new ProfileData with only the selected samples (tables are shared copies)."""
+        out = self._copy_tables()
+        if mask is None and thread is None and labels is None and start_ns is None and end_ns is None:
+            out._cols = {k: array.array(tc, self._cols[k]) for k, tc in _COLUMNS.items()}
+            return out
+        np = _numpy()
         keep = self.select_mask(thread=thread, labels=labels, start_ns=start_ns, end_ns=end_ns)
         if mask is not None:
             keep &= np.asarray(mask, dtype=bool)
-        out = self._copy_tables()
-        out._cols = {k: self._column(k)[keep].copy() for k in _COLUMNS}
+        out.append_columns({k: _as_column(k, self._column(k)[keep], int(keep.sum())) for k in _COLUMNS})
         return out
 
     def select_mask(self, *, thread: int | None = None, labels: Mapping[str, str] | None = None,
@@ -290,6 +432,7 @@ class ProfileData:
         taken in ``[start_ns, end_ns)``.  Only label sets that selected samples
         use are examined, so it stays cheap when label sets number in the
         thousands (one per span, say)."""
+        np = _numpy()
         keep = np.ones(len(self), dtype=bool)
         if thread is not None:
             keep &= self.thread == thread
@@ -300,11 +443,11 @@ class ProfileData:
         if labels:
             want = {str(k): str(v) for k, v in labels.items()}
             ok = np.zeros(len(self.label_sets), dtype=bool)
-            for lid in np.unique(self.labels[keep]).tolist():
+            for lid in np.unique(self.labels.numpy()[keep]).tolist():
                 ls = self.label_sets[lid]
                 ok[lid] = all(ls.get(k) == v for k, v in want.items())
-            keep &= ok[self.labels]
-        return keep
+            keep &= ok[self.labels.numpy()]
+        return keep  # type: ignore[no-any-return]
 
     def trim_roots(self, is_wrapper: Callable[[Frame], bool]) -> ProfileData:
         """A copy where leading (root-side) frames matching ``is_wrapper`` are
@@ -312,14 +455,14 @@ class ProfileData:
         A stack made only of wrapper frames keeps its leaf."""
         out = self._copy_tables()
         out.stacks, out._stack_ids = [], {}
-        remap = np.zeros(max(len(self.stacks), 1), dtype=np.int64)
-        for sid, stack in enumerate(self.stacks):
+        remap: list[int] = []
+        for stack in self.stacks:
             i = 0
             while i < len(stack) - 1 and is_wrapper(self.frames[stack[i]]):
                 i += 1
-            remap[sid] = out.intern_stack(stack[i:])
-        out._cols = {k: self._column(k).copy() for k in _COLUMNS}
-        out._cols["stack"] = remap[self._column("stack")].astype(np.int32)
+            remap.append(out.intern_stack(stack[i:]))
+        out._cols = {k: array.array(tc, self._cols[k]) for k, tc in _COLUMNS.items()}
+        out._cols["stack"] = array.array("i", [remap[s] for s in self._cols["stack"]])
         return out
 
     def _copy_tables(self) -> ProfileData:
@@ -338,19 +481,23 @@ class ProfileData:
 
     def merge(self, other: ProfileData) -> None:
         """Append another profile's samples into this one (re-interning its tables)."""
-        fmap = np.array([self.intern_frame(f) for f in other.frames] or [0], dtype=np.int64)
-        smap = np.array([self.intern_stack(int(fmap[f]) for f in st) for st in other.stacks] or [0],
-                        dtype=np.int64)
-        lmap = np.array([self.intern_labels(ls) for ls in other.label_sets], dtype=np.int64)
+        fmap = [self.intern_frame(f) for f in other.frames]
+        smap = [self.intern_stack(fmap[f] for f in st) for st in other.stacks]
+        lmap = [self.intern_labels(ls) for ls in other.label_sets]
         self.threads.update(other.threads)
         if len(other):
-            self.add_samples(smap[other.stack], other.thread, other.time_ns, other.weight,
-                             other.cpu_ns, other.flags, lmap[other.labels], other.depth)
+            cols = {k: array.array(tc, other._cols[k]) for k, tc in _COLUMNS.items()}
+            cols["stack"] = array.array("i", [smap[s] for s in other._cols["stack"]])
+            cols["labels"] = array.array("i", [lmap[x] for x in other._cols["labels"]])
+            self.append_columns(cols)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        def enc(a: np.ndarray) -> str:
-            return base64.b64encode(np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).tobytes()).decode()
+        def enc(a: array.array[int]) -> str:
+            if sys.byteorder != "little":  # pragma: no cover - big-endian hosts
+                a = array.array(a.typecode, a)
+                a.byteswap()
+            return base64.b64encode(a.tobytes()).decode()
 
         return {
             "format": FORMAT_NAME,
@@ -360,7 +507,7 @@ class ProfileData:
             "stacks": [list(s) for s in self.stacks],
             "label_sets": self.label_sets,
             "threads": {str(k): v for k, v in self.threads.items()},
-            "columns": {k: enc(self._column(k)) for k in _COLUMNS},
+            "columns": {k: enc(self._cols[k]) for k in _COLUMNS},
         }
 
     @classmethod
@@ -378,18 +525,25 @@ class ProfileData:
         for ls in d["label_sets"][1:]:
             out.intern_labels(ls)
         out.threads = {int(k): str(v) for k, v in d.get("threads", {}).items()}
-        cols = {}
-        for k, dt in _COLUMNS.items():
+        cols: dict[str, array.array[int]] = {}
+        for k, tc in _COLUMNS.items():
+            col = cols[k] = array.array(tc)
             if k not in d["columns"] and k == "depth":  # optional column
-                cols[k] = np.zeros(len(base64.b64decode(d["columns"]["stack"])) // 4, dtype=dt)
+                col.extend([0] * len(cols["stack"]))
                 continue
-            cols[k] = np.frombuffer(base64.b64decode(d["columns"][k]), dtype=np.dtype(dt).newbyteorder("<")).astype(dt)
+            try:
+                col.frombytes(base64.b64decode(d["columns"][k]))
+            except ValueError as exc:
+                raise ValueError(f"corrupt ringprof profile: column {k!r}: {exc}") from None
+            if sys.byteorder != "little":  # pragma: no cover - big-endian hosts
+                col.byteswap()
         n = len(cols["stack"])
         if any(len(c) != n for c in cols.values()):
             raise ValueError("corrupt ringprof profile: columns differ in length")
-        if n and (cols["stack"].min() < 0 or cols["stack"].max() >= len(out.stacks)):
+        if n and (min(cols["stack"]) < 0 or max(cols["stack"]) >= len(out.stacks)):
             raise ValueError("corrupt ringprof profile: stack id out of range")
         out._cols = cols
+        out._snapshots.clear()
         return out
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -17,9 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from .. import _sampler
+from .. import _native
 from ..labels import intern, lookup
 from ..model import ProfileData
 
@@ -29,9 +27,9 @@ log = logging.getLogger("ringprof")
 
 
 #: The calling thread's label set id (a C call, no Python in between).
-get_label: Callable[[], int] = _sampler.get_thread_label
+get_label: Callable[[], int] = _native.load().get_thread_label
 #: Set the calling thread's label set id.
-set_label: Callable[[int], None] = _sampler.set_thread_label
+set_label: Callable[[int], None] = _native.load().set_thread_label
 
 
 class LabelCache:
@@ -98,20 +96,24 @@ class RouteNames:
 
 
 def active_profile() -> Any:
-    return _profile_module()._active
+    """The profile slow requests are cut from: ``ringprof.start()``'s, else the
+    first enabled Profile, else None."""
+    from ..control import started
+    from ..recording import enabled_profiles
 
-
-def _profile_module() -> Any:
-    # ``ringprof.profile`` the attribute is the decorator; the module is in sys.modules.
-    import importlib
-
-    return importlib.import_module("ringprof.profile")
+    prof = started()
+    if prof is not None:
+        return prof
+    enabled = enabled_profiles()
+    return enabled[0] if enabled else None
 
 
 def select(data: ProfileData, *, thread: int | None = None, start_ns: int | None = None,
            end_ns: int | None = None, labels: Mapping[str, str] | None = None) -> ProfileData:
     """Like :meth:`ProfileData.filter`, but the result holds only the frames,
     stacks and label sets its samples use (small, for one request or span)."""
+    import numpy as np
+
     keep = data.select_mask(thread=thread, labels=labels, start_ns=start_ns, end_ns=end_ns)
     out = ProfileData(copy.deepcopy(data.meta))
     idx = np.flatnonzero(keep)
@@ -207,8 +209,7 @@ class SlowCapture:
         if prof is None:
             data = ProfileData({"mode": "cpu", "interval": 0.01, "pid": os.getpid(), "stats": {}})
         else:
-            with prof._lock:  # no drain or window cut while we read
-                data = select(prof.data, thread=thread, start_ns=start_ns, end_ns=end_ns + 1, labels=labels)
+            data = select(prof.snapshot(), thread=thread, start_ns=start_ns, end_ns=end_ns + 1, labels=labels)
         data.meta["start_time"] = time.time() - (time.monotonic_ns() - start_ns) / 1e9
         data.meta["duration"] = duration
         data.meta["request"] = {"method": method, "route": route, "path": path, "status": status,

@@ -46,15 +46,15 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def worker_exit(server: Any, worker: Any) -> None:
     """gunicorn ``worker_exit`` hook: export the worker's final window now."""
-    from .. import continuous
-    from . import _profile_module
+    from .. import continuous, control
 
-    profile = _profile_module()
     ctl = continuous.current()
     if ctl is None:
         return
     prof = ctl.profile
-    if prof is not None and profile._started is prof:
-        profile.stop()
+    if prof is not None and control.launched() is prof:
+        control.stop_launched()
+    elif prof is not None and control.started() is prof:
+        control.stop()
     else:
         ctl.close()

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ringprof.model import ProfileData
-    from ringprof.profile import Profile
+    from ringprof.recording import Profile
 
 __all__ = ["READABLE_FORMATS", "ProfileFormatError", "detect", "load", "parse", "read"]
 
@@ -186,6 +186,6 @@ def read(path: str | os.PathLike[str], format: str | None = None) -> ProfileData
 
 def load(path: str | os.PathLike[str]) -> Profile:
     """A :class:`~ringprof.Profile` (disabled, for analysis) read from any readable file."""
-    from ringprof.profile import Profile
+    from ringprof.recording import Profile
 
     return Profile.from_data(read(path))
