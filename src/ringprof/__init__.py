@@ -28,3 +28,10 @@ __all__ = [
     "stop",
 ]
 __version__ = "0.1.0"
+
+
+def serve_http(host: str = "127.0.0.1", port: int = 6060, token: str | None = None, **options: object) -> object:
+    """Serve Go-style ``/debug/pprof/`` on ``host:port`` (see :mod:`ringprof.http_server`)."""
+    from .http_server import serve_http as serve
+
+    return serve(host, port, token, **options)  # type: ignore[arg-type]
