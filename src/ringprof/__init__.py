@@ -35,3 +35,10 @@ def serve_http(host: str = "127.0.0.1", port: int = 6060, token: str | None = No
     from .http_server import serve_http as serve
 
     return serve(host, port, token, **options)  # type: ignore[arg-type]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext ringprof``: the ``%ringprof`` magics (see :mod:`ringprof.ipython_magic`)."""
+    from .ipython_magic import load_ipython_extension as load
+
+    load(ipython)
