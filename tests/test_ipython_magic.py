@@ -65,10 +65,13 @@ def _cell_outputs(cell: Any) -> tuple[str, str, str]:
     return html, plain, stream
 
 
-def test_notebook_renders_the_flame_graph_inline(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def notebook(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    """A notebook using the magics, executed by a real kernel: (cells, its directory)."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
+    tmp_path = tmp_path_factory.mktemp("notebook")
     cells = [
         "%load_ext ringprof",
         _BURN,
@@ -81,7 +84,11 @@ def test_notebook_renders_the_flame_graph_inline(tmp_path: Path) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
                             ).execute()
-    executed = nb.cells
+    return nb.cells, tmp_path
+
+
+def test_notebook_renders_the_flame_graph_inline(notebook: tuple[Any, Path]) -> None:
+    executed, tmp_path = notebook
 
     html, plain, _ = _cell_outputs(executed[2])
     assert html.startswith('<iframe sandbox="allow-scripts"') and " srcdoc=\"" in html
@@ -120,3 +127,44 @@ def test_terminal_ipython_prints_a_top_table(tmp_path: Path) -> None:
     assert re.search(r"ringprof: \d+ samples, cpu mode", out.stdout), out.stdout
     assert total_pct(out.stdout, "notebook_burn") >= 90
     assert "%ringprof: unknown mode 'bogus'" in out.stderr
+
+
+def test_notebook_iframe_renders_in_chromium(notebook: tuple[Any, Path], tmp_path: Path) -> None:
+    """The iframe from the notebook output, in a real browser: the sandboxed viewer runs and draws."""
+    import os
+    import shutil
+
+    chromium = os.environ.get("RINGPROF_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    chromedriver = os.environ.get("RINGPROF_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (os.access(chromium, os.X_OK) and os.access(chromedriver, os.X_OK)):
+        if os.environ.get("CI"):
+            pytest.fail("chromium/chromedriver missing in CI (apt-get install chromium chromium-driver)")
+        pytest.skip("chromium/chromedriver not installed")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    html, _, _ = _cell_outputs(notebook[0][2])
+    page = tmp_path / "output.html"
+    page.write_text(f"<!DOCTYPE html><html><body>{html}</body></html>")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,900"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(chromedriver), options=opts)
+    try:
+        drv.get(page.as_uri())
+        drv.switch_to.frame(drv.find_element("tag name", "iframe"))
+        WebDriverWait(drv, 30).until(lambda d: d.execute_script(
+            "return document.body && (document.body.dataset.ready === '1' || "
+            "!document.getElementById('error').hidden)"))
+        assert drv.execute_script("return document.body.dataset.ready") == "1"
+        assert drv.execute_script("return window.ringprof.rectOf('notebook_burn', 0)") is not None
+        # Sandboxed without allow-same-origin: the viewer cannot reach the notebook page.
+        assert drv.execute_script("try { return String(window.parent.document.title) } catch (e) { return 'blocked' }"
+                                  ) == "blocked"
+        errors = [e for e in drv.get_log("browser") if e.get("level") == "SEVERE"]
+        assert not errors, errors
+    finally:
+        drv.quit()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import os
 import sys
 import threading
 from typing import Any
@@ -110,8 +111,9 @@ _NO_SAMPLES = ("ringprof: no samples: the code ran for less than one sampling in
 
 def from_statement(data: Any) -> Any:
     """A copy of ``data`` whose stacks start at the profiled code: IPython's,
-    the kernel's and ringprof's frames above it are cut.  Stacks that never
-    reach it (other threads) are kept whole."""
+    the kernel's and ringprof's frames above it are cut, and samples of
+    ringprof's own switching on and off (in this module, outside the code)
+    are dropped.  Stacks that never reach the code (other threads) stay whole."""
     import numpy as np
 
     from .model import ProfileData
@@ -119,14 +121,26 @@ def from_statement(data: Any) -> Any:
     out = ProfileData(data.meta)
     out.threads = dict(data.threads)
     remap = np.zeros(max(len(data.stacks), 1), dtype=np.int64)
+    keep_stack = np.ones(max(len(data.stacks), 1), dtype=bool)
+    here = os.path.realpath(__file__)
+    ours: dict[str, bool] = {}
+
+    def is_ours(filename: str) -> bool:
+        if filename not in ours:
+            ours[filename] = bool(filename) and os.path.realpath(filename) == here
+        return ours[filename]
+
     for sid, stack in enumerate(data.stacks):
         frames = [data.frames[f] for f in stack]
-        start = next((i for i, frame in enumerate(frames) if frame.filename == _CODE_NAME), 0)
-        remap[sid] = out.intern_stack(out.intern_frame(frame) for frame in frames[start:])
+        start = next((i for i, frame in enumerate(frames) if frame.filename == _CODE_NAME), None)
+        if start is None and any(is_ours(frame.filename) for frame in frames):
+            keep_stack[sid] = False
+        remap[sid] = out.intern_stack(out.intern_frame(frame) for frame in frames[start or 0:])
     labels = np.array([out.intern_labels(ls) for ls in data.label_sets] or [0], dtype=np.int64)
     if len(data):
-        out.add_samples(remap[data.stack], data.thread, data.time_ns, data.weight, data.cpu_ns, data.flags,
-                        labels[data.labels], data.depth)
+        keep = keep_stack[data.stack]
+        out.add_samples(remap[data.stack[keep]], data.thread[keep], data.time_ns[keep], data.weight[keep],
+                        data.cpu_ns[keep], data.flags[keep], labels[data.labels[keep]], data.depth[keep])
     return out
 
 
