@@ -9,6 +9,8 @@ One public noun, as in cProfile: :class:`Profile` records and is the
 recording.  ``import ringprof as cProfile`` works too (see the README).
 """
 
+from typing import TYPE_CHECKING
+
 from .cprofile import run, runctx
 from .labels import labels
 from .model import Frame, ProfileData
@@ -29,12 +31,17 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from .http_server import PprofServer
 
-def serve_http(host: str = "127.0.0.1", port: int = 6060, token: str | None = None, **options: object) -> object:
-    """Serve Go-style ``/debug/pprof/`` on ``host:port`` (see :mod:`ringprof.http_server`)."""
+
+def serve_http(host: str = "127.0.0.1", port: int = 6060, token: str | None = None, *, max_seconds: int = 300,
+               max_concurrent: int = 2, max_connections: int = 16, interval: float = 0.01) -> "PprofServer":
+    """Serve Go-style ``/debug/pprof/`` on ``host:port`` from a daemon thread (see :mod:`ringprof.http_server`)."""
     from .http_server import serve_http as serve
 
-    return serve(host, port, token, **options)  # type: ignore[arg-type]
+    return serve(host, port, token, max_seconds=max_seconds, max_concurrent=max_concurrent,
+                 max_connections=max_connections, interval=interval)
 
 
 def load_ipython_extension(ipython: object) -> None:
