@@ -255,6 +255,17 @@ def test_listener_429_past_the_limit_while_one_records() -> None:
         assert results == [200]
 
 
+def test_malformed_request_gets_a_one_line_400(server: PprofServer) -> None:
+    with socket.create_connection(server.address) as sock:
+        sock.sendall(b"NOT A REQUEST\r\n\r\n")
+        sock.settimeout(30)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    body = answer.split(b"\r\n\r\n")[-1]  # no status line or headers: the request line named no HTTP version
+    assert body.count(b"\n") == 1 and body.startswith(b"400 "), answer
+
+
 def test_client_that_goes_away_frees_its_slot(server: PprofServer) -> None:
     sock = socket.create_connection(server.address)
     sock.sendall(b"GET /debug/pprof/profile?seconds=60 HTTP/1.1\r\nHost: x\r\n\r\n")

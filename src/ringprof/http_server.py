@@ -44,6 +44,8 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers
     timeout = 10  # seconds to read the request; a slow client only holds its own thread
+    error_message_format = "%(code)d %(message)s\n"  # malformed requests: one line, like our own errors
+    error_content_type = "text/plain; charset=utf-8"
 
     def do_GET(self) -> None:
         self._serve()
