@@ -83,11 +83,17 @@ def test_session_and_slowest_tests(pytester: pytest.Pytester) -> None:
 
     tests = sorted(p.name for p in (out / "tests").iterdir())
     assert tests == ["01-test_sample.py-test_alpha.html", "02-test_sample.py-test_beta.html"]
+    (out / "tests" / "03-from-an-earlier-run.html").write_text("old")
     alpha = (out / "tests" / tests[0]).read_text()
     beta = (out / "tests" / tests[1]).read_text()
     assert "alpha_burn" in alpha and "beta_burn" not in alpha and "gamma_burn" not in alpha
     assert "beta_burn" in beta and "alpha_burn" not in beta
     assert "tests/01-test_sample.py-test_alpha.html" in text
+
+    # A second run replaces the slowest-test graphs of the first.
+    result = pytester.runpytest_subprocess("--ringprof=out", "--ringprof-top", "1", "-q", "-k", "beta or quick")
+    result.assert_outcomes(passed=2, deselected=2)
+    assert sorted(p.name for p in (out / "tests").iterdir()) == ["01-test_sample.py-test_beta.html"]
 
 
 def test_bad_option_is_a_usage_error(pytester: pytest.Pytester) -> None:

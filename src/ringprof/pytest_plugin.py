@@ -27,6 +27,7 @@ the plugin must cost next to nothing when it is not used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -111,6 +112,11 @@ class SessionProfiler:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.worker_id is None:  # slowest-test graphs of an earlier run would mix with this run's
+            with contextlib.suppress(OSError):
+                for name in os.listdir(os.path.join(self.base, "tests")):
+                    if re.match(r"^\d{2}-.*\.html$", name):
+                        os.unlink(os.path.join(self.base, "tests", name))
         if self._is_controller():
             return  # the workers record; the controller merges
         import ringprof
