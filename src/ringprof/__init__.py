@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .control import start, stop
     from .cprofile import run, runctx
     from .decorator import profile
+    from .http_server import PprofServer
     from .model import Frame, ProfileData
     from .readers import ProfileFormatError, load
     from .recording import Profile, TopEntry
@@ -41,6 +42,7 @@ __all__ = [
     "profile",
     "run",
     "runctx",
+    "serve_http",
     "start",
     "stop",
 ]
@@ -74,3 +76,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
+
+
+def serve_http(host: str = "127.0.0.1", port: int = 6060, token: str | None = None, *, max_seconds: int = 300,
+               max_concurrent: int = 2, max_connections: int = 16, interval: float = 0.01) -> PprofServer:
+    """Serve Go-style ``/debug/pprof/`` on ``host:port`` from a daemon thread (see :mod:`ringprof.http_server`)."""
+    from .http_server import serve_http as serve
+
+    return serve(host, port, token, max_seconds=max_seconds, max_concurrent=max_concurrent,
+                 max_connections=max_connections, interval=interval)
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext ringprof``: the ``%ringprof`` magics (see :mod:`ringprof.ipython_magic`)."""
+    from .ipython_magic import load_ipython_extension as load
+
+    load(ipython)

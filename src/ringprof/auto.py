@@ -58,7 +58,21 @@ def start_from_env(environ: Mapping[str, str] | None = None, *, default_on: bool
     on = settings.enabled if settings.enabled is not None else default_on
     if not on or control.launched() is not None:
         return None
-    return control.launch(**settings.start_kwargs())
+    server = None
+    if settings.http is not None:  # first: a busy port then leaves nothing started
+        from .http_server import serve_http
+
+        try:
+            server = serve_http(*settings.http, token=settings.http_token)
+        except OSError as exc:
+            raise RuntimeError(f"RINGPROF_HTTP: cannot listen on {settings.http[0]}:{settings.http[1]}: "
+                               f"{exc.strerror or exc}") from None
+    try:
+        return control.launch(**settings.start_kwargs())
+    except BaseException:
+        if server is not None:
+            server.close()
+        raise
 
 
 def _is_python(arg: str) -> bool:

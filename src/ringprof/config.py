@@ -13,6 +13,9 @@ variable                      meaning                                           
 ``RINGPROF_LABELS``           static labels for every window: ``k=v,k2=v2``         none
 ``RINGPROF_FOLLOW_FORK``      profile forked children (prefork servers)             ``1``
 ``RINGPROF_MAX_DEPTH``        frames kept per sample                                ``128``
+``RINGPROF_HTTP``             serve ``/debug/pprof/`` on ``HOST:PORT`` (``:PORT``      off
+                              is ``127.0.0.1:PORT``), :mod:`ringprof.http_server`
+``RINGPROF_HTTP_TOKEN``       bearer token the pprof endpoint requires              none
 ============================  ===================================================  ==================
 
 ``RINGPROF`` accepts ``1/true/yes/on`` and ``0/false/no/off``.  The launcher
@@ -35,7 +38,8 @@ __all__ = ["ConfigError", "Settings", "from_env", "parse_duration", "parse_inter
 DEFAULT_SINKS = "dir:./ringprof-profiles?keep=60"
 
 ENV_VARS = ("RINGPROF", "RINGPROF_INTERVAL", "RINGPROF_MODE", "RINGPROF_WINDOW", "RINGPROF_SINKS",
-            "RINGPROF_SERVICE", "RINGPROF_LABELS", "RINGPROF_FOLLOW_FORK", "RINGPROF_MAX_DEPTH")
+            "RINGPROF_SERVICE", "RINGPROF_LABELS", "RINGPROF_FOLLOW_FORK", "RINGPROF_MAX_DEPTH",
+            "RINGPROF_HTTP", "RINGPROF_HTTP_TOKEN")
 
 
 class ConfigError(ValueError):
@@ -54,6 +58,8 @@ class Settings:
     labels: dict[str, str] = field(default_factory=dict)
     follow_fork: bool = True
     max_depth: int = 128
+    http: tuple[str, int] | None = None  #: RINGPROF_HTTP: where to serve /debug/pprof/
+    http_token: str | None = None
 
     def start_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`ringprof.start`."""
@@ -120,6 +126,14 @@ def parse_labels(text: str) -> dict[str, str]:
             raise ValueError(f"label {key!r} given twice")
         out[key] = value
     return out
+
+
+def parse_http_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[::1]:PORT`` or ``:PORT`` (``127.0.0.1``) -> (host, port)."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:6060)")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def _bool(name: str, text: str) -> bool:
@@ -191,4 +205,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"RINGPROF_LABELS: {exc}") from None
     if (v := get("RINGPROF_FOLLOW_FORK")) is not None:
         kw["follow_fork"] = _bool("RINGPROF_FOLLOW_FORK", v)
+    if (v := get("RINGPROF_HTTP")) is not None:
+        try:
+            kw["http"] = parse_http_address(v)
+        except ValueError as exc:
+            raise ConfigError(f"RINGPROF_HTTP: {exc}") from None
+    if (v := get("RINGPROF_HTTP_TOKEN")) is not None:
+        kw["http_token"] = v.strip()
     return Settings(**kw)
