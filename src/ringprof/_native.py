@@ -25,6 +25,37 @@ from typing import Any
 
 _lock = threading.Lock()
 _module: Any = None
+_missing: str | None = None
+
+
+class SamplingUnavailable(RuntimeError):
+    """This interpreter cannot be sampled (the message says why in one line).
+
+    ringprof still imports, reads, converts, compares and exports profiles
+    there; only starting a recording raises this."""
+
+
+def _why_missing(exc: ImportError) -> str:
+    import sysconfig
+
+    if sys.implementation.name != "cpython":
+        why = f"{sys.implementation.name} is not CPython"
+    elif sysconfig.get_config_var("Py_GIL_DISABLED"):
+        why = "free-threaded CPython builds are not supported yet"
+    elif sys.version_info >= (3, 16):
+        why = f"CPython {sys.version_info[0]}.{sys.version_info[1]} is newer than 3.15, the last frame layout it knows"
+    else:
+        why = f"its native sampler is not installed ({' '.join(str(exc).split())})"
+    return f"ringprof cannot sample on this interpreter: {why}"
+
+
+def available() -> bool:
+    """Whether the native sampler can be loaded here (loads it if so)."""
+    try:
+        load()
+    except SamplingUnavailable:
+        return False
+    return True
 
 
 def _empty(count: int, typecode: str) -> array.array[int]:
@@ -41,23 +72,35 @@ def _stand_in() -> types.ModuleType:
 
 
 def load() -> Any:
-    """The native core module (imported once, numpy-free)."""
-    global _module
+    """The native core module (imported once, numpy-free).
+
+    Raises :class:`SamplingUnavailable` where there is none (an interpreter
+    setup.py could not build it for, or an install without it)."""
+    global _module, _missing
     if _module is not None:
         return _module
+    if _missing is not None:
+        raise SamplingUnavailable(_missing)
     with _lock:
         if _module is None:
-            stand_in = _stand_in()
-            real = sys.modules.get("numpy")
-            if real is None and "ringprof._sampler" not in sys.modules:
-                sys.modules["numpy"] = stand_in
-                try:
-                    from . import _sampler as core
-                finally:
-                    if sys.modules.get("numpy") is stand_in:
-                        del sys.modules["numpy"]
-            else:
-                from . import _sampler as core
-            setattr(core, "np", stand_in)  # noqa: B010 - parse() returns array.array columns either way
-            _module = core
+            try:
+                _module = _import_core()
+            except ImportError as exc:
+                _missing = _why_missing(exc)
+                raise SamplingUnavailable(_missing) from None
     return _module
+
+
+def _import_core() -> Any:
+    stand_in = _stand_in()
+    if sys.modules.get("numpy") is None and "ringprof._sampler" not in sys.modules:
+        sys.modules["numpy"] = stand_in
+        try:
+            from . import _sampler as core
+        finally:
+            if sys.modules.get("numpy") is stand_in:
+                del sys.modules["numpy"]
+    else:
+        from . import _sampler as core
+    setattr(core, "np", stand_in)  # noqa: B010 - parse() returns array.array columns either way
+    return core

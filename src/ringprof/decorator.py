@@ -4,12 +4,17 @@ Each call is recorded on the calling thread only (a :meth:`Profile.session`
 per outermost call), so two threads inside the same decorated function never
 switch each other off, and decorated functions work while other recordings
 (``ringprof.start()``, the CLI, a Profile) run.  Nested and recursive calls on
-one thread are recorded once, by the outermost call.
+one thread are recorded once, by the outermost call.  If sampling cannot
+start (an interpreter ringprof cannot sample, a foreign SIGPROF handler), the
+function still runs, unprofiled, and the reason is logged once (logger
+``ringprof``): a profiler never raises inside the code it observes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -36,6 +41,7 @@ def profile(func: Callable[P, R] | None = None, *, output: str | os.PathLike[str
         prof = Profile(**options)
         depth = threading.local()
         write_lock = threading.Lock()
+        refused: list[str] = []
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -47,11 +53,18 @@ def profile(func: Callable[P, R] | None = None, *, output: str | os.PathLike[str
                     depth.n -= 1
             depth.n = 1
             try:
-                with prof.session(threads="current"):
+                with contextlib.ExitStack() as recording:
+                    try:
+                        recording.enter_context(prof.session(threads="current"))
+                    except RuntimeError as exc:
+                        if not refused:
+                            refused.append(str(exc))
+                            logging.getLogger("ringprof").warning(
+                                "ringprof: %s runs unprofiled: %s", getattr(fn, "__qualname__", fn), exc)
                     return fn(*args, **kwargs)
             finally:
                 depth.n = 0
-                if output is not None:
+                if output is not None and not refused:
                     with write_lock:
                         prof.export(output)
 

@@ -22,6 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from types import TracebackType
+    from typing import Any
 
 # Intern table: append-only, so ids stay valid for the life of the process.
 _sets: list[dict[str, str]] = [{}]
@@ -48,11 +49,21 @@ def lookup(label_id: int) -> dict[str, str]:
     return _sets[label_id] if 0 <= label_id < len(_sets) else {}
 
 
-def current() -> dict[str, str]:
-    """Labels active on the calling thread."""
+def _core() -> Any:
+    """The native core, or None where this interpreter cannot be sampled
+    (labels then do nothing: they must never raise inside the user's code)."""
     from . import _native
 
-    return dict(lookup(int(_native.load().get_thread_label())))
+    try:
+        return _native.load()
+    except _native.SamplingUnavailable:
+        return None
+
+
+def current() -> dict[str, str]:
+    """Labels active on the calling thread."""
+    native = _core()
+    return dict(lookup(int(native.get_thread_label()))) if native is not None else {}
 
 
 class labels:
@@ -69,9 +80,9 @@ class labels:
         self._previous = 0
 
     def __enter__(self) -> dict[str, str]:
-        from . import _native
-
-        native = _native.load()
+        native = _core()
+        if native is None:
+            return dict(self._values)
         self._previous = int(native.get_thread_label())
         merged = {**lookup(self._previous), **self._values}
         native.set_thread_label(intern(merged))
@@ -79,6 +90,6 @@ class labels:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        from . import _native
-
-        _native.load().set_thread_label(self._previous)
+        native = _core()
+        if native is not None:
+            native.set_thread_label(self._previous)
