@@ -289,6 +289,19 @@ def run(python: str, names: list[str], cfgs: list[Config], reps: int, scale: flo
 
 
 # ---------------------------------------------------------------------- rendering
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several runs (e.g. ``--only tachyon`` and ``--only ringprof`` run side by side)."""
+    if len(parts) == 1:
+        return parts[0]
+    order = [wl for p in parts for wl in p["workloads"]]
+    rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: order.index(r["workload"]))
+    out = dict(parts[0])
+    out["rows"] = rows
+    out["split"] = [s for p in parts for s in p.get("split", [])]
+    out["seconds"] = max(p["seconds"] for p in parts)
+    return out
+
+
 def _pct(q: dict[str, float], spread: bool = True) -> str:
     if not q:
         return "-"
@@ -346,14 +359,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", choices=("tachyon", "ringprof"), help="one profiler's configurations only")
     p.add_argument("--python", default=sys.executable, help="interpreter for every process (default: this one)")
     p.add_argument("--json", metavar="PATH", help="write everything measured as JSON")
-    p.add_argument("--render", metavar="JSON", help="print the Markdown tables of an earlier --json and exit")
+    p.add_argument("--render", nargs="+", metavar="JSON",
+                   help="print the Markdown tables of earlier --json files (e.g. the two --only halves) and exit")
     ns = p.parse_args(argv)
     if ns.render:
         try:
-            with open(ns.render) as fh:
-                print(render(json.load(fh)))
+            parts = []
+            for path in ns.render:
+                with open(path) as fh:
+                    parts.append(json.load(fh))
+            print(render(merge(parts)))
         except (OSError, ValueError, KeyError) as exc:
-            print(f"benchmarks.tachyon: cannot render {ns.render}: {exc}", file=sys.stderr)
+            print(f"benchmarks.tachyon: cannot render {' '.join(ns.render)}: {exc}", file=sys.stderr)
             return 2
         return 0
     try:
@@ -362,6 +379,13 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--rates must be integers in Hz: {ns.rates!r}")
     if ns.reps < 3 or ns.scale <= 0 or not rates or min(rates) <= 0:
         p.error("need --reps >= 3, a positive --scale and positive --rates")
+    if ns.json:  # fail now, not after half an hour of runs
+        try:
+            with open(ns.json, "a"):
+                pass
+        except OSError as exc:
+            print(f"benchmarks.tachyon: cannot write {ns.json}: {exc.strerror}", file=sys.stderr)
+            return 2
     why = tachyon_available(ns.python)
     if why:
         print(f"benchmarks.tachyon: {why}", file=sys.stderr)
