@@ -226,7 +226,13 @@ def summarise(cfg: Config, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -
     row["tree_launch"] = _q([p["tree_cpu"] / b["tree_cpu"] for b, p in ok])
     row["base_cpu"] = statistics.median(b["cpu"] for b, _ in ok)
     row["base_tree_cpu"] = statistics.median(b["tree_cpu"] for b, _ in ok)
+    row["runs"] = [{k: p.get(k) for k in ("cpu", "wall", "parent_cpu", "tree_cpu", "samples", "stacks", "passes",
+                                          "seconds", "passes_per_s")} for _, p in ok]
+    row["on_cpu_fraction"] = _q([p["cpu"] / p["wall"] for _, p in ok if p.get("wall")])
     if cfg.profiler == "tachyon":
+        # The profiler's CPU per sampling pass during the window (one pass reads every thread's stack).
+        row["profiler_us_per_pass"] = _q([1e6 * p["parent_cpu"] / (p["wall"] * p["passes_per_s"]) for _, p in ok
+                                          if p.get("parent_cpu") and p.get("passes_per_s") and p.get("wall")])
         row["profiler_cpu_pct"] = _q([100 * (p.get("parent_cpu") or 0.0) / b["cpu"] for b, p in ok])
         rates = [p["passes_per_s"] for _, p in ok if p.get("passes_per_s")]
         row["passes_per_s"] = _q(rates)
@@ -243,7 +249,9 @@ def run(python: str, names: list[str], cfgs: list[Config], reps: int, scale: flo
         log: Callable[[str], None]) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="ringprof-tachyon-")
     t0 = time.monotonic()
-    out: dict[str, Any] = {"python": python, "reps": reps, "scale": scale, "split_seconds": split_s,
+    rel = os.path.relpath(python, ROOT)
+    shown = rel if not rel.startswith("..") else os.path.basename(python)
+    out: dict[str, Any] = {"python": shown, "reps": reps, "scale": scale, "split_seconds": split_s,
                            "workloads": names, "load_start": os.getloadavg(), "rows": [], "split": []}
     ver = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
                          text=True).stdout.strip()
@@ -330,9 +338,19 @@ def render(res: dict[str, Any]) -> str:
         if r["profiler"] == "tachyon":
             rate = f"{_rate(r.get('stacks_per_s', {}))} ({_rate(r.get('passes_per_s', {}))} passes)"
         else:
-            rate = _rate(r.get("stacks_per_s", {}))
+            rate = f"{_rate(r.get('stacks_per_s', {}))} ({_rate(r.get('samples_per_cpu_s', {}))} per CPU-s)"
         w(f"| {r['workload']} | {r['config']} | {_pct(r['cpu'])} | {_pct(r['wall'])} | {_pct(r['tree_window'])} "
           f"| {_pct(r['tree_launch'], spread=False)} | {own} | {rate} |")
+    per_pass = [r for r in res["rows"] if r.get("profiler_us_per_pass")]
+    if per_pass:
+        w("")
+        w("| workload | Tachyon | its CPU per sampling pass (us) | passes/s | target's CPU / wall in the window |")
+        w("| :--- | :--- | ---: | ---: | ---: |")
+        for r in per_pass:
+            q = r["profiler_us_per_pass"]
+            f = r.get("on_cpu_fraction", {})
+            w(f"| {r['workload']} | {r['config']} | {q['median']:,.0f} <sub>[{q['min']:,.0f}, {q['max']:,.0f}]</sub> "
+              f"| {_rate(r.get('passes_per_s', {}))} | {f.get('median', float('nan')):.2f} |")
     if res.get("split"):
         w("")
         w("| profiler | part_a % | part_b % | part_c % | truth (same run) | max error (pp) | samples |")

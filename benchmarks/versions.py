@@ -36,6 +36,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPLIT_CONFIGS = (("cpu", 100), ("cpu", 250), ("wall", 1000))
 
 
+def _shown(path: str) -> str:
+    """A path as it may appear in results kept in the repository (relative to the checkout when inside it)."""
+    rel = os.path.relpath(path, ROOT)
+    return rel if not rel.startswith("..") else os.path.basename(path)
+
+
 def run_gate(extra: list[str]) -> dict[str, Any]:
     fd, path = tempfile.mkstemp(prefix="ringprof-gate-", suffix=".json")
     os.close(fd)
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - t0:5.0f}s] {msg}", file=sys.stderr, flush=True)
 
     res: dict[str, Any] = {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
-                           "executable": sys.executable, "load_start": os.getloadavg()}
+                           "executable": _shown(sys.executable), "load_start": os.getloadavg()}
     log("gate: python -m benchmarks.check --quick")
     res["gate"] = run_gate([])
     log("split (ringprof)")
