@@ -35,7 +35,7 @@ import os
 import resource
 import sys
 import time
-from typing import Any
+from typing import Any, Literal, cast
 
 
 def _parent_cpu_s() -> float | None:
@@ -50,14 +50,19 @@ def _parent_cpu_s() -> float | None:
     return total / 1e9
 
 
-def _ringprof(spec: str | None) -> tuple[str, float] | None:
+def _ringprof(spec: str | None) -> tuple[Literal["cpu", "wall"], float] | None:
     if not spec:
         return None
     mode, _, hz = spec.partition(":")
-    return mode, float(hz)
+    if mode not in ("cpu", "wall"):
+        raise ValueError(f"--ringprof MODE must be cpu or wall, not {mode!r}")
+    return cast(Literal["cpu", "wall"], mode), float(hz)
 
 
-def run_workload(name: str, scale: float, ring: tuple[str, float] | None, out: str) -> dict[str, Any]:
+Mode = Literal["cpu", "wall"]
+
+
+def run_workload(name: str, scale: float, ring: tuple[Mode, float] | None, out: str) -> dict[str, Any]:
     from . import workloads
 
     w = workloads.available()[name]
@@ -90,7 +95,7 @@ def run_workload(name: str, scale: float, ring: tuple[str, float] | None, out: s
     return res
 
 
-def run_split(seconds: float, ring: tuple[str, float] | None) -> dict[str, Any]:
+def run_split(seconds: float, ring: tuple[Literal["cpu", "wall"], float] | None) -> dict[str, Any]:
     from . import accuracy
 
     chunk_s = 0.004
@@ -130,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="JSON result file")
     ns = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    ring = _ringprof(ns.ringprof)
+    try:
+        ring = _ringprof(ns.ringprof)
+    except ValueError as exc:
+        p.error(str(exc))
     if ns.split:
         res = run_split(ns.split, ring)
     elif ns.workload:

@@ -66,7 +66,7 @@ def run_split(seconds: float = 3.0) -> dict[str, Any]:
     chunk_s = 0.004
     sizes = accuracy.calibrate(chunk_s)
     before = accuracy.truth(accuracy.schedule(sizes, 250, seed=1))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for mode, hz in SPLIT_CONFIGS:
         adapter = peers.Ringprof(mode, hz)
         adapter.start()
@@ -147,7 +147,7 @@ def _cell(row: dict[str, Any]) -> str:
 
 def render(data: list[dict[str, Any]]) -> str:
     vers = [d["python"] for d in data]
-    lines = []
+    lines: list[str] = []
     w = lines.append
     w("| workload | " + " | ".join(vers) + " |")
     w("| :--- |" + " ---: |" * len(vers))
