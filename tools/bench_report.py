@@ -355,6 +355,33 @@ def render(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+KEPT_BEGIN = "<!-- kept:"
+KEPT_END = "<!-- /kept -->"
+
+
+def kept_sections(path: str) -> str:
+    """Hand-kept blocks of an existing report (``<!-- kept: NAME -->`` ... ``<!-- /kept -->``).
+
+    Sections measured by other commands (``benchmarks.tachyon``, ``benchmarks.versions``)
+    live between these markers; regenerating the report keeps them, at the end.
+    """
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError:
+        return ""
+    blocks = []
+    pos = 0
+    while (start := text.find(KEPT_BEGIN, pos)) >= 0:
+        end = text.find(KEPT_END, start)
+        if end < 0:
+            break
+        end += len(KEPT_END)
+        blocks.append(text[start:end])
+        pos = end
+    return "\n\n".join(blocks) + "\n" if blocks else ""
+
+
 # ---------------------------------------------------------------------- the chart
 def chart(res: dict[str, Any], path: str) -> None:
     import matplotlib
@@ -444,8 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         with open(data_path) as fh:
             res = json.load(fh)
     md = os.path.join(ns.out_dir, "RESULTS.md")
+    kept = kept_sections(md)
     with open(md, "w") as fh:
         fh.write(render(res))
+        if kept:
+            fh.write("\n" + kept)
     print(f"wrote {md}")
     if not ns.no_chart:
         try:
