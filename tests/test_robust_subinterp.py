@@ -6,7 +6,9 @@ main one, so frames of another interpreter must never be walked (INTERNALS
 in its samples, its own main-interpreter frames (the ``run_string`` caller),
 the synthetic ``<subinterpreter>`` frame (while the sub-interpreter's thread
 state is bound), or nothing -- never the sub-interpreter's code.
-Importing ringprof inside a sub-interpreter fails with ImportError.
+``import ringprof`` works inside a sub-interpreter (it is pure Python until
+used), but recording there fails with ImportError: the sampler belongs to the
+main interpreter.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def main_thread_caller():
         if err:
             errors.append(err)
 main_thread_caller()
-imp = sub_run(i, "import ringprof")
+imp = sub_run(i, "import ringprof; ringprof.Profile(interval=0.01).enable()")
 sub_destroy(i)
 prof.disable()
 d = prof.data

@@ -71,14 +71,38 @@ def _stand_in() -> types.ModuleType:
     return mod
 
 
+def _in_main_interpreter() -> bool:
+    """False inside a sub-interpreter (whose objects the drain must never touch)."""
+    import importlib
+
+    for name in ("_interpreters", "_xxsubinterpreters"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        try:
+            current, main = mod.get_current(), mod.get_main()
+        except Exception:  # pragma: no cover - an API we do not know: assume main
+            return True
+        current = current[0] if isinstance(current, tuple) else current
+        main = main[0] if isinstance(main, tuple) else main
+        return int(current) == int(main)
+    return True
+
+
 def load() -> Any:
     """The native core module (imported once, numpy-free).
 
     Raises :class:`SamplingUnavailable` where there is none (an interpreter
-    setup.py could not build it for, or an install without it)."""
+    setup.py could not build it for, or an install without it), and ImportError
+    inside a sub-interpreter: the sampler, its handler and its drain belong to
+    the main interpreter.
+    """
     global _module, _missing
-    if _module is not None:
+    if _module is not None:  # each interpreter has its own copy of this module: checked below, once
         return _module
+    if not _in_main_interpreter():
+        raise ImportError("ringprof records from the main interpreter only, not from a sub-interpreter")
     if _missing is not None:
         raise SamplingUnavailable(_missing)
     with _lock:
