@@ -50,13 +50,14 @@ def lookup(label_id: int) -> dict[str, str]:
 
 
 def _core() -> Any:
-    """The native core, or None where this interpreter cannot be sampled
-    (labels then do nothing: they must never raise inside the user's code)."""
+    """The native core, or None where this interpreter cannot be sampled or is
+    a sub-interpreter (labels then do nothing: they must never raise inside the
+    user's code)."""
     from . import _native
 
     try:
         return _native.load()
-    except _native.SamplingUnavailable:
+    except (_native.SamplingUnavailable, ImportError):
         return None
 
 
