@@ -78,13 +78,28 @@ cdef extern from "sampler.h":
     int rp_foreign_handler(char *desc, size_t desclen)
 
 cdef extern from "codes.h":
+    ctypedef struct rp_dead_code:
+        uint64_t ptr
+        uint64_t death_ns
+        uint64_t seq
+        void *qualname
+        void *filename
+        void *linetable
+        int firstlineno
     int rp_codes_install() except -1
     void rp_codes_set_active(int active)
     uint64_t rp_codes_mark()
     void rp_codes_release(uint64_t upto)
     uint64_t rp_codes_parked()
-    int rp_code_check(uint64_t ptr)
+    uint64_t rp_codes_first_seq()
+    int rp_codes_register(void *code)
+    int rp_codes_known(uint64_t ptr)
+    uint64_t rp_codes_registered()
+    const rp_dead_code *rp_codes_dead(uint64_t seq)
+    int rp_dead_code_line(const rp_dead_code *d, uint64_t instr)
     long rp_code_lasti(void *code, uint64_t instr)
+    uint64_t rp_code_instr_address(void *code, long lasti)
+    int rp_linetable_line(const unsigned char *table, size_t len, int firstlineno, long lasti)
 
 MAX_DEPTH_LIMIT = RP_MAX_DEPTH_LIMIT
 RECORD_HEADER_BYTES = sizeof(rp_record)
@@ -130,6 +145,9 @@ def start(str mode, str timer, double interval, int max_depth, uint64_t ring_byt
     rp_codes_install()
     rp_codes_set_active(1)
     if rp_start(&cfg, err, sizeof(err)) != 0:
+        # Deferral must not outlive a refused start: nothing will ever drain.
+        rp_codes_set_active(0)
+        rp_codes_release(rp_codes_mark())
         raise SamplerError(err.decode("utf-8", "replace"))
 
 
@@ -195,6 +213,7 @@ def stats():
         "threads": st.threads,
         "timer_errors": st.timer_errors,
         "parked_codes": rp_codes_parked(),
+        "registered_codes": rp_codes_registered(),
     }
 
 
@@ -229,12 +248,14 @@ def codes_mark():
     return rp_codes_mark()
 
 
-def parse(const uint8_t[::1] buf, dict index):
+def parse(const uint8_t[::1] buf, dict index, Py_ssize_t next_id=-1):
     """Split a drained buffer into per-sample columns.
 
     ``index`` maps a raw stack key (frame bytes + synthetic flags) to a raw id;
     keys seen for the first time are added and returned in ``new`` as
-    ``(raw_id, key)`` so the caller resolves each unique raw stack once.
+    ``(raw_id, key)`` so the caller resolves each unique raw stack once.  New
+    ids count up from ``next_id`` (default: ``len(index)``; a caller that
+    removes keys from ``index`` must pass its own counter).
     """
     cdef Py_ssize_t total = buf.shape[0] if buf is not None else 0
     cdef Py_ssize_t off = 0, count = 0, i = 0
@@ -267,7 +288,11 @@ def parse(const uint8_t[::1] buf, dict index):
         memcpy(<char *>key + 1, <const char *>rec + sizeof(rp_record), rec.nframes * sizeof(rp_frame))
         rid = index.get(key)
         if rid is None:
-            rid = len(index)
+            if next_id < 0:
+                rid = len(index)
+            else:
+                rid = next_id
+                next_id += 1
             index[key] = rid
             new.append((rid, key))
         v_raw[i] = rid
@@ -283,11 +308,67 @@ def parse(const uint8_t[::1] buf, dict index):
 
 
 def code_object(uint64_t ptr):
-    """The live code object at ``ptr`` (a new reference), or None if ``ptr``
-    does not point at one.  Checked with a fault-free read first."""
-    if not rp_code_check(ptr):
+    """The live code object at ``ptr`` (a new reference), or None.
+
+    Only an address in the live-code registry (``csrc/codes.h``) is ever
+    turned into a reference; anything else -- a torn frame's garbage, a freed
+    code object -- is None without being read."""
+    if not rp_codes_known(ptr):
         return None
     return <object><PyObject *>ptr
+
+
+def register_codes(codes):
+    """Add live code objects to the registry (non-code items are ignored);
+    returns how many were new.  Installs the code hooks first."""
+    rp_codes_install()
+    cdef int added = 0, rc
+    for co in codes:
+        rc = rp_codes_register(<void *>co)
+        if rc < 0:
+            raise MemoryError()
+        added += rc
+    return added
+
+
+def dead_codes():
+    """Every dead-code snapshot held: ``[(ptr, death_ns, seq), ...]`` in death order."""
+    cdef uint64_t seq = rp_codes_first_seq(), end = rp_codes_mark()
+    cdef const rp_dead_code *d
+    out = []
+    while seq < end:
+        d = rp_codes_dead(seq)
+        if d != NULL:
+            out.append((d.ptr, d.death_ns, d.seq))
+        seq += 1
+    return out
+
+
+def dead_code_info(uint64_t seq):
+    """``(qualname, filename, firstlineno)`` of a dead-code snapshot, or None once released."""
+    cdef const rp_dead_code *d = rp_codes_dead(seq)
+    if d == NULL:
+        return None
+    return (<object>d.qualname, <object>d.filename, d.firstlineno)
+
+
+def dead_code_line(uint64_t seq, uint64_t instr):
+    """Line at raw instruction pointer ``instr`` of a dead-code snapshot, with
+    :func:`code_line`'s conventions (-1: incomplete frame, or released)."""
+    cdef const rp_dead_code *d = rp_codes_dead(seq)
+    if d == NULL:
+        return -1
+    return rp_dead_code_line(d, instr)
+
+
+def code_instr_address(object code, long lasti):
+    """The raw instruction pointer of code unit ``lasti`` of ``code`` (tests)."""
+    return rp_code_instr_address(<void *>code, lasti)
+
+
+def linetable_line(bytes table, int firstlineno, long lasti):
+    """Line of code unit ``lasti`` per the 3.11+ location table ``table`` (tests)."""
+    return rp_linetable_line(<const unsigned char *><char *>table, len(table), firstlineno, lasti)
 
 
 def code_line(object code, uint64_t instr):
@@ -315,7 +396,7 @@ cdef class RingHarness:
     def __dealloc__(self):
         rp_ring_destroy(&self.ring)
 
-    def push(self, uint64_t tid, frames):
+    def push(self, uint64_t tid, frames, uint64_t time_ns=0):
         """Write one record with the given (code, instr) pairs; False when dropped."""
         cdef uint64_t pos
         cdef uint32_t n = len(frames)
@@ -328,7 +409,7 @@ cdef class RingHarness:
         rec.flags = 0
         rec.depth = n
         rec.tid = tid
-        rec.time_ns = 0
+        rec.time_ns = time_ns
         rec.weight = 1
         rec.cpu_ns = 0
         rec.label = 0
@@ -355,6 +436,14 @@ cdef class RingHarness:
             out.append((rec.tid, [(fr[j].code, fr[j].instr) for j in range(rec.nframes)]))
             off += rec.len
         return out
+
+    def drain_bytes(self):
+        """Copy everything out in the format of :func:`drain`'s buffer."""
+        cdef uint64_t n = rp_ring_pending(&self.ring)
+        buf = bytearray(n)
+        cdef uint8_t[::1] view = buf if n else None
+        cdef uint64_t got = rp_ring_copy_out(&self.ring, &view[0], n, <uint64_t>-1) if n else 0
+        return bytes(buf[:got])
 
     @property
     def dropped(self):
