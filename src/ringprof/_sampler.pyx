@@ -76,6 +76,7 @@ cdef extern from "sampler.h":
     uint64_t rp_get_thread_label()
     int rp_handler_installed()
     int rp_foreign_handler(char *desc, size_t desclen)
+    uint64_t rp_walk_copies()
 
 cdef extern from "codes.h":
     ctypedef struct rp_dead_code:
@@ -215,6 +216,11 @@ def stats():
         "parked_codes": rp_codes_parked(),
         "registered_codes": rp_codes_registered(),
     }
+
+
+def walk_copies():
+    """Fault-free copies (syscalls) the handler's walks have made so far."""
+    return rp_walk_copies()
 
 
 def drain():
