@@ -1,8 +1,8 @@
 """Never crash the host: unusual frame chains while sampling at a high wall rate.
 
 Deep recursion (the handler's walk stops at max_depth and flags the sample
-as truncated: "deeper than max_depth", the true depth is not counted), generator and coroutine frames suspended and resumed (frames that
-live outside the thread's data stack and are relinked on every resume),
+as truncated: "deeper than max_depth", the true depth is not counted),
+generator and coroutine frames suspended and resumed (frames that live outside the thread's data stack and are relinked on every resume),
 exceptions unwinding through many frames, and asyncio with 1,000 tasks.
 
 ``bad`` counts frames whose code pointer failed validation at drain time (shown
@@ -56,7 +56,7 @@ def test_recursion_19000_frames_deep(max_depth: int) -> None:
             if not all(f.name == "down" for f in frames[1:-2]):
                 short += n
         stacks_ok = short <= 0.02 * bottom
-        result(samples=len(d), deep=bottom, short=short, 
+        result(samples=len(d), deep=bottom, short=short,
                maxdepth=int(d.depth.max()), stacks_ok=stacks_ok, bad=d.meta["stats"]["invalid_frames"])
     ''', timeout=120)
     r = child.result
