@@ -2,7 +2,8 @@
 
 Deep recursion (the handler's walk stops at max_depth and flags the sample
 as truncated: "deeper than max_depth", the true depth is not counted),
-generator and coroutine frames suspended and resumed (frames that live outside the thread's data stack and are relinked on every resume),
+generator and coroutine frames suspended and resumed (frames that live
+outside the thread's data stack and are relinked on every resume),
 exceptions unwinding through many frames, and asyncio with 1,000 tasks.
 
 ``bad`` counts frames whose code pointer failed validation at drain time (shown
