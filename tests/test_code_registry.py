@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from textwrap import dedent
+from typing import Any
 
 import pytest
 from robust_helpers import run_child
@@ -251,3 +252,75 @@ def test_linetable_parser_matches_co_lines() -> None:
     r = child.result
     assert r["checked"] > 10000, child.describe()
     assert r["wrong"] == 0, child.describe()
+
+
+EMBED_C = r"""
+#include <Python.h>
+#include <dlfcn.h>
+#include <stdint.h>
+/* argv: sampler .so, code run first in round 1, churn code run in each round.
+ * The native layer is reached through dlsym: numpy (imported by
+ * ringprof._sampler) and, on 3.12, ctypes cannot be loaded twice per process. */
+int main(int argc, char **argv)
+{
+    if (argc != 4) return 2;
+    void *so = NULL;
+    for (int round = 1; round <= 2; round++) {
+        Py_Initialize();
+        if (round == 1 && PyRun_SimpleString(argv[2]) != 0) return 11;
+        if (so == NULL && (so = dlopen(argv[1], RTLD_NOW | RTLD_NOLOAD)) == NULL) return 12;
+        int (*install)(void) = (int (*)(void))dlsym(so, "rp_codes_install");
+        void (*set_active)(int) = (void (*)(int))dlsym(so, "rp_codes_set_active");
+        uint64_t (*parked)(void) = (uint64_t (*)(void))dlsym(so, "rp_codes_parked");
+        uint64_t (*mark)(void) = (uint64_t (*)(void))dlsym(so, "rp_codes_mark");
+        void (*release)(uint64_t) = (void (*)(uint64_t))dlsym(so, "rp_codes_release");
+        if (!install || !set_active || !parked || !mark || !release || install() != 0) return 13;
+        set_active(1);
+        uint64_t before = parked();
+        if (PyRun_SimpleString(argv[3]) != 0) return 14;
+        uint64_t after = parked();
+        set_active(0);
+        release(mark());
+        printf("ROUND %d %llu %llu\n", round, (unsigned long long)(after - before), (unsigned long long)parked());
+        fflush(stdout);
+        if (Py_FinalizeEx() != 0) return 15;
+    }
+    return 0;
+}
+"""
+
+CHURN = """
+import gc
+for i in range(1000):
+    exec(f"def g_{i}(): return {i}", {})
+gc.collect()
+"""
+
+
+def test_deferral_survives_finalize_and_initialize(tmp_path: Any) -> None:
+    """Issue 11.10: hooks live in an interpreter; after Py_Finalize()/Py_Initialize() they are installed afresh."""
+    import os
+    import subprocess
+    import sysconfig
+
+    from ringprof import _sampler
+
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        pytest.skip("needs a shared libpython to embed")
+    src = tmp_path / "embed.c"
+    src.write_text(EMBED_C)
+    exe = tmp_path / "embed"
+    libdir = sysconfig.get_config_var("LIBDIR")
+    ver = sysconfig.get_config_var("LDVERSION") or f"{sys.version_info[0]}.{sys.version_info[1]}"
+    subprocess.run(["cc", str(src), "-I", sysconfig.get_paths()["include"], "-L", libdir, f"-lpython{ver}",
+                    f"-Wl,-rpath,{libdir}", "-Xlinker", "-export-dynamic", "-ldl", "-o", str(exe)], check=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.run([str(exe), _sampler.__file__, "import ringprof._sampler", CHURN], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rounds = {int(parts[1]): (int(parts[2]), int(parts[3]))
+              for parts in (line.split() for line in proc.stdout.splitlines() if line.startswith("ROUND"))}
+    assert set(rounds) == {1, 2}, proc.stdout + proc.stderr
+    for deferred, left in rounds.values():
+        assert deferred >= 2000, proc.stdout      # module + function per round, all snapshotted
+        assert left == 0, proc.stdout
