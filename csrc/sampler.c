@@ -355,6 +355,36 @@ static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth, const vo
     }
 }
 
+/* 3.11: PyGILState_GetThisThreadState() stays this thread's main-interpreter
+ * state while the thread runs a sub-interpreter (run_string swaps another
+ * thread state in), so its frames would be walked as the caller's.  The GIL
+ * holder (a process-wide atomic in 3.11) tells: if it is not `ts` but belongs
+ * to this very thread, the thread is running that state's interpreter.  The
+ * holder may be another thread's state that is being deleted, so its fields
+ * are read through a fault-free copy; this costs one copy only for samples of
+ * a thread that does not hold the GIL as `ts`.  3.12+ binds the GIL-state to
+ * the thread state that is running, so `ts` is already the right one. */
+static int running_other_interp(PyThreadState *ts)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    PyThreadState *cur = _PyThreadState_UncheckedGet();
+    if (cur == NULL || cur == ts || !g_safe_copy) {
+        return 0;
+    }
+    unsigned long thread_id = 0;
+    PyInterpreterState *interp = NULL;
+    if (fault_free_copy(&thread_id, (const char *)cur + offsetof(PyThreadState, thread_id), sizeof(thread_id)) != 0 ||
+        thread_id != (unsigned long)pthread_self() ||
+        fault_free_copy(&interp, (const char *)cur + offsetof(PyThreadState, interp), sizeof(interp)) != 0) {
+        return 0;
+    }
+    return interp != g_main_interp;
+#else
+    (void)ts;
+    return 0;
+#endif
+}
+
 static void rp_handler(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
@@ -398,7 +428,7 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
         rec->flags |= RP_F_NO_TSTATE;
     } else if (rpc_finalizing()) {
         rec->flags |= RP_F_FINALIZING;
-    } else if (ts->interp != g_main_interp) {
+    } else if (ts->interp != g_main_interp || running_other_interp(ts)) {
         rec->flags |= RP_F_OTHER_INTERP;
     } else {
         if (rpc_holds_gil(ts)) {
