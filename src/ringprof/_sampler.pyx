@@ -17,6 +17,11 @@ import numpy as np
 
 cdef extern from "Python.h":
     int PyCode_Addr2Line(void *co, int byte_offset)  # PyCodeObject *: a void * converts implicitly
+    ctypedef struct PyInterpreterState:
+        pass
+    PyInterpreterState *PyInterpreterState_Head()
+    PyInterpreterState *PyInterpreterState_Main()
+    PyInterpreterState *PyInterpreterState_Next(PyInterpreterState *interp)
 
 cdef extern from "ring.h":
     ctypedef struct rp_record:
@@ -322,6 +327,14 @@ def code_object(uint64_t ptr):
     if not rp_codes_known(ptr):
         return None
     return <object><PyObject *>ptr
+
+
+def only_main_interpreter():
+    """True if the main interpreter is the only one (GIL held; the list is read
+    without the runtime's lock, so a sub-interpreter being created right now
+    may be missed)."""
+    cdef PyInterpreterState *head = PyInterpreterState_Head()
+    return head == PyInterpreterState_Main() and PyInterpreterState_Next(head) == NULL
 
 
 def register_codes(codes):

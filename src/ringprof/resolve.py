@@ -74,6 +74,27 @@ _last_full_cost = 0.0
 _MISS = -2  # sentinel: not resolved yet
 
 
+def _may_read_all_frames() -> bool:
+    """sys._current_frames() returns the frames of every interpreter.  From
+    3.12 on a sub-interpreter may run under its own GIL, and its code dies
+    unseen by the main interpreter's code watcher: touch its frames only when
+    no sub-interpreter exists.  (3.11 shares one GIL, and its death hook sees
+    every interpreter's code.)"""
+    if sys.version_info < (3, 12):
+        return True
+    if not _sampler.only_main_interpreter():
+        return False
+    for name in ("_interpreters", "_xxsubinterpreters"):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            try:
+                if len(mod.list_all()) > 1:
+                    return False
+            except Exception:
+                return False
+    return True
+
+
 def register_live_code(full: bool = True) -> int:
     """Register live code objects with the native registry; returns how many
     were new.  ``full=False`` looks only at the frames running now and at the
@@ -92,11 +113,12 @@ def register_live_code(full: bool = True) -> int:
             roots.append(obj.ag_code)
         elif t is types.FrameType:
             roots.append(obj.f_code)
-    for top in sys._current_frames().values():
-        f: types.FrameType | None = top
-        while f is not None:
-            roots.append(f.f_code)
-            f = f.f_back
+    if _may_read_all_frames():
+        for top in sys._current_frames().values():
+            f: types.FrameType | None = top
+            while f is not None:
+                roots.append(f.f_code)
+                f = f.f_back
     seen: set[int] = set()
     codes: list[types.CodeType] = []
     while roots:
