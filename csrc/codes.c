@@ -4,9 +4,12 @@
 
 #include "codes.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ registry
  * Open addressing, linear probing, backward-shift deletion; 0 is the empty
@@ -317,6 +320,30 @@ int rp_codes_register(void *code)
 }
 
 int rp_codes_known(uint64_t ptr) { return g_installed && reg_has((uintptr_t)ptr); }
+
+/* Statically allocated code objects (3.13+: _Py_InitCleanup, the frame that
+ * runs after a Python __init__; deep-frozen code on 3.11/3.12) are never
+ * created or destroyed, so no event registers them.  They live in the image
+ * of the library (or executable) that defines PyCode_Type, which stays mapped
+ * and holds no heap memory: an address inside it cannot be a freed object.
+ * Its header is still read through a fault-free copy (an image may have
+ * unmapped gaps), and only a code object is registered. */
+int rp_codes_static(uint64_t ptr)
+{
+    Dl_info img, at;
+    if (!g_installed || ptr == 0 || ptr % 8 || !dladdr((void *)&PyCode_Type, &img) ||
+        !dladdr((void *)(uintptr_t)ptr, &at) || img.dli_fbase == NULL || at.dli_fbase != img.dli_fbase) {
+        return 0;
+    }
+    PyObject head;
+    struct iovec local = {&head, sizeof(head)};
+    struct iovec remote = {(void *)(uintptr_t)ptr, sizeof(head)};
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)sizeof(head) ||
+        Py_TYPE(&head) != &PyCode_Type) {
+        return 0;
+    }
+    return reg_add((uintptr_t)ptr) >= 0;
+}
 
 const rp_dead_code *rp_codes_dead(uint64_t seq)
 {

@@ -56,6 +56,7 @@ uint64_t rp_codes_parked(void);        /* snapshots currently held */
 uint64_t rp_codes_first_seq(void);     /* sequence of the oldest snapshot held */
 int rp_codes_register(void *code);     /* 1 added, 0 already known or not a code object, -1 no memory */
 int rp_codes_known(uint64_t ptr);      /* 1 if a live code object is at ptr (GIL held) */
+int rp_codes_static(uint64_t ptr);     /* 1 if ptr is a static code object in Python's image (now registered) */
 uint64_t rp_codes_registered(void);    /* registry size */
 
 /* One snapshot, by sequence number; NULL once released. */

@@ -133,8 +133,9 @@ uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memo
  * COST.  A sample costs O(min(depth, max_depth)) plain loads: the walk stops
  * at the max_depth-th Python frame and marks the record RP_F_TRUNCATED ("deeper
  * than max_depth"; the true depth is not counted), gives up after
- * RP_WALK_BUDGET_NS of CLOCK_MONOTONIC time or walk_limit() visited frames
- * (shims included), and makes at most a handful of fault-free copies (each one
+ * walk_limit() visited frames (shims included) or, once it has made a copy,
+ * after RP_WALK_BUDGET_NS of CLOCK_MONOTONIC time, and makes at most a handful
+ * of fault-free copies (each one
  * a syscall of ~1-2 us on a VM), however many generator frames the chain has.
  *
  * SAFETY: which frames may be read in place.  A fault in the handler kills the
@@ -183,7 +184,10 @@ uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memo
  * current_frame and the datastack fields non-atomically; the chain it
  * publishes is still one of live frames, and rule 1 bounds what is read in
  * place before the walk is trusted. */
-#define RP_WALK_BUDGET_NS 1000000u /* per sample, wall time: bounds pathological walks; preemption counts too */
+/* Per sample, wall time, checked once the walk has made a copy: in-place
+ * reads are bounded by walk_limit() alone (a few us), so a preempted handler
+ * never loses frames to the clock; syscalls are what can add up (3.12). */
+#define RP_WALK_BUDGET_NS 1000000u
 #define RP_CLOCK_EVERY 64        /* frames between two budget checks */
 
 /* 3.11/3.12: the code of _PyEval_EvalFrameDefault, where the cframe window is
@@ -243,12 +247,13 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
     rp_frame *out = (rp_frame *)(rec + 1);
     uint32_t n = 0;
     int older_hit = 0, trusted = 0, outer_known = 0;
+    uint32_t copies = 0; /* syscalls so far: the only part of a walk whose time needs a budget */
     const void *outer = NULL; /* trusted from this frame on (3.11/3.12) */
     const rpc_chunk *older = w->older;
     uint32_t limit = walk_limit(max_depth);
     _Alignas(16) unsigned char copy[RPC_FRAME_HEADER_SIZE];
     for (uint32_t iter = 0; f != NULL && f != w->end; iter++) {
-        if (iter >= limit || ((iter % RP_CLOCK_EVERY) == RP_CLOCK_EVERY - 1 &&
+        if (iter >= limit || (copies > 0 && (iter % RP_CLOCK_EVERY) == RP_CLOCK_EVERY - 1 &&
                               now_ns(CLOCK_MONOTONIC) - w->t0 > RP_WALK_BUDGET_NS)) {
             rec->flags |= RP_F_TRUNCATED;
             break;
@@ -281,6 +286,7 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
             }
         }
         if (!in_stack && !trusted) {
+            copies++;
             if (!g_safe_copy || fault_free_copy(copy, f, sizeof(copy)) != 0) {
                 if (g_safe_copy) {
                     rec->flags |= RP_F_BAD_FRAME;

@@ -100,6 +100,7 @@ cdef extern from "codes.h":
     uint64_t rp_codes_first_seq()
     int rp_codes_register(void *code)
     int rp_codes_known(uint64_t ptr)
+    int rp_codes_static(uint64_t ptr)
     uint64_t rp_codes_registered()
     const rp_dead_code *rp_codes_dead(uint64_t seq)
     int rp_dead_code_line(const rp_dead_code *d, uint64_t instr)
@@ -322,9 +323,10 @@ def code_object(uint64_t ptr):
     """The live code object at ``ptr`` (a new reference), or None.
 
     Only an address in the live-code registry (``csrc/codes.h``) is ever
-    turned into a reference; anything else -- a torn frame's garbage, a freed
-    code object -- is None without being read."""
-    if not rp_codes_known(ptr):
+    turned into a reference, or a statically allocated code object inside
+    the interpreter's own image (never freed); anything else -- a torn
+    frame's garbage, a freed code object -- is None without being read."""
+    if not rp_codes_known(ptr) and not rp_codes_static(ptr):
         return None
     return <object><PyObject *>ptr
 
