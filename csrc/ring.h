@@ -64,7 +64,7 @@ typedef struct rp_record {
     uint32_t len;       /* total bytes of this record incl. header, 8-aligned */
     uint16_t nframes;   /* frames stored (<= max_depth) */
     uint16_t flags;     /* RP_F_* */
-    uint32_t depth;     /* true depth seen by the walk (> nframes iff truncated) */
+    uint32_t depth;     /* frames recorded (== nframes); RP_F_TRUNCATED says the stack was deeper */
     uint64_t tid;       /* kernel thread id */
     uint64_t time_ns;   /* CLOCK_MONOTONIC at the sample */
     uint64_t weight;    /* timer expirations this sample stands for (1 + overrun) */

@@ -9,6 +9,8 @@
 #include "ring.h"
 
 #include <dlfcn.h>
+#include <link.h>
+#include <ucontext.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RP_WALK_LIMIT 100000 /* frames visited per sample, shims included */
 #define RP_LIVE_RANGES 16    /* datastack chunks checked; deeper ones are copied */
 #define RP_SIGNAL SIGPROF
 
@@ -115,62 +116,177 @@ static rp_slot *slot_for_signal(const siginfo_t *si)
 
 /* Copy `len` bytes of our own memory without faulting: the kernel reports
  * EFAULT for an unmapped source.  A raw syscall: async-signal-safe. */
+static _Atomic uint64_t g_safe_copies; /* fault-free copies made by walks (benchmarks, tests) */
+
 static int fault_free_copy(void *dst, const void *src, size_t len)
 {
+    atomic_fetch_add_explicit(&g_safe_copies, 1, memory_order_relaxed);
     struct iovec local = {dst, len};
     struct iovec remote = {(void *)src, len};
     return process_vm_readv(g_pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
 }
 
-/* Walk the interrupted thread's Python frames into rec (leaf first).
- * Frames inside the live datastack are read in place; any other frame is
- * first copied with fault_free_copy (see rpc_live_ranges for why), so a stale
- * or torn pointer ends the walk with RP_F_BAD_FRAME instead of a SIGSEGV. */
-static void walk_from(const void *f, const void *end, const rpc_range *live, int nlive, const rpc_chunk *older,
-                      rp_record *rec, uint32_t max_depth);
+uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memory_order_relaxed); }
 
-static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth)
+/* ------------------------------------------------------------------ the walk
+ *
+ * COST.  A sample costs O(min(depth, max_depth)) plain loads: the walk stops
+ * at the max_depth-th Python frame and marks the record RP_F_TRUNCATED ("deeper
+ * than max_depth"; the true depth is not counted), gives up after
+ * walk_limit() visited frames (shims included) or, once it has made a copy,
+ * after RP_WALK_BUDGET_NS of CLOCK_MONOTONIC time, and makes at most a handful
+ * of fault-free copies (each one
+ * a syscall of ~1-2 us on a VM), however many generator frames the chain has.
+ *
+ * SAFETY: which frames may be read in place.  A fault in the handler kills the
+ * host, so a frame is read in place only when it is known to be mapped:
+ *  1. Frames inside the live part of this thread's datastack chunks
+ *     (rpc_live_ranges) are mapped by construction.
+ *  2. Any other frame (a generator's or coroutine's frame inside its heap
+ *     object, a C-stack entry shim, the 3.15 base frame, or a stale pointer)
+ *     is read in place only once the walk is TRUSTED, and through one
+ *     fault-free copy before that.
+ * The walk becomes trusted once it has passed the only frames whose link can
+ * be stale:
+ *  - The leaf: current_frame may point into a datastack chunk freed before
+ *    current_frame left it (every version), so it is always read by rule 1 or
+ *    through a copy.  Its `previous` link is written before the frame is
+ *    published (program order in every version's push: _PyFrame_Initialize /
+ *    _PUSH_FRAME / gen_send_ex2 and the eval-loop entry link first, then
+ *    publish), so from 3.13 on the walk is trusted after the leaf.
+ *  - 3.11/3.12 also publish tstate->cframe before its current_frame is set
+ *    (a window in the prologue of _PyEval_EvalFrameDefault, with no call
+ *    inside it): there the "leaf" can be uninitialised C-stack memory -- often
+ *    a stale pointer to a frame long gone -- and its successors garbage.  If
+ *    the interrupted PC is outside _PyEval_EvalFrameDefault, the window is
+ *    closed and the walk is trusted after the leaf as above.  Otherwise it is
+ *    trusted from the enclosing eval loop's current frame on (the previous
+ *    cframe's current_frame, read fault-free once): that loop is suspended in
+ *    a C call, so its chain is settled.
+ * Why trusted links are safe to follow in place: every frame on a settled
+ * chain is executing -- suspended in a call, not returned -- so it is alive:
+ * a thread-owned frame in the datastack, a generator frame inside a
+ * generator object that the caller's value stack references (SEND/FOR_ITER/
+ * await hold it) and that cannot run or die elsewhere while it executes here,
+ * or an entry shim in a C frame of this thread below the handler.  Its
+ * `previous` was written before it called anything, and nothing rewrites the
+ * link of a frame that is not the leaf (a generator clears its link only after
+ * popping itself).  Other threads cannot change this chain: they would need
+ * this thread's frames, and the thread is stopped in this handler.
+ * Tripwires on the in-place path: a generator-owned frame outside the
+ * datastack must sit in an object whose type is generator, coroutine or async
+ * generator and whose frame state is EXECUTING (a freed or suspended
+ * generator is neither), and every frame is checked for a plausible owner,
+ * code pointer and alignment; a failure ends the walk with RP_F_BAD_FRAME.
+ * Code pointers are never dereferenced here; the drain resolves them only
+ * through the live-code registry (codes.h).
+ * Residual risk, stated: greenlet-style stack switching rewrites
+ * current_frame and the datastack fields non-atomically; the chain it
+ * publishes is still one of live frames, and rule 1 bounds what is read in
+ * place before the walk is trusted. */
+/* Per sample, wall time, checked once the walk has made a copy: in-place
+ * reads are bounded by walk_limit() alone (a few us), so a preempted handler
+ * never loses frames to the clock; syscalls are what can add up (3.12). */
+#define RP_WALK_BUDGET_NS 1000000u
+#define RP_CLOCK_EVERY 64        /* frames between two budget checks */
+
+/* 3.11/3.12: the code of _PyEval_EvalFrameDefault, where the cframe window is
+ * (found with dladdr1 at start; 0/0 = unknown: always assume the window). */
+#if PY_VERSION_HEX < 0x030D0000
+static uintptr_t g_eval_lo, g_eval_hi;
+#endif
+
+static int pc_in_eval_loop(const void *uctx)
 {
-    rpc_range live[RP_LIVE_RANGES];
-    int nlive = rpc_live_ranges(ts, live, RP_LIVE_RANGES);
-    const rpc_chunk *older = nlive == RP_LIVE_RANGES ? rpc_chunk_after(ts, nlive) : NULL; /* deep stacks */
-    const void *end = rpc_chain_end(ts);
-    walk_from(rpc_first_frame(ts), end, live, nlive, older, rec, max_depth);
-    if (rec->flags & RP_F_BAD_FRAME) {
-        /* On 3.11/3.12 an implausible chain is the window in which a new eval
-         * loop has published its cframe but not yet its frame: current_frame
-         * is stale (typically the frame being entered, not linked yet).  The
-         * enclosing loop's chain is consistent then: walk it instead, which
-         * loses only the frame being entered. */
-        const void *slot = rpc_outer_frame_slot(ts);
-        const void *outer = NULL;
-        if (slot != NULL && g_safe_copy && fault_free_copy(&outer, slot, sizeof(outer)) == 0 && outer != NULL) {
-            rec->flags &= (uint16_t) ~(RP_F_BAD_FRAME | RP_F_TRUNCATED);
-            walk_from(outer, end, live, nlive, older, rec, max_depth);
-        }
+#if PY_VERSION_HEX >= 0x030D0000
+    (void)uctx;
+    return 0; /* no cframe window */
+#else
+    if (g_eval_hi == 0 || uctx == NULL) {
+        return 1;
     }
+#if defined(__x86_64__)
+    uintptr_t pc = (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    uintptr_t pc = (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.pc;
+#else
+    uintptr_t pc = g_eval_lo;
+#endif
+    return pc >= g_eval_lo && pc < g_eval_hi;
+#endif
 }
 
-static void walk_from(const void *f, const void *end, const rpc_range *live, int nlive, const rpc_chunk *older,
-                      rp_record *rec, uint32_t max_depth)
+static void find_eval_loop(void)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    g_eval_lo = g_eval_hi = 0;
+    if (dladdr1((void *)&_PyEval_EvalFrameDefault, &info, (void **)&sym, RTLD_DL_SYMENT) && sym != NULL &&
+        info.dli_saddr != NULL && sym->st_size > 0) {
+        g_eval_lo = (uintptr_t)info.dli_saddr;
+        g_eval_hi = g_eval_lo + (uintptr_t)sym->st_size;
+    }
+#endif
+}
+
+typedef struct walk_state {
+    const void *end;           /* chain sentinel (3.15) or NULL */
+    const rpc_range *live;
+    int nlive;
+    const rpc_chunk *older;
+    int trust_after_leaf;      /* the leaf's link is settled */
+    const void *outer_slot;    /* 3.11/3.12: where the enclosing loop's frame is */
+    uint64_t t0;
+} walk_state;
+
+static uint32_t walk_limit(uint32_t max_depth) { return 2 * max_depth + 64; }
+
+static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max_depth)
 {
     rp_frame *out = (rp_frame *)(rec + 1);
-    uint32_t n = 0, depth = 0;
-    int older_hit = 0;
+    uint32_t n = 0;
+    int older_hit = 0, trusted = 0, outer_known = 0;
+    uint32_t copies = 0; /* syscalls so far: the only part of a walk whose time needs a budget */
+    const void *outer = NULL; /* trusted from this frame on (3.11/3.12) */
+    const rpc_chunk *older = w->older;
+    uint32_t limit = walk_limit(max_depth);
     _Alignas(16) unsigned char copy[RPC_FRAME_HEADER_SIZE];
-    for (uint32_t iter = 0; f != NULL && f != end; iter++) {
-        if (iter >= RP_WALK_LIMIT || !rpc_ptr_ok(f, 8)) {
-            rec->flags |= (iter >= RP_WALK_LIMIT) ? RP_F_TRUNCATED : RP_F_BAD_FRAME;
+    for (uint32_t iter = 0; f != NULL && f != w->end; iter++) {
+        if (iter >= limit || (copies > 0 && (iter % RP_CLOCK_EVERY) == RP_CLOCK_EVERY - 1 &&
+                              now_ns(CLOCK_MONOTONIC) - w->t0 > RP_WALK_BUDGET_NS)) {
+            rec->flags |= RP_F_TRUNCATED;
             break;
+        }
+        if (!rpc_ptr_ok(f, 8)) {
+            rec->flags |= RP_F_BAD_FRAME;
+            break;
+        }
+        if (!trusted && outer != NULL && f == outer) {
+            trusted = 1;
         }
         const void *view = f;
         /* Once the walk has reached chunks older than `live`, callers can only
          * be older still: check the cursor first (O(1) per frame). */
-        int in_stack = older_hit ? rpc_in_older_chunks(&older, f) : rpc_in_ranges(live, nlive, f);
+        int in_stack = older_hit ? rpc_in_older_chunks(&older, f) : rpc_in_ranges(w->live, w->nlive, f);
         if (!in_stack && !older_hit && older != NULL) {
             in_stack = older_hit = rpc_in_older_chunks(&older, f);
         }
-        if (!in_stack) {
+        if (!in_stack && !trusted) {
+            if (!outer_known && w->outer_slot != NULL) {
+                /* 3.11/3.12 inside the eval loop: learn the settled frame.
+                 * The slot is in the enclosing loop's cframe, a live C frame
+                 * of this thread (cframe.previous is set before the new
+                 * cframe is published), so it is read in place. */
+                outer_known = 1;
+                outer = *(const void *const *)w->outer_slot;
+                if (outer != NULL && f == outer) {
+                    trusted = 1;
+                }
+            }
+        }
+        if (!in_stack && !trusted) {
+            copies++;
             if (!g_safe_copy || fault_free_copy(copy, f, sizeof(copy)) != 0) {
                 if (g_safe_copy) {
                     rec->flags |= RP_F_BAD_FRAME;
@@ -189,32 +305,95 @@ static void walk_from(const void *f, const void *end, const rpc_range *live, int
             rec->flags |= RP_F_BAD_FRAME;
             break;
         }
+        if (!in_stack && view == f && rpc_frame_is_generator(view) && !rpc_generator_executing(f)) {
+            rec->flags |= RP_F_BAD_FRAME; /* tripwire: not a running generator's frame */
+            break;
+        }
         if (kind == RPC_FRAME_PYTHON) {
             uint64_t code = rpc_frame_code(view);
             if (!rpc_ptr_ok((const void *)(uintptr_t)code, 8)) {
                 rec->flags |= RP_F_BAD_FRAME;
                 break;
             }
-            if (n < max_depth) {
-                out[n].code = code;
-                out[n].instr = rpc_frame_instr(view);
-                n++;
+            if (n == max_depth) {
+                rec->flags |= RP_F_TRUNCATED; /* deeper than max_depth: not counted */
+                break;
             }
-            depth++;
+            out[n].code = code;
+            out[n].instr = rpc_frame_instr(view);
+            n++;
+        }
+        if (iter == 0 && w->trust_after_leaf) {
+            trusted = 1;
         }
         f = prev;
     }
-    if (depth > n) {
-        rec->flags |= RP_F_TRUNCATED;
-    }
     rec->nframes = (uint16_t)n;
-    rec->depth = depth;
+    rec->depth = n;
+}
+
+static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth, const void *uctx, uint64_t t0)
+{
+    rpc_range live[RP_LIVE_RANGES];
+    walk_state w;
+    w.nlive = rpc_live_ranges(ts, live, RP_LIVE_RANGES);
+    w.live = live;
+    w.older = w.nlive == RP_LIVE_RANGES ? rpc_chunk_after(ts, w.nlive) : NULL; /* deep stacks */
+    w.end = rpc_chain_end(ts);
+    w.t0 = t0;
+    w.outer_slot = rpc_outer_frame_slot(ts);
+    w.trust_after_leaf = w.outer_slot == NULL || !pc_in_eval_loop(uctx);
+    walk_from(rpc_first_frame(ts), &w, rec, max_depth);
+    if (rec->flags & RP_F_BAD_FRAME) {
+        /* On 3.11/3.12 an implausible chain is the window in which a new eval
+         * loop has published its cframe but not yet its frame: current_frame
+         * is stale (typically the frame being entered, not linked yet).  The
+         * enclosing loop's chain is consistent then: walk it instead, which
+         * loses only the frame being entered. */
+        const void *outer = NULL;
+        if (w.outer_slot != NULL && g_safe_copy && fault_free_copy(&outer, w.outer_slot, sizeof(outer)) == 0 &&
+            outer != NULL) {
+            rec->flags &= (uint16_t) ~(RP_F_BAD_FRAME | RP_F_TRUNCATED);
+            w.trust_after_leaf = 1; /* that loop is suspended in a call: its chain is settled */
+            w.outer_slot = NULL;
+            walk_from(outer, &w, rec, max_depth);
+        }
+    }
+}
+
+/* 3.11: PyGILState_GetThisThreadState() stays this thread's main-interpreter
+ * state while the thread runs a sub-interpreter (run_string swaps another
+ * thread state in), so its frames would be walked as the caller's.  The GIL
+ * holder (a process-wide atomic in 3.11) tells: if it is not `ts` but belongs
+ * to this very thread, the thread is running that state's interpreter.  The
+ * holder may be another thread's state that is being deleted, so its fields
+ * are read through a fault-free copy; this costs one copy only for samples of
+ * a thread that does not hold the GIL as `ts`.  3.12+ binds the GIL-state to
+ * the thread state that is running, so `ts` is already the right one. */
+static int running_other_interp(PyThreadState *ts)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    PyThreadState *cur = _PyThreadState_UncheckedGet();
+    if (cur == NULL || cur == ts || !g_safe_copy) {
+        return 0;
+    }
+    unsigned long thread_id = 0;
+    PyInterpreterState *interp = NULL;
+    if (fault_free_copy(&thread_id, (const char *)cur + offsetof(PyThreadState, thread_id), sizeof(thread_id)) != 0 ||
+        thread_id != (unsigned long)pthread_self() ||
+        fault_free_copy(&interp, (const char *)cur + offsetof(PyThreadState, interp), sizeof(interp)) != 0) {
+        return 0;
+    }
+    return interp != g_main_interp;
+#else
+    (void)ts;
+    return 0;
+#endif
 }
 
 static void rp_handler(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
-    (void)uctx;
     int saved_errno = errno;
     atomic_fetch_add(&g_active, 1);
     if (!atomic_load(&g_enabled)) {
@@ -255,13 +434,13 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
         rec->flags |= RP_F_NO_TSTATE;
     } else if (rpc_finalizing()) {
         rec->flags |= RP_F_FINALIZING;
-    } else if (ts->interp != g_main_interp) {
+    } else if (ts->interp != g_main_interp || running_other_interp(ts)) {
         rec->flags |= RP_F_OTHER_INTERP;
     } else {
         if (rpc_holds_gil(ts)) {
             rec->flags |= RP_F_HOLDS_GIL;
         }
-        walk(ts, rec, max_depth);
+        walk(ts, rec, max_depth, uctx, t0);
     }
     rec->len = (uint32_t)(sizeof(rp_record) + rec->nframes * sizeof(rp_frame));
     rp_ring_commit(&s->ring, pos, rec);
@@ -622,6 +801,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         g_safe_copy = fault_free_copy(&probe_dst, &probe_src, sizeof(probe_src)) == 0 && probe_dst == 42;
     }
     g_main_interp = PyInterpreterState_Main();
+    find_eval_loop();
     if (!g_atfork_registered) {
         if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0) {
             snprintf(err, errlen, "pthread_atfork failed");

@@ -85,6 +85,8 @@ void rp_get_stats(rp_stats *st);
 /* Per-thread label id, read by the handler on that thread. */
 void rp_set_thread_label(uint64_t label);
 uint64_t rp_get_thread_label(void);
+/* Fault-free copies the walks have made since the process started (benchmarks, tests). */
+uint64_t rp_walk_copies(void);
 /* Is our handler still the installed SIGPROF handler?  1 yes, 0 replaced. */
 int rp_handler_installed(void);
 /* Describe the current SIGPROF disposition if it belongs to someone else. */

@@ -283,9 +283,9 @@ def test_n_recordings_share_one_drain(monkeypatch: pytest.MonkeyPatch) -> None:
         calls["drain"] += 1
         return real_drain()
 
-    def counting_parse(buf: Any, index: Any) -> Any:
+    def counting_parse(*args: Any) -> Any:
         calls["parse"] += 1
-        return real_parse(buf, index)
+        return real_parse(*args)
 
     monkeypatch.setattr(native, "drain", counting_drain)
     monkeypatch.setattr(native, "parse", counting_parse)
@@ -327,10 +327,10 @@ def test_drain_failures_are_logged_once_per_streak_and_counted() -> None:
         native = _native.load()
         real_parse = native.parse
         failing = [True]
-        def parse(buf, index):
+        def parse(*args):
             if failing[0]:
                 raise MemoryError("simulated")
-            return real_parse(buf, index)
+            return real_parse(*args)
         native.parse = parse
         prof = ringprof.Profile(interval=0.002, drain_interval=0.01)
         prof.enable()
@@ -462,8 +462,9 @@ def test_follow_fork_child_has_one_thread_right_after_fork() -> None:
         if pid == 0:
             right_after = len(sys._current_frames())
             mine = rpc.started()
-            junk = [[i] for i in range(200000)]     # allocate: garbage collections happen
-            burn(0.4)
+            burn(0.2)                                 # past the deferral (one drain interval) ...
+            junk = [[i] for i in range(200000)]     # ... then allocate: garbage collections happen
+            burn(0.2)
             del junk
             later = len(sys._current_frames())
             n = len(mine.data) if mine is not None else -1

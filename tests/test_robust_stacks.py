@@ -1,8 +1,9 @@
 """Never crash the host: unusual frame chains while sampling at a high wall rate.
 
-Deep recursion (the handler's walk is bounded; the true depth is still
-recorded), generator and coroutine frames suspended and resumed (frames that
-live outside the thread's data stack and are relinked on every resume),
+Deep recursion (the handler's walk stops at max_depth and flags the sample
+as truncated: "deeper than max_depth", the true depth is not counted),
+generator and coroutine frames suspended and resumed (frames that live
+outside the thread's data stack and are relinked on every resume),
 exceptions unwinding through many frames, and asyncio with 1,000 tasks.
 
 ``bad`` counts frames whose code pointer failed validation at drain time (shown
@@ -20,8 +21,8 @@ from robust_helpers import run_child
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler is Linux-only")
 
-# A 19,000-frame walk takes ~50 us (~10x that under ASan): the interval must stay above it,
-# or the thread spends all its time in the handler.
+# A walk is bounded by max_depth (2048 frames: ~10 us, ~10x that under ASan): the interval
+# must stay above it, or the thread spends all its time in the handler.
 SANITIZED = bool(os.environ.get("RINGPROF_SANITIZED"))
 INTERVAL_DEEP = 0.002 if SANITIZED else 0.0002
 
@@ -41,24 +42,27 @@ def test_recursion_19000_frames_deep(max_depth: int) -> None:
         down(19000)
         prof.disable()
         d = prof.data
-        deep = d.depth >= 19000
-        trunc = (d.flags & FLAG_TRUNCATED) != 0
-        stacks_ok = True
+        deep = (d.flags & FLAG_TRUNCATED) != 0
+        bottom = short = 0
         for sid in set(d.stack[deep].tolist()):
             frames = [d.frames[i] for i in d.stacks[sid]]
+            if frames[-1].name != "spin":
+                continue  # a sample of the descent: its depth is unknown now
+            n = int((d.stack == sid).sum())
+            bottom += n
             # root first: the synthetic <truncated> marker, then max_depth leaf-side frames
+            # (fewer only if the walk's 1 ms wall-time budget ran out: a preempted handler)
             if frames[0].name != "<truncated>" or len(frames) != {max_depth} + 1:
-                stacks_ok = False
-            # the leaf is spin, or down for a sample taken in the last frames of the descent
-            if frames[-1].name not in ("spin", "down") or not all(f.name == "down" for f in frames[1:-2]):
-                stacks_ok = False
-        result(samples=len(d), deep=int(deep.sum()), deep_truncated=int((deep & trunc).sum()),
+                short += n
+            if not all(f.name == "down" for f in frames[1:-2]):
+                short += n
+        stacks_ok = short <= 0.02 * bottom
+        result(samples=len(d), deep=bottom, short=short,
                maxdepth=int(d.depth.max()), stacks_ok=stacks_ok, bad=d.meta["stats"]["invalid_frames"])
     ''', timeout=120)
     r = child.result
     assert r["deep"] > 50, child.describe()
-    assert r["deep_truncated"] == r["deep"], child.describe()
-    assert 19002 <= r["maxdepth"] <= 19010, child.describe()   # down x 19001 + spin + <module>
+    assert r["maxdepth"] == max_depth, child.describe()   # capped: "deeper than max_depth"
     assert r["stacks_ok"], child.describe()
     assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
 
@@ -82,7 +86,46 @@ def test_recursion_limit_hit_while_sampling() -> None:
         result(caught=caught, samples=len(prof.data), maxdepth=int(prof.data.depth.max()))
     ''', timeout=120)
     assert child.result["caught"] > 0 and child.result["samples"] > 100, child.describe()
-    assert child.result["maxdepth"] > 10000, child.describe()
+    assert child.result["maxdepth"] == 256, child.describe()   # capped at max_depth
+
+
+@pytest.mark.parametrize("kind", ["generator", "coroutine"])
+def test_deep_generator_chain_costs_bounded_by_max_depth(kind: str) -> None:
+    """Issue 11.2: a 3000-deep yield-from / await chain is walked only to max_depth, with a
+    bounded number of fault-free copies (syscalls) per sample, not one per frame."""
+    child = run_child(f'''
+        import asyncio
+        from ringprof.model import FLAG_TRUNCATED
+        sys.setrecursionlimit(10000)
+        def gen(d):
+            if d == 0:
+                yield burn(1.0)
+            else:
+                yield from gen(d - 1)
+        async def coro(d):
+            if d == 0:
+                return burn(1.0)
+            return await coro(d - 1)
+        prof = ringprof.Profile(interval=0.002, mode="cpu", max_depth=64)
+        c0 = native.walk_copies()
+        with prof:
+            if {kind!r} == "generator":
+                list(gen(3000))
+            else:
+                asyncio.run(coro(3000))
+        copies = native.walk_copies() - c0
+        d = prof.data
+        deep = (d.flags & FLAG_TRUNCATED) != 0
+        result(samples=len(d), deep=int(deep.sum()), maxdepth=int(d.depth.max()),
+               copies=copies, copies_per_sample=copies / max(1, len(d)))
+    ''', timeout=120)
+    r = child.result
+    assert r["deep"] >= 0.8 * r["samples"] > 0, child.describe()
+    assert r["maxdepth"] == 64, child.describe()
+    # 3.11 and 3.13+: at most ~2 per sample; 3.12 copies the inline generator frames of the
+    # innermost eval loop when interrupted inside it, never more than max_depth of them.
+    bound = 65 if sys.version_info[:2] == (3, 12) else 3
+    assert r["copies_per_sample"] <= bound, child.describe()
 
 
 def test_generators_and_coroutines_suspended_and_resumed() -> None:

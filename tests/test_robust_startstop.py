@@ -182,7 +182,7 @@ def test_stop_while_another_thread_is_deep_in_recursion() -> None:
     ''', timeout=120)
     r = child.result
     assert r["ret"] == [15000] and r["stops"] == 30, child.describe()
-    assert r["maxdepth"] >= 15000, child.describe()
+    assert r["maxdepth"] == 64, child.describe()   # the walk stops at max_depth (15000 frames below)
 
 
 def test_stop_during_a_signal_storm() -> None:

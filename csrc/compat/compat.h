@@ -29,6 +29,8 @@
  *             RPC_FRAME_HEADER_SIZE: bytes of a frame the walk reads
  *   [handler] uint64_t rpc_frame_code(const void *frame)   raw code pointer
  *   [handler] uint64_t rpc_frame_instr(const void *frame)  raw instruction pointer
+ *   [handler] int   rpc_frame_is_generator / rpc_generator_executing  (shared, below): the
+ *             tripwire for generator frames read in place
  *   [gil]     long  rpc_code_lasti(PyCodeObject *, uint64_t instr)  code-unit index, -1 if invalid
  *   [gil]     int   rpc_verify_layout(char *err, size_t errlen)  0 ok, -1 mismatch (err filled)
  */
@@ -98,6 +100,28 @@ static inline int rpc_ptr_ok(const void *p, uintptr_t align)
 #else
 #error "ringprof supports CPython 3.11 to 3.15"
 #endif
+
+/* [handler] A frame owned by a generator, coroutine or async generator is
+ * embedded in that object (gi_iframe, the same place for all three). */
+static inline int rpc_frame_is_generator(const void *f)
+{
+    return ((const _PyInterpreterFrame *)f)->owner == FRAME_OWNED_BY_GENERATOR;
+}
+
+/* [handler] 1 if the object around generator frame f is a generator,
+ * coroutine or async generator that is executing now.  Reads that object's
+ * header in place: call it only for a frame the walk trusts (see sampler.c).
+ * A freed generator keeps its type but never the EXECUTING state (it cannot
+ * die while running); a suspended one is not on any thread's chain. */
+static inline int rpc_generator_executing(const void *f)
+{
+    const PyGenObject *g = (const PyGenObject *)(const void *)((const char *)f - offsetof(PyGenObject, gi_iframe));
+    if (!rpc_ptr_ok(g, 8)) {
+        return 0;
+    }
+    const PyTypeObject *t = ((const PyObject *)g)->ob_type;
+    return (t == &PyGen_Type || t == &PyCoro_Type || t == &PyAsyncGen_Type) && g->gi_frame_state == FRAME_EXECUTING;
+}
 
 /* [handler] The live parts of the thread's datastack chunks, newest first:
  * [data, datastack_top) of the current chunk, [data, data + top) of older

@@ -11,6 +11,7 @@
  *  Offsets are checked against _PyRuntime.debug_offsets (debug_offsets.h):
  *  they have moved between 3.14 patch releases before. */
 #include "internal/pycore_interpframe.h"
+#include "internal/pycore_frame.h" /* FRAME_EXECUTING */
 #include "internal/pycore_runtime.h"
 
 _Static_assert(sizeof(_Py_CODEUNIT) == RPC_CODEUNIT_SIZE, "code unit size changed");

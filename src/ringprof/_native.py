@@ -1,26 +1,16 @@
-"""Load the compiled sampler core (:mod:`ringprof._sampler`) without numpy.
+"""Load the compiled sampler core (:mod:`ringprof._sampler`), once, lazily.
 
-The Cython boundary allocates the columns of :func:`_sampler.parse` with
-``numpy.empty`` and imports numpy at module level; importing numpy costs tens
-of milliseconds and starts BLAS worker threads, which a profiler imported into
-every service must not do.  ``parse`` only needs ``empty(n, dtype)`` returning
-a writable buffer of that item type, so this module imports the core with a
-tiny stand-in bound to its ``np`` name that returns ``array.array`` columns
-(typecodes ``q``/``H``/``i`` for int64/uint16/int32).  ``parse`` then returns
-``array.array`` columns whether or not the application imported numpy.
-
-Caveat: while the core module is being imported for the first time (once per
-process, inside the first ``enable()``), ``sys.modules['numpy']`` briefly
-names the stand-in; another thread importing numpy at that very moment would
-get it.  The window ends before ``load()`` returns.
+Nothing is loaded at ``import ringprof``: the first recording loads the core.
+Where there is no core (an interpreter ringprof cannot sample, see setup.py)
+:func:`load` raises :class:`SamplingUnavailable` with the reason in one line;
+everything that does not sample keeps working.  The core imports no numpy:
+:func:`_sampler.parse` returns ``array.array`` columns.
 """
 
 from __future__ import annotations
 
-import array
 import sys
 import threading
-import types
 from typing import Any
 
 _lock = threading.Lock()
@@ -56,19 +46,6 @@ def available() -> bool:
     except SamplingUnavailable:
         return False
     return True
-
-
-def _empty(count: int, typecode: str) -> array.array[int]:
-    return array.array(typecode, bytes(count * array.array(typecode).itemsize))
-
-
-def _stand_in() -> types.ModuleType:
-    mod = types.ModuleType("numpy", "ringprof's array-backed stand-in for the sampler core's numpy.empty")
-    mod.empty = _empty  # type: ignore[attr-defined]
-    mod.int64 = "q"  # type: ignore[attr-defined]
-    mod.uint16 = "H"  # type: ignore[attr-defined]
-    mod.int32 = "i"  # type: ignore[attr-defined]
-    return mod
 
 
 def _in_main_interpreter() -> bool:
@@ -116,15 +93,6 @@ def load() -> Any:
 
 
 def _import_core() -> Any:
-    stand_in = _stand_in()
-    if sys.modules.get("numpy") is None and "ringprof._sampler" not in sys.modules:
-        sys.modules["numpy"] = stand_in
-        try:
-            from . import _sampler as core
-        finally:
-            if sys.modules.get("numpy") is stand_in:
-                del sys.modules["numpy"]
-    else:
-        from . import _sampler as core
-    setattr(core, "np", stand_in)  # noqa: B010 - parse() returns array.array columns either way
-    return core
+    from . import _sampler
+
+    return _sampler

@@ -6,17 +6,22 @@ Nothing crosses this boundary but raw records, counters and code objects that
 were validated before being turned into Python references.
 """
 
+from cpython cimport array as carray
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+import array
 import threading
-
-import numpy as np
 
 cdef extern from "Python.h":
     int PyCode_Addr2Line(void *co, int byte_offset)  # PyCodeObject *: a void * converts implicitly
+    ctypedef struct PyInterpreterState:
+        pass
+    PyInterpreterState *PyInterpreterState_Head()
+    PyInterpreterState *PyInterpreterState_Main()
+    PyInterpreterState *PyInterpreterState_Next(PyInterpreterState *interp)
 
 cdef extern from "ring.h":
     ctypedef struct rp_record:
@@ -76,15 +81,32 @@ cdef extern from "sampler.h":
     uint64_t rp_get_thread_label()
     int rp_handler_installed()
     int rp_foreign_handler(char *desc, size_t desclen)
+    uint64_t rp_walk_copies()
 
 cdef extern from "codes.h":
+    ctypedef struct rp_dead_code:
+        uint64_t ptr
+        uint64_t death_ns
+        uint64_t seq
+        void *qualname
+        void *filename
+        void *linetable
+        int firstlineno
     int rp_codes_install() except -1
     void rp_codes_set_active(int active)
     uint64_t rp_codes_mark()
     void rp_codes_release(uint64_t upto)
     uint64_t rp_codes_parked()
-    int rp_code_check(uint64_t ptr)
+    uint64_t rp_codes_first_seq()
+    int rp_codes_register(void *code)
+    int rp_codes_known(uint64_t ptr)
+    int rp_codes_static(uint64_t ptr)
+    uint64_t rp_codes_registered()
+    const rp_dead_code *rp_codes_dead(uint64_t seq)
+    int rp_dead_code_line(const rp_dead_code *d, uint64_t instr)
     long rp_code_lasti(void *code, uint64_t instr)
+    uint64_t rp_code_instr_address(void *code, long lasti)
+    int rp_linetable_line(const unsigned char *table, size_t len, int firstlineno, long lasti)
 
 MAX_DEPTH_LIMIT = RP_MAX_DEPTH_LIMIT
 RECORD_HEADER_BYTES = sizeof(rp_record)
@@ -130,6 +152,9 @@ def start(str mode, str timer, double interval, int max_depth, uint64_t ring_byt
     rp_codes_install()
     rp_codes_set_active(1)
     if rp_start(&cfg, err, sizeof(err)) != 0:
+        # Deferral must not outlive a refused start: nothing will ever drain.
+        rp_codes_set_active(0)
+        rp_codes_release(rp_codes_mark())
         raise SamplerError(err.decode("utf-8", "replace"))
 
 
@@ -195,7 +220,13 @@ def stats():
         "threads": st.threads,
         "timer_errors": st.timer_errors,
         "parked_codes": rp_codes_parked(),
+        "registered_codes": rp_codes_registered(),
     }
+
+
+def walk_copies():
+    """Fault-free copies (syscalls) the handler's walks have made so far."""
+    return rp_walk_copies()
 
 
 def drain():
@@ -229,12 +260,23 @@ def codes_mark():
     return rp_codes_mark()
 
 
-def parse(const uint8_t[::1] buf, dict index):
+cdef carray.array _I64 = array.array("q")
+cdef carray.array _U16 = array.array("H")
+cdef carray.array _I32 = array.array("i")
+
+
+cdef carray.array _column(carray.array template, Py_ssize_t n):
+    return carray.clone(template, n, zero=False)
+
+
+def parse(const uint8_t[::1] buf, dict index, Py_ssize_t next_id=-1):
     """Split a drained buffer into per-sample columns.
 
     ``index`` maps a raw stack key (frame bytes + synthetic flags) to a raw id;
     keys seen for the first time are added and returned in ``new`` as
-    ``(raw_id, key)`` so the caller resolves each unique raw stack once.
+    ``(raw_id, key)`` so the caller resolves each unique raw stack once.  New
+    ids count up from ``next_id`` (default: ``len(index)``; a caller that
+    removes keys from ``index`` must pass its own counter).
     """
     cdef Py_ssize_t total = buf.shape[0] if buf is not None else 0
     cdef Py_ssize_t off = 0, count = 0, i = 0
@@ -245,14 +287,16 @@ def parse(const uint8_t[::1] buf, dict index):
             break
         count += 1
         off += rec.len
-    raw = np.empty(count, np.int64)
-    tid = np.empty(count, np.int64)
-    tns = np.empty(count, np.int64)
-    weight = np.empty(count, np.int64)
-    cpu = np.empty(count, np.int64)
-    flags = np.empty(count, np.uint16)
-    label = np.empty(count, np.int64)
-    depth = np.empty(count, np.int32)
+    # Typed stdlib arrays, not numpy: the recording path never imports numpy
+    # (it costs tens of milliseconds and starts BLAS threads in the host).
+    raw = _column(_I64, count)
+    tid = _column(_I64, count)
+    tns = _column(_I64, count)
+    weight = _column(_I64, count)
+    cpu = _column(_I64, count)
+    flags = _column(_U16, count)
+    label = _column(_I64, count)
+    depth = _column(_I32, count)
     cdef long long[::1] v_raw = raw, v_tid = tid, v_tns = tns, v_w = weight, v_cpu = cpu, v_label = label
     cdef unsigned short[::1] v_flags = flags
     cdef int[::1] v_depth = depth
@@ -267,7 +311,11 @@ def parse(const uint8_t[::1] buf, dict index):
         memcpy(<char *>key + 1, <const char *>rec + sizeof(rp_record), rec.nframes * sizeof(rp_frame))
         rid = index.get(key)
         if rid is None:
-            rid = len(index)
+            if next_id < 0:
+                rid = len(index)
+            else:
+                rid = next_id
+                next_id += 1
             index[key] = rid
             new.append((rid, key))
         v_raw[i] = rid
@@ -283,11 +331,76 @@ def parse(const uint8_t[::1] buf, dict index):
 
 
 def code_object(uint64_t ptr):
-    """The live code object at ``ptr`` (a new reference), or None if ``ptr``
-    does not point at one.  Checked with a fault-free read first."""
-    if not rp_code_check(ptr):
+    """The live code object at ``ptr`` (a new reference), or None.
+
+    Only an address in the live-code registry (``csrc/codes.h``) is ever
+    turned into a reference, or a statically allocated code object inside
+    the interpreter's own image (never freed); anything else -- a torn
+    frame's garbage, a freed code object -- is None without being read."""
+    if not rp_codes_known(ptr) and not rp_codes_static(ptr):
         return None
     return <object><PyObject *>ptr
+
+
+def only_main_interpreter():
+    """True if the main interpreter is the only one (GIL held; the list is read
+    without the runtime's lock, so a sub-interpreter being created right now
+    may be missed)."""
+    cdef PyInterpreterState *head = PyInterpreterState_Head()
+    return head == PyInterpreterState_Main() and PyInterpreterState_Next(head) == NULL
+
+
+def register_codes(codes):
+    """Add live code objects to the registry (non-code items are ignored);
+    returns how many were new.  Installs the code hooks first."""
+    rp_codes_install()
+    cdef int added = 0, rc
+    for co in codes:
+        rc = rp_codes_register(<void *>co)
+        if rc < 0:
+            raise MemoryError()
+        added += rc
+    return added
+
+
+def dead_codes():
+    """Every dead-code snapshot held: ``[(ptr, death_ns, seq), ...]`` in death order."""
+    cdef uint64_t seq = rp_codes_first_seq(), end = rp_codes_mark()
+    cdef const rp_dead_code *d
+    out = []
+    while seq < end:
+        d = rp_codes_dead(seq)
+        if d != NULL:
+            out.append((d.ptr, d.death_ns, d.seq))
+        seq += 1
+    return out
+
+
+def dead_code_info(uint64_t seq):
+    """``(qualname, filename, firstlineno)`` of a dead-code snapshot, or None once released."""
+    cdef const rp_dead_code *d = rp_codes_dead(seq)
+    if d == NULL:
+        return None
+    return (<object>d.qualname, <object>d.filename, d.firstlineno)
+
+
+def dead_code_line(uint64_t seq, uint64_t instr):
+    """Line at raw instruction pointer ``instr`` of a dead-code snapshot, with
+    :func:`code_line`'s conventions (-1: incomplete frame, or released)."""
+    cdef const rp_dead_code *d = rp_codes_dead(seq)
+    if d == NULL:
+        return -1
+    return rp_dead_code_line(d, instr)
+
+
+def code_instr_address(object code, long lasti):
+    """The raw instruction pointer of code unit ``lasti`` of ``code`` (tests)."""
+    return rp_code_instr_address(<void *>code, lasti)
+
+
+def linetable_line(bytes table, int firstlineno, long lasti):
+    """Line of code unit ``lasti`` per the 3.11+ location table ``table`` (tests)."""
+    return rp_linetable_line(<const unsigned char *><char *>table, len(table), firstlineno, lasti)
 
 
 def code_line(object code, uint64_t instr):
@@ -315,7 +428,7 @@ cdef class RingHarness:
     def __dealloc__(self):
         rp_ring_destroy(&self.ring)
 
-    def push(self, uint64_t tid, frames):
+    def push(self, uint64_t tid, frames, uint64_t time_ns=0):
         """Write one record with the given (code, instr) pairs; False when dropped."""
         cdef uint64_t pos
         cdef uint32_t n = len(frames)
@@ -328,7 +441,7 @@ cdef class RingHarness:
         rec.flags = 0
         rec.depth = n
         rec.tid = tid
-        rec.time_ns = 0
+        rec.time_ns = time_ns
         rec.weight = 1
         rec.cpu_ns = 0
         rec.label = 0
@@ -355,6 +468,14 @@ cdef class RingHarness:
             out.append((rec.tid, [(fr[j].code, fr[j].instr) for j in range(rec.nframes)]))
             off += rec.len
         return out
+
+    def drain_bytes(self):
+        """Copy everything out in the format of :func:`drain`'s buffer."""
+        cdef uint64_t n = rp_ring_pending(&self.ring)
+        buf = bytearray(n)
+        cdef uint8_t[::1] view = buf if n else None
+        cdef uint64_t got = rp_ring_copy_out(&self.ring, &view[0], n, <uint64_t>-1) if n else 0
+        return bytes(buf[:got])
 
     @property
     def dropped(self):

@@ -5,10 +5,11 @@ A :class:`ProfileData` is a small columnar store:
 * a **frame table** (``frames``): interned :class:`Frame` records, id = index;
 * a **stack table** (``stacks``): interned tuples of frame ids, **root first**,
   id = index;
-* **per-sample columns** of equal length: stack id, native thread id, monotonic
-  timestamp, weight (timer expirations the sample stands for), CPU
-  nanoseconds, flags, label-set id and true stack depth (which exceeds the
-  stored stack when the sample was truncated; 0 when unknown);
+* **per-sample columns** of equal length: stack id, native thread
+  id, monotonic timestamp, weight (timer expirations the sample stands for),
+  CPU nanoseconds, flags, label-set id and stack depth (the Python frames the
+  walk recorded: at most max_depth, with FLAG_TRUNCATED when the stack was
+  deeper -- the walk does not count the rest; 0 when unknown);
 * a **label-set table** (``label_sets``): ``label_sets[0]`` is always ``{}``;
 * ``threads``: native thread id -> thread name;
 * ``meta``: JSON-serialisable metadata (mode, interval, timer kind, sampler

@@ -1,11 +1,27 @@
 """Raw records -> batches of resolved samples, shared by every recording.
 
-Runs with the GIL held, on the drain thread (or whoever flushes).  The native
-layer guarantees that every code pointer in a drained buffer still names the
-code object it named when sampled (deaths are deferred until
-:func:`_sampler.release_codes`, see ``csrc/codes.h``), so resolution only has
-to guard against torn frames, which :func:`_sampler.code_object` does with a
-fault-free type check.
+Runs with the GIL held, on the drain thread (or whoever flushes).  A sample
+names a code object by address; by the time it is resolved that object may
+have died and the address may hold another code object, or nothing.  The
+native layer answers without ever reading memory that is not known to be live
+(see ``csrc/codes.h``):
+
+* the **registry** of live code objects: :func:`_sampler.code_object` returns
+  a reference only for an address in it.  Code created while the hooks are
+  installed is registered by the interpreter's code watcher (3.12+); what
+  existed before, and everything on 3.11, is registered by
+  :func:`register_live_code`, which walks functions, generators, coroutines,
+  frames and their constants.  An address that is still unknown after that is
+  reported as ``<unknown>`` and retried at the next drain (never cached);
+* the **graveyard**: each code object that died while samples may name it
+  left a snapshot (address, time of death, names, line table).  A sample taken
+  at time ``t`` that names address ``A`` names the code that died at ``A`` at
+  the first death time after ``t``, if any, and otherwise the live object at
+  ``A``.
+
+The resolver holds no reference to any code object between drains: it caches
+names, file names and per-instruction frames, keyed by address, and forgets an
+address as soon as a death at it is reported.
 
 Resolved stacks go into one process-wide :class:`StackTable` (tuples of
 :class:`~ringprof.model.Frame`, root first); a :class:`Batch` carries the
@@ -13,13 +29,13 @@ drained samples with *table* stack ids, and each recording maps those ids to
 its own model's ids.  So a drained buffer is parsed and resolved once however
 many recordings are enabled.
 
-Caches, all bounded:
+Caches (bounded):
 
-* ``_codes``: code pointer -> :class:`_CodeInfo`, holding a **strong reference**
-  to the code object, so a cached pointer can never be freed and reused
-  behind our back;
-* per code: raw instruction pointer -> frame (None: an incomplete frame);
-* ``_index``: raw stack key (bytes) -> raw id -> table stack id;
+* ``_codes``: code pointer -> :class:`_CodeInfo` (names and resolved frames);
+* ``_index``: raw stack key (bytes) -> raw id -> table stack id, for stacks
+  whose every frame resolved to a code object that is still alive; keys that
+  name a dead or unknown address are resolved per drain (per sample, when a
+  death splits the batch) and not kept;
 * the table itself: when it outgrows its bound a new *generation* starts
   (recordings notice the new generation and drop their id maps).
 
@@ -29,6 +45,10 @@ Nothing here imports numpy: columns are ``array.array``.
 from __future__ import annotations
 
 import array
+import gc
+import sys
+import time
+import types
 from typing import Any
 
 from . import _native
@@ -48,7 +68,88 @@ FINALIZING = Frame("<finalizing>", "", 0, 0)
 BAD_FRAME = Frame("<bad frame>", "", 0, 0)
 
 _CODE_CACHE_LIMIT = 50_000
+_INDEX_LIMIT = 500_000
 _STACK_TABLE_LIMIT = 200_000
+
+# A full registry scan walks every GC-tracked object: at most once per
+# _SCAN_MIN_INTERVAL seconds, and spending at most 1/_SCAN_COST_FACTOR of the
+# time.  In between, an unknown address only triggers the cheap scan (the
+# frames that are running now, the young GC generations, and the code they
+# contain).
+_SCAN_MIN_INTERVAL = 1.0
+_SCAN_COST_FACTOR = 20
+_last_full_scan = -float("inf")
+_last_full_cost = 0.0
+
+
+
+def _may_read_all_frames() -> bool:
+    """sys._current_frames() returns the frames of every interpreter.  From
+    3.12 on a sub-interpreter may run under its own GIL, and its code dies
+    unseen by the main interpreter's code watcher: touch its frames only when
+    no sub-interpreter exists.  (3.11 shares one GIL, and its death hook sees
+    every interpreter's code.)"""
+    if sys.version_info < (3, 12):
+        return True
+    if not _native.load().only_main_interpreter():
+        return False
+    for name in ("_interpreters", "_xxsubinterpreters"):
+        mod = sys.modules.get(name)
+        if mod is not None:
+            try:
+                if len(mod.list_all()) > 1:
+                    return False
+            except Exception:
+                return False
+    return True
+
+
+def register_live_code(full: bool = True) -> int:
+    """Register live code objects with the native registry; returns how many
+    were new.  ``full=False`` looks only at the frames running now and at the
+    objects of the two young GC generations (where new functions are)."""
+    roots: list[types.CodeType] = []
+    objects = gc.get_objects() if full else gc.get_objects(0) + gc.get_objects(1)
+    for obj in objects:
+        t = type(obj)
+        if t is types.FunctionType:
+            roots.append(obj.__code__)
+        elif t is types.GeneratorType:
+            roots.append(obj.gi_code)
+        elif t is types.CoroutineType:
+            roots.append(obj.cr_code)
+        elif t is types.AsyncGeneratorType:
+            roots.append(obj.ag_code)
+        elif t is types.FrameType:
+            roots.append(obj.f_code)
+    if _may_read_all_frames():
+        for top in sys._current_frames().values():
+            f: types.FrameType | None = top
+            while f is not None:
+                roots.append(f.f_code)
+                f = f.f_back
+    seen: set[int] = set()
+    codes: list[types.CodeType] = []
+    while roots:
+        co = roots.pop()
+        if id(co) in seen:
+            continue
+        seen.add(id(co))
+        codes.append(co)
+        roots.extend(c for c in co.co_consts if type(c) is types.CodeType)
+    return int(_native.load().register_codes(codes))
+
+
+def _refresh_registry() -> None:
+    """An address was unknown: register what is alive, within the scan budget."""
+    global _last_full_scan, _last_full_cost
+    now = time.monotonic()
+    if now - _last_full_scan >= max(_SCAN_MIN_INTERVAL, _SCAN_COST_FACTOR * _last_full_cost):
+        register_live_code(full=True)
+        _last_full_scan = time.monotonic()
+        _last_full_cost = _last_full_scan - now
+    else:
+        register_live_code(full=False)
 
 
 class StackTable:
@@ -117,15 +218,18 @@ class Batch:
         return len(self.stack)
 
 
-class _CodeInfo:
-    __slots__ = ("code", "filename", "firstlineno", "frames", "last_used", "name")
 
-    def __init__(self, code: object, generation: int) -> None:
-        self.code = code  # strong reference: keeps the address ours
-        self.name: str = getattr(code, "co_qualname", None) or code.co_name  # type: ignore[attr-defined]
-        self.filename: str = code.co_filename  # type: ignore[attr-defined]
-        self.firstlineno: int = code.co_firstlineno  # type: ignore[attr-defined]
-        self.frames: dict[int, Frame | None] = {}
+_MISS: Any = object()  # sentinel: not resolved (no code object we can vouch for)
+
+
+class _CodeInfo:
+    __slots__ = ("filename", "firstlineno", "frames", "last_used", "name")
+
+    def __init__(self, code: types.CodeType, generation: int) -> None:
+        self.name: str = code.co_qualname
+        self.filename: str = code.co_filename
+        self.firstlineno: int = code.co_firstlineno
+        self.frames: dict[int, Frame | None] = {}  # raw instr -> frame (None: an incomplete frame)
         self.last_used = generation
 
 
@@ -134,46 +238,119 @@ class Resolver:
 
     def __init__(self) -> None:
         self.table = StackTable(0)
-        self._codes: dict[int, _CodeInfo | None] = {}
+        self._codes: dict[int, _CodeInfo] = {}
         self._index: dict[bytes, int] = {}
+        self._keys_by_ptr: dict[int, list[bytes]] = {}  # code pointer -> persistent keys naming it
+        self._next_rid = 0
         self._raw_map = array.array("i")  # raw id -> table stack id
         self._passes = 0
         self.invalid_frames = 0
+        # The graveyard as of this drain: pointer -> [(death_ns, seq)] in death order.
+        self._dead: dict[int, list[tuple[int, int]]] = {}
+        self._dead_mark = -1  # codes_mark() when _dead was read
+        self._dead_seen = 0  # deaths up to this sequence have been forgotten from the caches
+        self._dead_frames: dict[tuple[int, int], Any] = {}  # (seq, instr) -> frame, per drain
+        self._refreshed = False  # registry refreshed during this drain
+        self._volatile = False  # the stack being resolved must not be cached
+
+    # ------------------------------------------------------------------ graveyard
+    def _read_graveyard(self) -> None:
+        native = _native.load()
+        mark = native.codes_mark()
+        if mark == self._dead_mark:
+            return
+        self._dead_mark = mark
+        dead: dict[int, list[tuple[int, int]]] = {}
+        for ptr, death_ns, seq in native.dead_codes():
+            dead.setdefault(ptr, []).append((death_ns, seq))
+        self._dead = dead
+
+    def _forget_new_deaths(self) -> None:
+        """Drop every cache entry for an address at which a code object died."""
+        self._read_graveyard()
+        for ptr, deaths in self._dead.items():
+            if deaths[-1][1] < self._dead_seen:
+                continue
+            self._codes.pop(ptr, None)
+            for key in self._keys_by_ptr.pop(ptr, ()):
+                self._index.pop(key, None)
+        self._dead_seen = self._dead_mark
+
+    def _dead_seq(self, code_ptr: int, t_ns: int) -> int | None:
+        """The snapshot a sample taken at t_ns names at code_ptr, if it died since."""
+        self._read_graveyard()  # deaths can happen while we resolve (other threads run)
+        deaths = self._dead.get(code_ptr)
+        if deaths:
+            for death_ns, seq in deaths:
+                if death_ns > t_ns:
+                    return seq
+        return None
 
     # ------------------------------------------------------------------ resolution
-    def _frame(self, code_ptr: int, instr: int) -> Frame | None:
-        """The frame of one raw frame; None to skip it (incomplete frame)."""
+    def _frame(self, code_ptr: int, instr: int, t_ns: int) -> Any:
+        """The frame of one raw frame; None to skip it (incomplete frame);
+        _MISS if the address names no code object we can vouch for."""
         native = _native.load()
-        if code_ptr in self._codes:
-            info = self._codes[code_ptr]
-        else:
-            code = native.code_object(code_ptr)
-            info = _CodeInfo(code, self._passes) if code is not None else None
-            self._codes[code_ptr] = info
+        seq = self._dead_seq(code_ptr, t_ns)
+        if seq is not None:
+            self._volatile = True
+            return self._dead_frame(seq, instr)
+        info = self._codes.get(code_ptr)
+        code = None
         if info is None:
-            self.invalid_frames += 1
-            return UNKNOWN
+            code = native.code_object(code_ptr)
+            if code is None and not self._refreshed:
+                self._refreshed = True
+                _refresh_registry()
+                seq = self._dead_seq(code_ptr, t_ns)  # it may have died meanwhile
+                if seq is not None:
+                    self._volatile = True
+                    return self._dead_frame(seq, instr)
+                code = native.code_object(code_ptr)
+            if code is None:
+                self._volatile = True
+                return _MISS
+            info = self._codes[code_ptr] = _CodeInfo(code, self._passes)
         info.last_used = self._passes
-        frame = info.frames.get(instr, UNKNOWN)
-        if frame is UNKNOWN:
-            line = native.code_line(info.code, instr)
+        frame = info.frames.get(instr, _MISS)
+        if frame is _MISS:
+            if code is None:
+                code = native.code_object(code_ptr)
+                if code is None:  # died while we resolve: its snapshot is not read yet
+                    self._volatile = True
+                    return _MISS
+            line = native.code_line(code, instr)
             frame = None if line < 0 else self.table.frame(Frame(info.name, info.filename, info.firstlineno, line))
             info.frames[instr] = frame
         return frame
 
-    def _resolve_stack(self, key: bytes) -> int:
+    def _dead_frame(self, seq: int, instr: int) -> Any:
+        frame = self._dead_frames.get((seq, instr), _MISS)
+        if frame is _MISS:
+            native = _native.load()
+            what = native.dead_code_info(seq)
+            line = native.dead_code_line(seq, instr)
+            if what is not None:
+                name, filename, firstlineno = what
+                frame = None if line < 0 else self.table.frame(Frame(name, filename, firstlineno, line))
+            self._dead_frames[(seq, instr)] = frame
+        return frame
+
+    def _resolve_stack(self, key: bytes, t_ns: int) -> int:
         flags = key[0]
-        raw = array.array("Q", key[1:]) if len(key) > 1 else array.array("Q")
+        raw = _pairs(key)
         frames: list[Frame] = []
         # A walk that ended on an implausible frame may have read garbage before
         # it noticed (3.11/3.12 publish tstate->cframe before its current_frame):
         # drop its frames that are not code objects instead of showing <unknown>.
         bad_walk = bool(flags & FLAG_BAD_FRAME)
         for i in range(0, len(raw) - 1, 2):  # leaf first
-            code_ptr, instr = raw[i], raw[i + 1]
-            frame = self._frame(code_ptr, instr)
-            if bad_walk and self._codes.get(code_ptr) is None:
-                continue
+            frame = self._frame(raw[i], raw[i + 1], t_ns)
+            if frame is _MISS:
+                if bad_walk:
+                    continue
+                self.invalid_frames += 1
+                frame = UNKNOWN
             if frame is not None:
                 frames.append(frame)
         frames.reverse()  # stacks are root first
@@ -185,39 +362,89 @@ class Resolver:
                       BAD_FRAME if flags & FLAG_BAD_FRAME else NO_PYTHON]
         return self.table.intern(tuple(frames))
 
+    def _names_dead(self, key: bytes) -> bool:
+        if not self._dead or len(key) <= 1:
+            return False
+        return any(p in self._dead for p in _pairs(key)[0::2])
+
     def ingest(self, buf: bytes) -> Batch | None:
         """Resolve one drained buffer; None when it holds no record."""
         self._passes += 1
+        self._refreshed = False
+        self._dead_frames.clear()
+        # Every sample in buf was taken before this instant, and every death
+        # after it is either in the graveyard view read next (so stacks naming
+        # it are resolved per sample) or later still: a sample names it.
+        batch_ns = time.monotonic_ns()
+        self._forget_new_deaths()
         if not buf:
             return None
         if len(self.table) > _STACK_TABLE_LIMIT:
             self._new_generation()
         native: Any = _native.load()
-        raw, tid, tns, weight, cpu, flags, label, depth, new = native.parse(buf, self._index)
-        if new:
-            need = len(self._index)
-            if need > len(self._raw_map):  # grow geometrically: O(new stacks) per drain
-                grow = max(need, 2 * len(self._raw_map), 1024) - len(self._raw_map)
-                self._raw_map.frombytes(bytes(grow * self._raw_map.itemsize))
-            for rid, key in new:
-                self._raw_map[rid] = self._resolve_stack(key)
+        raw, tid, tns, weight, cpu, flags, label, depth, new = native.parse(buf, self._index, self._next_rid)
+        self._next_rid += len(new)
         raw_map = self._raw_map
+        per_sample: dict[int, bytes] = {}  # raw id -> key, resolved per sample (a death splits the batch)
+        if new:
+            if self._next_rid > len(raw_map):  # grow geometrically: O(new stacks) per drain
+                grow = max(self._next_rid, 2 * len(raw_map), 1024) - len(raw_map)
+                raw_map.frombytes(bytes(grow * raw_map.itemsize))
+            transient: list[bytes] = []
+            for rid, key in new:
+                if self._names_dead(key):
+                    per_sample[rid] = key
+                    transient.append(key)
+                    continue
+                self._volatile = False
+                raw_map[rid] = self._resolve_stack(key, batch_ns)
+                if self._volatile:
+                    transient.append(key)
+                else:
+                    self._remember(key)
+            for key in transient:
+                self._index.pop(key, None)
         stack = array.array("i", [raw_map[r] for r in raw])
+        if per_sample:
+            memo: dict[tuple[int, tuple[int | None, ...]], int] = {}
+            for i, rid in enumerate(raw):
+                key = per_sample.get(rid)
+                if key is None:
+                    continue
+                t = tns[i]
+                choice = (rid, tuple(self._dead_seq(p, t) for p in _pairs(key)[0::2]))
+                sid = memo.get(choice)
+                if sid is None:
+                    sid = memo[choice] = self._resolve_stack(key, t)
+                stack[i] = sid
         batch = Batch(self.table, stack, tid, tns, weight, cpu, flags, label, depth)
         self._evict()
         return batch
 
+    def _remember(self, key: bytes) -> None:
+        if len(key) <= 1:
+            return
+        for p in set(_pairs(key)[0::2]):
+            self._keys_by_ptr.setdefault(p, []).append(key)
+
     def _new_generation(self) -> None:
         self.table = StackTable(self.table.generation + 1)
         self._index.clear()
+        self._keys_by_ptr.clear()
+        self._next_rid = 0  # no raw id is in use any more
         for info in self._codes.values():
-            if info is not None:
-                info.frames.clear()
+            info.frames.clear()
 
     def _evict(self) -> None:
-        if len(self._codes) <= _CODE_CACHE_LIMIT:
-            return
-        horizon = self._passes - 2
-        self._codes = {p: i for p, i in self._codes.items() if i is not None and i.last_used >= horizon}
-        # Raw keys embed code pointers that may now be freed and reused.
-        self._index.clear()
+        if len(self._codes) > _CODE_CACHE_LIMIT:
+            horizon = self._passes - 2
+            self._codes = {p: i for p, i in self._codes.items() if i.last_used >= horizon}
+        if len(self._index) > _INDEX_LIMIT:
+            self._index.clear()
+            self._keys_by_ptr.clear()
+            self._next_rid = 0
+
+
+def _pairs(key: bytes) -> array.array[int]:
+    """The (code pointer, instruction) words of a raw stack key, leaf first."""
+    return array.array("Q", key[1:]) if len(key) > 1 else array.array("Q")
