@@ -338,7 +338,9 @@ def test_code_churn_resolves_only_live_names(tmp_path: Any, mode: str, interval:
     assert len(windows) >= 300 * nthreads, "the churn loop should create hundreds of functions"
     slack = 5_000_000  # ns
     total = len(data)
-    assert total >= 200
+    # 1 s of churn CPU per thread: ~250 expirations at the 4 ms tick in cpu mode.  Count weight, not
+    # records: on a loaded machine several expirations fold into one heavier record (170 records seen).
+    assert data.total_weight() >= 150 * nthreads, data.total_weight()
     unknown = no_python = bad_walks = 0
     for i, st in enumerate(stacks_by_sample(data)):
         t = int(data.time_ns[i])
