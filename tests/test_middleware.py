@@ -219,7 +219,7 @@ def starlette_server(tmp_path) -> Iterator[tuple[str, list[SlowRequest]]]:
             await asyncio.sleep(0)
         with labels(phase="render"):
             await asyncio.sleep(0.01)
-            asgi_render(0.02)  # after an await, still inside the labels block
+            asgi_render(0.05)  # after an await, still inside the labels block (50 ms of CPU: ~12 ticks)
         return PlainTextResponse("alpha")
 
     async def beta(request):
