@@ -100,8 +100,12 @@ def test_final_window_is_exported_on_stop():
 
 def test_empty_windows_are_skipped_unless_asked():
     windows: list[ProfileData] = []
-    prof = ringprof.start(interval=INTERVAL, continuous=True, window=3600, sinks=[windows.append])
-    time.sleep(0.05)  # cpu mode: an idle process takes no samples
+    # Only this (sleeping) thread is recorded: a thread left running by an
+    # earlier test (an HTTP receiver finishing its reply) may burn CPU and be
+    # sampled, which is not what this test is about.
+    prof = ringprof.start(interval=INTERVAL, continuous=True, window=3600, sinks=[windows.append],
+                          threads="current")
+    time.sleep(0.05)  # cpu mode: an idle thread takes no samples
     prof.continuous.cut_now()
     ringprof.stop()
     assert windows == [] and prof.continuous.stats["empty"] == 2
