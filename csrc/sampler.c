@@ -35,6 +35,7 @@ typedef struct rp_slot {
     _Atomic int live;      /* 1 while the handler may record into this slot */
     pthread_t owner;       /* pthread of the sampled thread */
     uint64_t tid;          /* its kernel thread id */
+    uint64_t ts_id;        /* its PyThreadState's unique id: tells a new thread from a dead one with its tid */
     clockid_t cpuclock;    /* its CPU-time clock */
     uint64_t last_cpu_ns;  /* wall mode: CPU clock at the previous sample (handler-owned) */
     _Atomic uint64_t samples;
@@ -56,9 +57,12 @@ static _Atomic uint64_t g_dropped_retired; /* drops of slots already recycled */
 static _Atomic uint64_t g_samples_retired;
 static _Atomic uint64_t g_handler_ns_retired;
 static uint64_t g_timer_errors;
-static rp_config g_cfg;
+static rp_config g_cfg;           /* consumer side only; the handler reads the atomics below */
+static _Atomic uint32_t g_max_depth; /* g_cfg.max_depth, for the handler */
+static _Atomic int g_mode;           /* g_cfg.mode, for the handler */
 static int g_timer_kind;
-static uint32_t g_slot_hwm; /* slots ever used: bounds every scan */
+static _Atomic uint32_t g_slot_hwm; /* slots ever used: bounds every scan (only grows) */
+static _Atomic uint64_t g_test_delay_ns; /* test hook: the handler spins this long (0 = off) */
 static PyInterpreterState *g_main_interp;
 static long g_excluded_tid = -1;
 static struct sigaction g_old_action;
@@ -103,9 +107,9 @@ static rp_slot *slot_for_signal(const siginfo_t *si)
     if (g_timer_kind == RP_TIMER_ITIMER) {
         /* Process-wide timer: find this thread's slot by a bounded scan. */
         pthread_t self = pthread_self();
-        uint32_t n = g_slot_hwm;
+        uint32_t n = atomic_load_explicit(&g_slot_hwm, memory_order_acquire);
         for (uint32_t i = 0; i < n && i < RP_MAX_SLOTS; i++) {
-            if (atomic_load_explicit(&g_slots[i].live, memory_order_acquire) &&
+            if (atomic_load(&g_slots[i].live) && /* seq_cst: see the handshake in sampler.h */
                 pthread_equal(g_slots[i].owner, self)) {
                 return &g_slots[i];
             }
@@ -400,13 +404,21 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
         goto out;
     }
     uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+    uint64_t delay = atomic_load_explicit(&g_test_delay_ns, memory_order_relaxed);
+    while (delay && now_ns(CLOCK_MONOTONIC) - t0 < delay) {
+        /* test hook: a slow handler, to check that stop waits for it */
+    }
     rp_slot *s = slot_for_signal(si);
-    if (s == NULL || !atomic_load_explicit(&s->live, memory_order_acquire) ||
+    /* live is loaded seq_cst: together with the seq_cst increment of g_active
+     * above, either this handler sees live == 0, or whoever cleared live and
+     * then loads g_active (stop, the drain freeing a retired slot) sees it
+     * running.  An acquire load would allow both to miss each other. */
+    if (s == NULL || !atomic_load(&s->live) ||
         !pthread_equal(s->owner, pthread_self())) {
         atomic_fetch_add_explicit(&g_unattributed, 1, memory_order_relaxed);
         goto out;
     }
-    uint32_t max_depth = g_cfg.max_depth;
+    uint32_t max_depth = atomic_load_explicit(&g_max_depth, memory_order_relaxed);
     uint64_t pos;
     rp_record *rec = rp_ring_reserve(&s->ring, (uint32_t)(sizeof(rp_record) + max_depth * sizeof(rp_frame)), &pos);
     if (rec == NULL) {
@@ -423,7 +435,7 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
         rec->weight += (uint64_t)si->si_overrun;
     }
     rec->cpu_ns = 0;
-    if (g_cfg.mode == RP_MODE_WALL) {
+    if (atomic_load_explicit(&g_mode, memory_order_relaxed) == RP_MODE_WALL) {
         uint64_t cpu = now_ns(s->cpuclock);
         rec->cpu_ns = (s->last_cpu_ns && cpu >= s->last_cpu_ns) ? cpu - s->last_cpu_ns : 0;
         s->last_cpu_ns = cpu;
@@ -494,22 +506,28 @@ static void disarm(rp_slot *s)
 }
 
 /* Claim a slot for (tid, owner); returns it with a fresh generation. */
-static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint32_t *idx_out)
+static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, uint32_t *idx_out)
 {
     for (uint32_t i = 0; i < RP_MAX_SLOTS; i++) {
         rp_slot *s = &g_slots[i];
         if (s->state != SLOT_FREE) {
             continue;
         }
-        if (s->ring.buf == NULL) {
-            if (rp_ring_init(&s->ring, g_cfg.ring_bytes) != 0) {
+        if (s->ring.buf == NULL || s->ring.cap < g_cfg.ring_bytes) {
+            /* A ring is never unmapped: a handler that is late beyond every
+             * check must still find mapped memory.  A slot's ring only grows
+             * (a larger ring_bytes than any before); the smaller mapping it
+             * replaces stays mapped, which bounds that cost by the number of
+             * doublings.  Reset it first so the replaced ring reads as empty. */
+            rp_ring fresh;
+            if (rp_ring_init(&fresh, g_cfg.ring_bytes) != 0) {
                 return NULL;
             }
-        } else if (s->ring.cap != g_cfg.ring_bytes) {
-            rp_ring_destroy(&s->ring); /* no producer can use a FREE slot */
-            if (rp_ring_init(&s->ring, g_cfg.ring_bytes) != 0) {
-                return NULL;
-            }
+            atomic_fetch_add(&g_dropped_retired, atomic_exchange(&s->ring.dropped, 0));
+            s->ring.cap = fresh.cap;
+            atomic_store(&s->ring.head, 0);
+            atomic_store(&s->ring.tail, 0);
+            s->ring.buf = fresh.buf;
         }
         /* Fold the old owner's counters into the retired totals. */
         atomic_fetch_add(&g_dropped_retired, atomic_exchange(&s->ring.dropped, 0));
@@ -517,13 +535,14 @@ static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint32_t *idx_out)
         atomic_fetch_add(&g_handler_ns_retired, atomic_exchange(&s->handler_ns, 0));
         s->owner = owner;
         s->tid = tid;
+        s->ts_id = ts_id;
         s->cpuclock = (clockid_t)(((~(clockid_t)tid) << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
         s->last_cpu_ns = 0;
         s->seen = 1;
         s->state = SLOT_LIVE;
         atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
-        if (i + 1 > g_slot_hwm) {
-            g_slot_hwm = i + 1;
+        if (i + 1 > atomic_load_explicit(&g_slot_hwm, memory_order_relaxed)) {
+            atomic_store_explicit(&g_slot_hwm, i + 1, memory_order_release);
         }
         *idx_out = i;
         return s;
@@ -539,26 +558,38 @@ static void retire_slot(rp_slot *s)
     s->state = SLOT_RETIRED; /* becomes FREE once the drain emptied its ring */
 }
 
-static rp_slot *find_live(uint64_t tid)
+/* The live slot of thread (tid, ts_id).  A live slot with the same tid but
+ * another thread-state id belonged to a thread that exited before the sweep
+ * noticed and whose tid the kernel has handed to this new thread: it is
+ * retired here, so the new thread gets a slot (and a timer bound to it) of its
+ * own.  The pthread_t cannot tell them apart (glibc reuses a dead thread's
+ * stack, and pthread_t is an address in it); PyThreadState.id is unique for
+ * the interpreter's lifetime. */
+static rp_slot *find_live(uint64_t tid, uint64_t ts_id)
 {
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
-        if (g_slots[i].state == SLOT_LIVE && g_slots[i].tid == tid) {
-            return &g_slots[i];
+    uint32_t n = atomic_load_explicit(&g_slot_hwm, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        rp_slot *s = &g_slots[i];
+        if (s->state == SLOT_LIVE && s->tid == tid) {
+            if (s->ts_id == ts_id) {
+                return s;
+            }
+            retire_slot(s);
         }
     }
     return NULL;
 }
 
 /* Give thread `tid` a slot and a timer unless it has one; returns 1 if armed. */
-static int register_locked(uint64_t tid, pthread_t owner)
+static int register_locked(uint64_t tid, pthread_t owner, uint64_t ts_id)
 {
-    rp_slot *found = find_live(tid);
+    rp_slot *found = find_live(tid, ts_id);
     if (found) {
         found->seen = 1;
         return 0;
     }
     uint32_t idx;
-    rp_slot *s = claim_slot(tid, owner, &idx);
+    rp_slot *s = claim_slot(tid, owner, ts_id, &idx);
     if (s == NULL) {
         g_timer_errors++;
         return 0;
@@ -578,8 +609,9 @@ int rp_register_current_thread(void)
     pthread_mutex_lock(&g_ctl);
     int armed = 0;
     long tid = (long)syscall(SYS_gettid);
-    if (atomic_load(&g_enabled) && tid != g_excluded_tid) {
-        armed = register_locked((uint64_t)tid, pthread_self());
+    PyThreadState *ts = PyGILState_GetThisThreadState();
+    if (atomic_load(&g_enabled) && tid != g_excluded_tid && ts != NULL) {
+        armed = register_locked((uint64_t)tid, pthread_self(), (uint64_t)ts->id);
     }
     pthread_mutex_unlock(&g_ctl);
     return armed;
@@ -590,7 +622,7 @@ static int sync_threads_locked(void)
     if (!atomic_load(&g_enabled) || g_main_interp == NULL) {
         return 0;
     }
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         g_slots[i].seen = 0;
     }
     int armed = 0;
@@ -599,9 +631,9 @@ static int sync_threads_locked(void)
         if (tid == 0 || (long)tid == g_excluded_tid) {
             continue;
         }
-        armed += register_locked(tid, (pthread_t)ts->thread_id);
+        armed += register_locked(tid, (pthread_t)ts->thread_id, (uint64_t)ts->id);
     }
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         if (g_slots[i].state == SLOT_LIVE && !g_slots[i].seen) {
             retire_slot(&g_slots[i]);
         }
@@ -630,18 +662,32 @@ static sigset_t prof_set(void)
 }
 
 /* Blocking the signal around fork() keeps a SIGPROF storm from restarting
- * clone() forever (gperftools issue 278) and any handler from running mid-fork. */
+ * clone() forever (gperftools issue 278) and any handler from running mid-fork.
+ * The forking thread's own mask is saved (per thread: two threads may fork at
+ * once) and given back afterwards, in parent and child: a thread that had the
+ * signal blocked keeps it blocked. */
+static __thread sigset_t t_fork_saved_mask __attribute__((tls_model("initial-exec")));
+
 static void atfork_prepare(void)
 {
     sigset_t set = prof_set();
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_sigmask(SIG_BLOCK, &set, &t_fork_saved_mask);
 }
 
-static void atfork_parent(void)
+static void restore_fork_mask(void)
 {
     sigset_t set = prof_set();
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sigismember(&set, sig) == 1 && sigismember(&t_fork_saved_mask, sig) == 0) {
+            sigaddset(&unblock, sig);
+        }
+    }
+    pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
 }
+
+static void atfork_parent(void) { restore_fork_mask(); }
 
 /* In the child only the forking thread exists and no timer was inherited.
  * Async-signal-safe work only: forget every slot and give SIGPROF back. */
@@ -651,7 +697,7 @@ static void atfork_child(void)
     g_pid = getpid();
     atomic_store(&g_active, 0);
     pthread_mutex_init(&g_ctl, NULL);
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         atomic_store(&s->live, 0);
         atomic_fetch_add(&s->gen, 1);
@@ -671,8 +717,7 @@ static void atfork_child(void)
         sigaction(RP_SIGNAL, &g_old_action, NULL);
         g_installed = 0;
     }
-    sigset_t set = prof_set();
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    restore_fork_mask();
 }
 
 /* ------------------------------------------------------------------ start/stop */
@@ -794,6 +839,8 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         }
     }
     g_cfg = *cfg;
+    atomic_store(&g_max_depth, cfg->max_depth);
+    atomic_store(&g_mode, cfg->mode);
     g_timer_kind = kind;
     g_pid = getpid();
     {
@@ -860,13 +907,18 @@ static int stop_locked(char *err, size_t errlen)
             setitimer(ITIMER_PROF, &zero, NULL);
         }
     }
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         if (g_slots[i].state == SLOT_LIVE) {
             retire_slot(&g_slots[i]);
         }
     }
-    /* Wait (bounded) for handlers that already started. */
-    for (int spins = 0; atomic_load(&g_active) != 0 && spins < 20000; spins++) {
+    /* Wait for handlers that already started, however long they take: one
+     * that passed its checks before enabled/live were cleared may still be
+     * writing into its ring.  Every handler is bounded (RP_WALK_LIMIT frames),
+     * so this ends; returning earlier would break "stop is synchronous".  A
+     * handler that starts from now on sees enabled == 0 (or a bumped slot
+     * generation after a restart) and touches nothing. */
+    while (atomic_load(&g_active) != 0) {
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
     }
@@ -906,7 +958,7 @@ uint64_t rp_drain_prepare(void)
 {
     uint64_t n = 0;
     pthread_mutex_lock(&g_ctl);
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         s->snap = s->ring.buf ? atomic_load_explicit(&s->ring.head, memory_order_acquire) : 0;
         if (s->state != SLOT_FREE && s->ring.buf) {
@@ -921,7 +973,7 @@ uint64_t rp_drain(uint8_t *out, uint64_t cap)
 {
     uint64_t n = 0;
     pthread_mutex_lock(&g_ctl);
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         if (s->state == SLOT_FREE || s->ring.buf == NULL) {
             continue;
@@ -942,7 +994,7 @@ void rp_get_stats(rp_stats *st)
     st->samples = atomic_load(&g_samples_retired);
     st->dropped = atomic_load(&g_dropped_retired);
     st->handler_ns = atomic_load(&g_handler_ns_retired);
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         st->samples += atomic_load(&s->samples);
         st->dropped += atomic_load(&s->ring.dropped);
@@ -956,3 +1008,6 @@ void rp_get_stats(rp_stats *st)
 
 void rp_set_thread_label(uint64_t label) { t_label = label; }
 uint64_t rp_get_thread_label(void) { return t_label; }
+
+int rp_active_handlers(void) { return atomic_load(&g_active); }
+void rp_test_set_handler_delay(uint64_t ns) { atomic_store(&g_test_delay_ns, ns); }

@@ -16,9 +16,11 @@
  * START/STOP HANDSHAKE
  * --------------------
  * The handler increments g_active, then checks g_enabled (both seq_cst).
- * rp_stop() clears g_enabled, deletes the timers, then waits for g_active to
- * reach zero: either a handler saw enabled == 0, or stop saw it running and
- * waits.  After rp_stop() returns no handler is running, no timer is armed and
+ * rp_stop() clears g_enabled and every slot's live flag, deletes the timers,
+ * then waits -- without a time limit -- for g_active to reach zero: either a
+ * handler saw enabled == 0 / live == 0, or stop saw it running and waits
+ * (a store-buffering pattern: every access involved is seq_cst).  Rings are
+ * never unmapped, so even a handler beyond every check touches mapped memory.  After rp_stop() returns no handler is running, no timer is armed and
  * the previous SIGPROF disposition is back (pending SIGPROFs are discarded by a
  * transient SIG_IGN first, so they cannot hit a restored SIG_DFL).
  *
@@ -91,5 +93,10 @@ uint64_t rp_walk_copies(void);
 int rp_handler_installed(void);
 /* Describe the current SIGPROF disposition if it belongs to someone else. */
 int rp_foreign_handler(char *desc, size_t desclen);
+
+/* Handlers running right now (0 whenever rp_stop has returned). */
+int rp_active_handlers(void);
+/* Test hook: every handler spins `ns` nanoseconds before recording (0 = off). */
+void rp_test_set_handler_delay(uint64_t ns);
 
 #endif /* RINGPROF_SAMPLER_H */

@@ -82,6 +82,8 @@ cdef extern from "sampler.h":
     int rp_handler_installed()
     int rp_foreign_handler(char *desc, size_t desclen)
     uint64_t rp_walk_copies()
+    int rp_active_handlers()
+    void rp_test_set_handler_delay(uint64_t ns)
 
 cdef extern from "codes.h":
     ctypedef struct rp_dead_code:
@@ -199,6 +201,16 @@ def foreign_handler():
     if rp_foreign_handler(desc, sizeof(desc)):
         return desc.decode("utf-8", "replace")
     return None
+
+
+def active_handlers():
+    """Signal handlers running right now (always 0 once stop() has returned)."""
+    return rp_active_handlers()
+
+
+def _test_handler_delay(uint64_t ns):
+    """Test hook: every handler spins ``ns`` nanoseconds before recording (0: off)."""
+    rp_test_set_handler_delay(ns)
 
 
 def set_thread_label(uint64_t label):
