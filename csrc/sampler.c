@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define RP_LIVE_RANGES 16    /* datastack chunks checked; deeper ones are copied */
-#define RP_SIGNAL SIGPROF
 
 /* Slot states (consumer side). */
 enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_RETIRED = 2 };
@@ -67,6 +66,8 @@ static PyInterpreterState *g_main_interp;
 static long g_excluded_tid = -1;
 static struct sigaction g_old_action;
 static int g_installed;
+static int g_signo;         /* the signal of the running (or last) session: g_rt_signo or SIGPROF */
+static int g_rt_signo;      /* the real-time signal chosen for this process (0: not yet) */
 static pthread_mutex_t g_ctl = PTHREAD_MUTEX_INITIALIZER;
 static int g_atfork_registered;
 static pid_t g_pid;       /* for process_vm_readv on ourselves; reset in fork children */
@@ -470,7 +471,7 @@ static int arm_timer(rp_slot *s, uint32_t idx)
     struct sigevent sev;
     memset(&sev, 0, sizeof(sev));
     sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = RP_SIGNAL;
+    sev.sigev_signo = g_rt_signo;
     sev.sigev_value.sival_ptr = encode_value(idx, atomic_load(&s->gen));
 #ifdef sigev_notify_thread_id
     sev.sigev_notify_thread_id = (pid_t)s->tid;
@@ -657,7 +658,10 @@ static sigset_t prof_set(void)
 {
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, RP_SIGNAL);
+    sigaddset(&set, SIGPROF);
+    if (g_rt_signo > 0) {
+        sigaddset(&set, g_rt_signo);
+    }
     return set;
 }
 
@@ -714,18 +718,97 @@ static void atfork_child(void)
     atomic_store(&g_samples_retired, 0);
     atomic_store(&g_handler_ns_retired, 0);
     if (g_installed) {
-        sigaction(RP_SIGNAL, &g_old_action, NULL);
+        sigaction(g_signo, &g_old_action, NULL);
         g_installed = 0;
     }
     restore_fork_mask();
 }
 
+/* ------------------------------------------------------------------ the signal */
+
+/* Per-thread samples travel on a real-time signal, not SIGPROF: SIGPROF is
+ * shared with every other profiler and with ITIMER_PROF users (CPython's own
+ * test_signal), which install, reset (SIG_DFL terminates the process) and
+ * ignore it at will.  The real-time signal is chosen once per process:
+ *   - RINGPROF_SIGNAL=N, =SIGRTMIN+k or =SIGRTMAX-k picks it explicitly (it
+ *     must be a real-time signal);
+ *   - otherwise the highest signal in SIGRTMAX..SIGRTMIN whose disposition is
+ *     SIG_DFL: libraries that allocate real-time signals (glibc's own
+ *     internal ones sit below SIGRTMIN) conventionally count up from SIGRTMIN.
+ * SIGPROF is used only by the ITIMER_PROF fallback. */
+static int parse_signal_env(const char *v)
+{
+    char *end = NULL;
+    long base = 0, off = 0;
+    int sign = 1;
+    if (strncmp(v, "SIGRTMIN", 8) == 0) {
+        base = SIGRTMIN;
+        v += 8;
+    } else if (strncmp(v, "SIGRTMAX", 8) == 0) {
+        base = SIGRTMAX;
+        v += 8;
+    }
+    if (base && *v == '\0') {
+        return (int)base;
+    }
+    if (base) {
+        if (*v != '+' && *v != '-') {
+            return -1;
+        }
+        sign = *v == '-' ? -1 : 1;
+        v++;
+    }
+    off = strtol(v, &end, 10);
+    if (end == v || *end != '\0') {
+        return -1;
+    }
+    long sig = base + sign * off;
+    return (sig >= SIGRTMIN && sig <= SIGRTMAX) ? (int)sig : -1;
+}
+
+static int choose_rt_signal(char *err, size_t errlen)
+{
+    if (g_rt_signo > 0) {
+        return 0;
+    }
+    const char *env = getenv("RINGPROF_SIGNAL");
+    if (env != NULL && *env != '\0') {
+        int sig = parse_signal_env(env);
+        if (sig < 0) {
+            snprintf(err, errlen, "RINGPROF_SIGNAL=%s is not a real-time signal (%d..%d, SIGRTMIN+k or SIGRTMAX-k)",
+                     env, SIGRTMIN, SIGRTMAX);
+            return -1;
+        }
+        g_rt_signo = sig;
+        return 0;
+    }
+    for (int sig = SIGRTMAX; sig >= SIGRTMIN; sig--) {
+        struct sigaction cur;
+        if (sigaction(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL) {
+            g_rt_signo = sig;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "no free real-time signal (every one in %d..%d has a handler); set RINGPROF_SIGNAL",
+             SIGRTMIN, SIGRTMAX);
+    return -1;
+}
+
+int rp_signal_number(void)
+{
+    char err[256];
+    pthread_mutex_lock(&g_ctl);
+    int rc = choose_rt_signal(err, sizeof(err));
+    pthread_mutex_unlock(&g_ctl);
+    return rc == 0 ? g_rt_signo : -1;
+}
+
 /* ------------------------------------------------------------------ start/stop */
 
-int rp_foreign_handler(char *desc, size_t desclen)
+static int foreign_handler_of(int sig, char *desc, size_t desclen)
 {
     struct sigaction cur;
-    if (sigaction(RP_SIGNAL, NULL, &cur) != 0) {
+    if (sig <= 0 || sigaction(sig, NULL, &cur) != 0) {
         return 0;
     }
     void *h = (cur.sa_flags & SA_SIGINFO) ? (void *)cur.sa_sigaction : (void *)cur.sa_handler;
@@ -741,10 +824,12 @@ int rp_foreign_handler(char *desc, size_t desclen)
     return 1;
 }
 
+int rp_foreign_handler(char *desc, size_t desclen) { return foreign_handler_of(SIGPROF, desc, desclen); }
+
 int rp_handler_installed(void)
 {
     struct sigaction cur;
-    if (sigaction(RP_SIGNAL, NULL, &cur) != 0) {
+    if (g_signo <= 0 || sigaction(g_signo, NULL, &cur) != 0) {
         return 0;
     }
     return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == rp_handler;
@@ -797,7 +882,19 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         return -1;
     }
     char desc[512];
-    if (rp_foreign_handler(desc, sizeof(desc))) {
+    int kind = cfg->timer_kind;
+    int signo = SIGPROF;
+    if (kind == RP_TIMER_THREAD) {
+        if (choose_rt_signal(err, errlen) != 0) {
+            return -1;
+        }
+        signo = g_rt_signo;
+        if (foreign_handler_of(signo, desc, sizeof(desc))) {
+            snprintf(err, errlen, "signal %d (RINGPROF_SIGNAL) is already handled by %s; choose another", signo, desc);
+            return -1;
+        }
+    } else if (foreign_handler_of(SIGPROF, desc, sizeof(desc))) {
+        /* The ITIMER_PROF fallback needs SIGPROF itself. */
         snprintf(err, errlen, "SIGPROF is already handled by %s; refusing to take it over", desc);
         return -1;
     }
@@ -807,7 +904,6 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "invalid sampler configuration");
         return -1;
     }
-    int kind = cfg->timer_kind;
     if (kind == RP_TIMER_THREAD) {
         /* Probe: per-thread timers can be missing (old kernels, seccomp,
          * non-Linux).  Failing here lets the caller fall back to ITIMER_PROF. */
@@ -815,7 +911,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         timer_t probe;
         memset(&sev, 0, sizeof(sev));
         sev.sigev_notify = SIGEV_THREAD_ID;
-        sev.sigev_signo = RP_SIGNAL;
+        sev.sigev_signo = signo;
 #ifdef sigev_notify_thread_id
         sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
 #else
@@ -842,6 +938,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     atomic_store(&g_max_depth, cfg->max_depth);
     atomic_store(&g_mode, cfg->mode);
     g_timer_kind = kind;
+    g_signo = signo;
     g_pid = getpid();
     {
         uint64_t probe_src = 42, probe_dst = 0;
@@ -861,8 +958,8 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     sa.sa_sigaction = rp_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(RP_SIGNAL, &sa, &g_old_action) != 0) {
-        snprintf(err, errlen, "sigaction(SIGPROF) failed: %s", strerror(errno));
+    if (sigaction(g_signo, &sa, &g_old_action) != 0) {
+        snprintf(err, errlen, "sigaction(%d) failed: %s", signo, strerror(errno));
         return -1;
     }
     g_installed = 1;
@@ -876,7 +973,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         if (setitimer(ITIMER_PROF, &itv, NULL) != 0) {
             snprintf(err, errlen, "setitimer(ITIMER_PROF) failed: %s", strerror(errno));
             atomic_store(&g_enabled, 0);
-            sigaction(RP_SIGNAL, &g_old_action, NULL);
+            sigaction(g_signo, &g_old_action, NULL);
             g_installed = 0;
             return -1;
         }
@@ -933,9 +1030,9 @@ static int stop_locked(char *err, size_t errlen)
         memset(&ign, 0, sizeof(ign));
         ign.sa_handler = SIG_IGN;
         sigemptyset(&ign.sa_mask);
-        sigaction(RP_SIGNAL, &ign, NULL);
-        if (sigaction(RP_SIGNAL, &g_old_action, NULL) != 0) {
-            snprintf(err, errlen, "could not restore the previous SIGPROF handler: %s", strerror(errno));
+        sigaction(g_signo, &ign, NULL);
+        if (sigaction(g_signo, &g_old_action, NULL) != 0) {
+            snprintf(err, errlen, "could not restore the previous handler of signal %d: %s", g_signo, strerror(errno));
             g_installed = 0;
             return -1;
         }

@@ -1,5 +1,5 @@
 /*
- * sampler.h -- timers, the SIGPROF handler, per-thread slots, start/stop.
+ * sampler.h -- timers, the sampling-signal handler, per-thread slots, start/stop.
  *
  * SIGNAL-SAFETY CONTRACT (the handler, rp_handler in sampler.c)
  * -------------------------------------------------------------
@@ -89,10 +89,14 @@ void rp_set_thread_label(uint64_t label);
 uint64_t rp_get_thread_label(void);
 /* Fault-free copies the walks have made since the process started (benchmarks, tests). */
 uint64_t rp_walk_copies(void);
-/* Is our handler still the installed SIGPROF handler?  1 yes, 0 replaced. */
+/* Is our handler still installed on the session's signal?  1 yes, 0 replaced. */
 int rp_handler_installed(void);
-/* Describe the current SIGPROF disposition if it belongs to someone else. */
+/* Describe the current SIGPROF disposition if it belongs to someone else
+ * (what the ITIMER_PROF fallback would refuse to take over). */
 int rp_foreign_handler(char *desc, size_t desclen);
+/* The real-time signal per-thread samples are delivered with (chosen once per
+ * process, see choose_rt_signal in sampler.c), or -1 if none is free. */
+int rp_signal_number(void);
 
 /* Handlers running right now (0 whenever rp_stop has returned). */
 int rp_active_handlers(void);

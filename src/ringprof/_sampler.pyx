@@ -83,6 +83,7 @@ cdef extern from "sampler.h":
     int rp_foreign_handler(char *desc, size_t desclen)
     uint64_t rp_walk_copies()
     int rp_active_handlers()
+    int rp_signal_number()
     void rp_test_set_handler_delay(uint64_t ns)
 
 cdef extern from "codes.h":
@@ -201,6 +202,16 @@ def foreign_handler():
     if rp_foreign_handler(desc, sizeof(desc)):
         return desc.decode("utf-8", "replace")
     return None
+
+
+def signal_number():
+    """The real-time signal per-thread samples are delivered with (SIGPROF
+    is used only by the ITIMER_PROF fallback).  Chosen once per process:
+    RINGPROF_SIGNAL, else the highest free one in SIGRTMAX..SIGRTMIN."""
+    cdef int sig = rp_signal_number()
+    if sig < 0:
+        raise SamplerError("no free real-time signal; set RINGPROF_SIGNAL")
+    return sig
 
 
 def active_handlers():
