@@ -17,6 +17,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -37,6 +40,8 @@ typedef struct rp_slot {
     uint64_t ts_id;        /* its PyThreadState's unique id: tells a new thread from a dead one with its tid */
     clockid_t cpuclock;    /* its CPU-time clock */
     uint64_t last_cpu_ns;  /* wall mode: CPU clock at the previous sample (handler-owned) */
+    uint64_t rng;          /* cpu mode, perf: next-period randomisation (handler-owned xorshift) */
+    uint64_t perf_samples; /*   samples since the timer was armed (handler-owned) */
     _Atomic uint64_t samples;
     _Atomic uint64_t handler_ns;
     rp_ring ring;
@@ -44,6 +49,7 @@ typedef struct rp_slot {
     int state;
     int has_timer;
     timer_t timer;
+    int perf_fd;   /* cpu mode: its task-clock perf event, or -1 (then `timer` is used) */
     int seen;      /* mark for rp_sync_threads */
     uint64_t snap; /* head position captured by rp_drain_prepare */
 } rp_slot;
@@ -59,6 +65,7 @@ static uint64_t g_timer_errors;
 static rp_config g_cfg;           /* consumer side only; the handler reads the atomics below */
 static _Atomic uint32_t g_max_depth; /* g_cfg.max_depth, for the handler */
 static _Atomic int g_mode;           /* g_cfg.mode, for the handler */
+static _Atomic uint64_t g_interval_ns; /* g_cfg.interval_ns, for the handler */
 static int g_timer_kind;
 static _Atomic uint32_t g_slot_hwm; /* slots ever used: bounds every scan (only grows) */
 static _Atomic uint64_t g_test_delay_ns; /* test hook: the handler spins this long (0 = off) */
@@ -72,6 +79,26 @@ static pthread_mutex_t g_ctl = PTHREAD_MUTEX_INITIALIZER;
 static int g_atfork_registered;
 static pid_t g_pid;       /* for process_vm_readv on ourselves; reset in fork children */
 static int g_safe_copy;   /* process_vm_readv works here (probed at start) */
+static int g_use_perf;    /* cpu mode: per-thread task-clock perf events (probed at start) */
+
+/* cpu mode clock source.  A POSIX CPU-time timer expires only at the kernel
+ * tick (4 ms at 250 Hz): its samples sit at tick instants, so work whose
+ * period is commensurate with the tick (a 20 ms loop) is only ever seen at the
+ * same few phases, and its profile is wrong at every interval.  A perf
+ * "task-clock" software event is a high-resolution timer that runs only while
+ * the thread is on CPU and fires in the thread's own context, so a sample
+ * lands at an arbitrary instruction of the thread's CPU time; the handler
+ * draws each next period at random in [interval/2, 3*interval/2) so no
+ * periodic work can phase-lock with it.  It is also delivered in the thread's
+ * context on a loaded machine, where a signal sent from another thread would
+ * wait for the thread to be scheduled and land where it was preempted (a
+ * biased place: preemptions cluster at system-call exits).  The overflow
+ * signal (F_SETSIG, F_OWNER_TID) carries the event's fd; g_fd_slot maps it to
+ * the slot (index | generation), so a signal from a closed or reused fd never
+ * reaches the wrong slot.  Where perf events are not allowed
+ * (perf_event_paranoid, seccomp), POSIX CPU-time timers are used. */
+#define RP_FD_SLOTS 4096
+static _Atomic uint64_t g_fd_slot[RP_FD_SLOTS];
 /* Per-thread label id.  initial-exec TLS: a plain %fs-relative load, with no
  * __tls_get_addr call that could allocate inside the handler. */
 static __thread uint64_t t_label __attribute__((tls_model("initial-exec")));
@@ -91,10 +118,16 @@ static inline uint64_t now_ns(clockid_t clk)
  * a pointer from the kernel, it bounds-checks an index. */
 static inline void *encode_value(uint32_t idx, uint64_t gen) { return (void *)(uintptr_t)((gen << 16) | idx); }
 
+static int is_perf_signal(const siginfo_t *si)
+{
+    return (si->si_code == POLL_IN || si->si_code == POLL_HUP) && si->si_fd >= 0 && si->si_fd < RP_FD_SLOTS;
+}
+
 static rp_slot *slot_for_signal(const siginfo_t *si)
 {
-    if (g_timer_kind == RP_TIMER_THREAD && si->si_code == SI_TIMER) {
-        uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+    if (g_timer_kind == RP_TIMER_THREAD && (si->si_code == SI_TIMER || is_perf_signal(si))) {
+        uint64_t v = si->si_code == SI_TIMER ? (uint64_t)(uintptr_t)si->si_value.sival_ptr
+                                             : atomic_load_explicit(&g_fd_slot[si->si_fd], memory_order_acquire);
         uint32_t idx = (uint32_t)(v & 0xffff);
         if (idx >= RP_MAX_SLOTS) {
             return NULL;
@@ -396,6 +429,45 @@ static int running_other_interp(PyThreadState *ts)
 #endif
 }
 
+/* Handler, per-thread timers: every RP_PERF_REDRAW-th sample, draw the
+ * period anew, uniform in [interval/2, 3*interval/2), so no periodic work can
+ * phase-lock with the samples.  A system call (async-signal-safe), but not a
+ * cheap one: it restarts the timer, which costs about as much as a signal
+ * delivery, so it is amortised.  A
+ * workload with a period commensurate with the drawn one sees each block of
+ * samples at one random phase: unbiased, with the noise of fewer samples. */
+#define RP_PERF_REDRAW 4
+
+static uint64_t random_period(rp_slot *s)
+{
+    uint64_t interval = atomic_load_explicit(&g_interval_ns, memory_order_relaxed);
+    s->rng ^= s->rng >> 12;
+    s->rng ^= s->rng << 25;
+    s->rng ^= s->rng >> 27;
+    return interval / 2 + ((s->rng * 0x2545F4914F6CDD1Dull) >> 11) % (interval ? interval : 1);
+}
+
+static void next_period(rp_slot *s, const siginfo_t *si)
+{
+    if (++s->perf_samples % RP_PERF_REDRAW != 0) {
+        return;
+    }
+    uint64_t period = random_period(s);
+    if (is_perf_signal(si)) {
+        ioctl(si->si_fd, PERF_EVENT_IOC_PERIOD, &period);
+    } else if (si->si_code == SI_TIMER) {
+        /* POSIX timers (wall mode; cpu mode without perf): the next expiry
+         * at random, then the nominal period until the next redraw.
+         * timer_settime is async-signal-safe. */
+        uint64_t interval = atomic_load_explicit(&g_interval_ns, memory_order_relaxed);
+        struct itimerspec its = {
+            .it_interval = {(time_t)(interval / 1000000000ull), (long)(interval % 1000000000ull)},
+            .it_value = {(time_t)(period / 1000000000ull), (long)(period % 1000000000ull)},
+        };
+        timer_settime(s->timer, 0, &its, NULL);
+    }
+}
+
 static void rp_handler(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
@@ -457,6 +529,9 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
     }
     rec->len = (uint32_t)(sizeof(rp_record) + rec->nframes * sizeof(rp_frame));
     rp_ring_commit(&s->ring, pos, rec);
+    if (g_timer_kind == RP_TIMER_THREAD) {
+        next_period(s, si);
+    }
     atomic_fetch_add_explicit(&s->samples, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->handler_ns, now_ns(CLOCK_MONOTONIC) - t0, memory_order_relaxed);
 out:
@@ -466,8 +541,61 @@ out:
 
 /* ------------------------------------------------------------------ slots and timers */
 
+static int open_task_clock(pid_t tid, uint64_t period)
+{
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.size = sizeof(attr);
+    attr.config = PERF_COUNT_SW_TASK_CLOCK;
+    attr.sample_period = period;
+    attr.disabled = 1;
+    attr.wakeup_events = 1;
+    return (int)syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* cpu mode: a task-clock event for thread `tid` that signals that thread. */
+static int arm_perf(rp_slot *s, uint32_t idx, uint64_t first)
+{
+    int fd = open_task_clock((pid_t)s->tid, first);
+    if (fd < 0) {
+        return -1;
+    }
+    struct f_owner_ex owner = {F_OWNER_TID, (pid_t)s->tid};
+    if (fd >= RP_FD_SLOTS || fcntl(fd, F_SETOWN_EX, &owner) != 0 || fcntl(fd, F_SETSIG, g_rt_signo) != 0 ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC) != 0) {
+        close(fd);
+        return -1;
+    }
+    atomic_store_explicit(&g_fd_slot[fd], (atomic_load(&s->gen) << 16) | idx, memory_order_release);
+    if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) != 0) {
+        atomic_store(&g_fd_slot[fd], 0);
+        close(fd);
+        return -1;
+    }
+    s->perf_fd = fd;
+    return 0;
+}
+
+static void close_perf(rp_slot *s)
+{
+    if (s->perf_fd >= 0) {
+        ioctl(s->perf_fd, PERF_EVENT_IOC_DISABLE, 0);
+        atomic_store(&g_fd_slot[s->perf_fd], 0);
+        close(s->perf_fd);
+        s->perf_fd = -1;
+    }
+}
+
 static int arm_timer(rp_slot *s, uint32_t idx)
 {
+    s->rng = (s->tid * 0x9E3779B97F4A7C15ull) ^ (uint64_t)random() ^ 0xD1B54A32D192ED03ull;
+    s->perf_samples = 0;
+    if (g_cfg.mode == RP_MODE_CPU && g_use_perf &&
+        arm_perf(s, idx, g_cfg.interval_ns / 2 + (uint64_t)random() % g_cfg.interval_ns) == 0) {
+        s->has_timer = 1;
+        return 0;
+    }
     struct sigevent sev;
     memset(&sev, 0, sizeof(sev));
     sev.sigev_notify = SIGEV_THREAD_ID;
@@ -501,7 +629,11 @@ static int arm_timer(rp_slot *s, uint32_t idx)
 static void disarm(rp_slot *s)
 {
     if (s->has_timer) {
-        timer_delete(s->timer);
+        if (s->perf_fd >= 0) {
+            close_perf(s);
+        } else {
+            timer_delete(s->timer);
+        }
         s->has_timer = 0;
     }
 }
@@ -539,6 +671,7 @@ static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, uint32
         s->ts_id = ts_id;
         s->cpuclock = (clockid_t)(((~(clockid_t)tid) << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
         s->last_cpu_ns = 0;
+        s->perf_fd = -1;
         s->seen = 1;
         s->state = SLOT_LIVE;
         atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
@@ -705,6 +838,13 @@ static void atfork_child(void)
         rp_slot *s = &g_slots[i];
         atomic_store(&s->live, 0);
         atomic_fetch_add(&s->gen, 1);
+        if (s->perf_fd >= 0) {
+            /* Inherited fds of events that count the parent's threads and
+             * signal them: close ours (close is async-signal-safe). */
+            atomic_store(&g_fd_slot[s->perf_fd], 0);
+            close(s->perf_fd);
+            s->perf_fd = -1;
+        }
         s->has_timer = 0; /* timers are not inherited */
         s->state = SLOT_FREE;
         if (s->ring.buf) {
@@ -872,6 +1012,15 @@ int rp_verify_layout(char *err, size_t errlen)
 int rp_is_enabled(void) { return atomic_load(&g_enabled); }
 int rp_timer_kind(void) { return g_timer_kind; }
 
+/* RINGPROF_PERF=0 keeps cpu mode on POSIX CPU-time timers. */
+static int perf_allowed(void)
+{
+    const char *v = getenv("RINGPROF_PERF");
+    return v == NULL || strcmp(v, "0") != 0;
+}
+
+int rp_uses_perf(void) { return g_timer_kind == RP_TIMER_THREAD && g_cfg.mode == RP_MODE_CPU && g_use_perf; }
+
 static int start_locked(const rp_config *cfg, char *err, size_t errlen)
 {
     if (atomic_load(&g_enabled)) {
@@ -922,6 +1071,14 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
             return -1;
         }
         timer_delete(probe);
+        g_use_perf = 0;
+        if (cfg->mode == RP_MODE_CPU && perf_allowed()) {
+            int fd = open_task_clock((pid_t)syscall(SYS_gettid), cfg->interval_ns);
+            if (fd >= 0) {
+                close(fd);
+                g_use_perf = 1;
+            }
+        }
     }
     if (kind == RP_TIMER_ITIMER) {
         if (cfg->mode == RP_MODE_WALL) {
@@ -937,6 +1094,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     g_cfg = *cfg;
     atomic_store(&g_max_depth, cfg->max_depth);
     atomic_store(&g_mode, cfg->mode);
+    atomic_store(&g_interval_ns, cfg->interval_ns);
     g_timer_kind = kind;
     g_signo = signo;
     g_pid = getpid();

@@ -68,6 +68,8 @@ int rp_verify_layout(char *err, size_t errlen);
  * -1 where the interpreter has no debug offsets (before 3.13). */
 int rp_set_layout_override(int on, size_t at, uint64_t value);
 int rp_timer_kind(void);
+/* 1 if cpu mode samples on per-thread perf task-clock events (else POSIX CPU-time timers). */
+int rp_uses_perf(void);
 
 /* Arm timers for Python threads of the main interpreter that have none and
  * retire slots of threads that are gone.  GIL held.  Returns threads armed. */

@@ -100,11 +100,13 @@ def test_final_window_is_exported_on_stop():
 
 def test_empty_windows_are_skipped_unless_asked():
     windows: list[ProfileData] = []
-    # Only this (sleeping) thread is recorded: a thread left running by an
-    # earlier test (an HTTP receiver finishing its reply) may burn CPU and be
-    # sampled, which is not what this test is about.
+    # Only a sleeping thread is recorded: this thread burns CPU inside start()
+    # itself, and a thread left running by an earlier test (an HTTP receiver
+    # finishing its reply) may burn CPU too; neither is what this test is about.
+    idle = threading.Thread(target=time.sleep, args=(0.5,), daemon=True)
+    idle.start()
     prof = ringprof.start(interval=INTERVAL, continuous=True, window=3600, sinks=[windows.append],
-                          threads="current")
+                          threads=[idle])
     time.sleep(0.05)  # cpu mode: an idle thread takes no samples
     prof.continuous.cut_now()
     ringprof.stop()

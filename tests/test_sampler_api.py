@@ -212,9 +212,11 @@ def _python_sigprof_handler(signum: int, frame: Any) -> None:  # pragma: no cove
 
 
 def test_python_sigprof_handler_makes_enable_raise_naming_it() -> None:
+    """Only the ITIMER_PROF fallback needs SIGPROF (per-thread sampling uses a
+    real-time signal: tests/test_robust_signals.py)."""
     old = signal.signal(signal.SIGPROF, _python_sigprof_handler)
     try:
-        prof = ringprof.Profile()
+        prof = ringprof.Profile(timer_kind="itimer")
         with pytest.raises(RuntimeError, match="_python_sigprof_handler") as info:
             prof.enable()
         assert "SIGPROF" in str(info.value)
@@ -237,13 +239,13 @@ def test_c_level_sigprof_handler_makes_enable_raise(tmp_path: Any) -> None:
         libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
         libc.signal(signal.SIGPROF, ctypes.cast(libc.getpid, ctypes.c_void_p))
         try:
-            ringprof.Profile().enable()
+            ringprof.Profile(timer_kind="itimer").enable()
         except RuntimeError as exc:
             emit({"error": str(exc)})
         else:
             emit({"error": None})
     """)
-    assert result["error"] is not None, "enable() took over a foreign SIGPROF handler"
+    assert result["error"] is not None, "the itimer fallback took over a foreign SIGPROF handler"
     assert "SIGPROF is already handled" in result["error"]
     assert "getpid" in result["error"]
 

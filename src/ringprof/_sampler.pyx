@@ -71,6 +71,7 @@ cdef extern from "sampler.h":
     int rp_verify_layout(char *err, size_t errlen)
     int rp_set_layout_override(int on, size_t at, uint64_t value)
     int rp_timer_kind()
+    int rp_uses_perf()
     int rp_sync_threads()
     int rp_register_current_thread()
     void rp_exclude_tid(long tid)
@@ -175,6 +176,11 @@ def is_enabled():
 
 def timer_kind():
     return "itimer" if rp_timer_kind() == RP_TIMER_ITIMER else "thread"
+
+
+def uses_perf():
+    """True when cpu mode samples on per-thread perf task-clock events."""
+    return bool(rp_uses_perf())
 
 
 def sync_threads():

@@ -60,7 +60,7 @@ FLAG_FINALIZING = 0x20  #: the interpreter was finalizing (not walked)
 META_KEYS = (
     "mode",  # "cpu" or "wall"
     "interval",  # requested sampling interval, seconds (float)
-    "timer",  # "thread-cputime", "thread-monotonic" or "itimer-prof"
+    "timer",  # "thread-perf", "thread-cputime", "thread-monotonic" or "itimer-prof"
     "max_depth",  # frames kept per sample
     "start_time",  # wall-clock (unix) time of the first enable(), seconds
     "duration",  # seconds the sampler was enabled, summed over enable/disable

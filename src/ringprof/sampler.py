@@ -243,6 +243,8 @@ class _Sampler:
                     break  # only a missing timer_create warrants the fallback
                 continue
             timer = TIMER_NAMES[(kind, requested.mode)]
+            if timer == "thread-cputime" and native.uses_perf():
+                timer = "thread-perf"  # task-clock perf events: see csrc/sampler.c
             error = None
             break
         if error is not None:
@@ -408,8 +410,7 @@ class _Sampler:
     def _drain_loop(self, ready: threading.Event, wake: threading.Event) -> None:
         native = _native.load()
         try:
-            rt_signal = native.signal_number()  # per-thread samples' real-time signal (-1: none chosen)
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF} | ({rt_signal} if rt_signal > 0 else set()))
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF} | _sampling_signal(native))
             native.exclude_current_thread()
         finally:
             ready.set()  # the starter must never wait forever
@@ -596,3 +597,11 @@ def after_fork_in_child() -> None:
         native = _native.load()
         native.set_codes_active(False)
         native.release_codes(native.codes_mark())
+
+
+def _sampling_signal(native: Any) -> set[int]:
+    """The real-time signal per-thread samples travel on, if one was chosen."""
+    try:
+        return {int(native.signal_number())}
+    except Exception:
+        return set()
