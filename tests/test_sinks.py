@@ -58,15 +58,44 @@ def test_bad_sink_urls_are_one_line_errors(spec, message):
     assert "\n" not in str(info.value)
 
 
-def test_parse_duration():
-    assert sinks.parse_duration("90") == 90
-    assert sinks.parse_duration("250ms") == 0.25
-    assert sinks.parse_duration("5m") == 300
-    assert sinks.parse_duration("2h") == 7200
-    assert sinks.parse_duration("7d") == 7 * 86400
-    for bad in ("", "-1", "0", "1w", "abc"):
-        with pytest.raises(ValueError):
-            sinks.parse_duration(bad)
+# The forms `ringprof -i` accepts (tests/test_config_durations.py), rates aside: a rate is a sampling
+# interval, not a timeout or an age.
+DURATION_FORMS = ["0.01", "10ms", "500us", "1s", " 2 s ", "5m", "2h", "7d", "1e-3", "10MS", "90", "250ms"]
+
+
+@pytest.mark.parametrize("text", DURATION_FORMS)
+def test_sink_durations_take_the_same_forms_as_the_interval_option(text: str, tmp_path) -> None:
+    from urllib.parse import quote
+
+    from ringprof import cli
+
+    seconds = cli.interval_arg(text)
+    value = quote(text)
+    assert DirectorySink.from_url(f"{tmp_path}?max_age={value}").max_age == seconds
+    assert PyroscopeSink.from_url(f"http://127.0.0.1:4040?timeout={value}&backoff={value}").timeout == seconds
+    assert sinks.from_url(f"pyroscope:http://127.0.0.1:4040?backoff={value}").backoff == seconds
+    otlp = sinks.from_url(f"otlp:http://127.0.0.1:4318?timeout={value}&backoff={value}")
+    assert otlp.timeout == seconds and otlp.backoff == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "-1", "0", "1w", "abc", "100hz", "nan"])
+def test_bad_sink_durations_are_the_parser_s_one_line_errors(bad: str, tmp_path) -> None:
+    from urllib.parse import quote
+
+    for spec in (f"dir:{tmp_path}?max_age={quote(bad)}", f"pyroscope:http://h?timeout={quote(bad)}",
+                 f"otlp:http://h?backoff={quote(bad)}"):
+        with pytest.raises(ValueError) as info:
+            sinks.parse(spec)
+        assert "\n" not in str(info.value) and "sink" in str(info.value), spec
+
+
+def test_sinks_have_no_duration_parser_of_their_own() -> None:
+    from ringprof import config
+    from ringprof.sinks import directory, otlp, pyroscope
+
+    assert not hasattr(sinks, "parse_duration")
+    for module in (directory, otlp, pyroscope):
+        assert module.parse_duration is config.parse_duration, module
 
 
 def test_coerce_accepts_urls_objects_and_callables(tmp_path):

@@ -61,7 +61,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from . import check_options, parse_bool, parse_duration, parse_int, split_query
+from ..config import parse_duration
+from . import check_options, parse_bool, parse_int, split_query
 from . import http as _http
 
 if TYPE_CHECKING:
