@@ -91,11 +91,12 @@ def test_bad_sink_durations_are_the_parser_s_one_line_errors(bad: str, tmp_path)
 
 def test_sinks_have_no_duration_parser_of_their_own() -> None:
     from ringprof import config
-    from ringprof.sinks import directory, otlp, pyroscope
+    from ringprof.sinks import directory, http, otlp, pyroscope
 
     assert not hasattr(sinks, "parse_duration")
-    for module in (directory, otlp, pyroscope):
-        assert module.parse_duration is config.parse_duration, module
+    for module in (directory, http, otlp, pyroscope):  # the network sinks parse their options in http
+        assert getattr(module, "parse_duration", config.parse_duration) is config.parse_duration, module
+    assert directory.parse_duration is http.parse_duration is config.parse_duration
 
 
 def test_coerce_accepts_urls_objects_and_callables(tmp_path):
@@ -196,3 +197,23 @@ def test_directory_sink_render_failure_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         DirectorySink(tmp_path).export(window())
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("scheme", ["pyroscope", "otlp"])
+def test_network_sinks_share_auth_tls_and_retry_options(scheme: str) -> None:
+    from ringprof.sinks.http import HTTPSink
+
+    sink = sinks.from_url(f"{scheme}:http://127.0.0.1:4040?token=t&tenant=team&timeout=2s&retries=1&backoff=50ms")
+    assert isinstance(sink, HTTPSink)
+    assert sink.headers["Authorization"] == "Bearer t" and sink.headers["X-Scope-OrgID"] == "team"
+    assert (sink.timeout, sink.retries, sink.backoff) == (2.0, 1, 0.05)
+    basic = sinks.from_url(f"{scheme}:http://alice:s%20cret@127.0.0.1:4040")
+    assert basic.headers["Authorization"] == "Basic YWxpY2U6cyBjcmV0" and "alice" not in basic.endpoint
+    for bad, message in ((f"{scheme}:http://u:p@127.0.0.1:4040?token=t", "not both"),
+                         (f"{scheme}:ftp://127.0.0.1", "must be http"),
+                         (f"{scheme}:http://127.0.0.1:4040?ca=/nonexistent.pem", "does not exist"),
+                         (f"{scheme}:http://127.0.0.1:4040?verify=maybe", "verify must be"),
+                         (f"{scheme}:http://127.0.0.1:4040?retries=-1", "at least 0")):
+        with pytest.raises(ValueError, match=message) as info:
+            sinks.from_url(bad)
+        assert str(info.value).startswith(f"{scheme} sink"), info.value
