@@ -128,3 +128,45 @@ def test_write_failing_after_the_check_is_one_line_and_exit_2(verb: str, failure
     assert lines == [f"ringprof: error: could not write {out}: {error.strerror}"], captured.err
     assert captured.out == ""
     assert not out.exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_a_named_pipe_is_written_into_not_replaced(verb: str, tmp_path: Path) -> None:
+    """OUT that is a FIFO or a device (``/dev/stdout``, ``/dev/null``) must not be replaced by a file:
+    as root that would destroy the device node.  A FIFO in tmp_path stands for them (harmless if it breaks)."""
+    import stat
+    import time
+
+    src = _source(tmp_path)
+    fifo = tmp_path / "out.html"
+    os.mkfifo(fifo)
+    args = VERBS[verb](src, fifo) + (["--format", "collapsed"] if verb == "convert" else [])
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader exists: the writer's open does not block
+    chunks: list[bytes] = []
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "ringprof", *args], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            exited = proc.poll() is not None
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:  # a writer is connected, nothing to read yet
+                chunk = None
+            if chunk:
+                chunks.append(chunk)
+            elif exited:
+                break
+            else:
+                time.sleep(0.01)
+        else:
+            proc.kill()
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 0, err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the named pipe was replaced by a file"
+    written = b"".join(chunks)
+    assert b"<html" in written.lower() if verb == "view" else b"work" in written, written[:200]
+    assert _leftovers(tmp_path) == []

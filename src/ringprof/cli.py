@@ -107,6 +107,8 @@ def _check_writable(path: str) -> None:
         raise UsageError(f"cannot write {path!r}: directory {directory!r} does not exist")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise UsageError(f"cannot write {path!r}: permission denied")
+    if exporters.is_special_file(path):  # /dev/stdout, a named pipe: written into, nothing created beside it
+        return
     probe = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.ringprof-probe")
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
