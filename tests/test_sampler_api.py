@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
+import common_helpers
 import numpy as np
 import pytest
+from common_helpers import burn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "targets"))
 
@@ -26,15 +27,6 @@ import ringprof
 from ringprof import control, recording, sampler
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler is Linux-only")
-
-
-def burn(seconds: float) -> int:
-    deadline = time.thread_time() + seconds
-    acc = 0
-    while time.thread_time() < deadline:
-        for i in range(300):
-            acc += i * i
-    return acc
 
 
 @pytest.fixture(autouse=True)
@@ -276,7 +268,7 @@ def test_top_and_collapsed_name_the_hot_function() -> None:
     assert top and top[0].total_pct >= 90
     assert "burn" in [r.name for r in top]
     burn_row = next(r for r in top if r.name == "burn")
-    assert burn_row.filename == __file__ and burn_row.self_pct >= 80
+    assert burn_row.filename == common_helpers.__file__ and burn_row.self_pct >= 80
     text = prof.format_top(5)
     assert "burn" in text and "samples" in text
     collapsed = prof.to_collapsed()
