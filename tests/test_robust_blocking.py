@@ -33,8 +33,9 @@ def test_blocking_calls_are_not_interrupted() -> None:
                 check(f"sleep{rnd}", 0.149 <= dt < 0.5, dt)
 
                 a, b = socket.socketpair()
+                t0 = time.monotonic()  # before the sender's timer starts: a late t0 would shorten dt
                 later(0.1, b.sendall, b"x" * 10)
-                t0 = time.monotonic(); got = a.recv(10); dt = time.monotonic() - t0
+                got = a.recv(10); dt = time.monotonic() - t0
                 check(f"recv{rnd}", got == b"x" * 10 and dt >= 0.09, (got, dt))
                 a.settimeout(0.1)
                 t0 = time.monotonic()
