@@ -96,8 +96,9 @@ def test_blocking_calls_are_not_interrupted() -> None:
                 later(0.05, q.put, 42)
                 check(f"queue_get{rnd}", q.get(timeout=5) == 42)
 
+                t0 = time.monotonic()  # before the thread starts sleeping, as for recv above
                 t = threading.Thread(target=time.sleep, args=(0.1,)); t.start()
-                t0 = time.monotonic(); t.join(); check(f"join{rnd}", time.monotonic() - t0 >= 0.09)
+                t.join(); check(f"join{rnd}", time.monotonic() - t0 >= 0.09)
         except InterruptedError as exc:
             interrupted.append(repr(exc))
         n = len(prof.data)
