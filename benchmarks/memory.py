@@ -1,0 +1,131 @@
+"""Bytes per kept sample of a long recording, in steady state.
+
+    python -m benchmarks.memory [--samples 2000000] [--mode cpu|wall] [--threads 8] [--labels]
+
+A synthetic recording fed through the real recording path: a
+:class:`ringprof.Profile` receives drained batches (:class:`ringprof.resolve.Batch`,
+as the sampler delivers them every 0.1 s) of ``--threads`` threads sampled at
+100 Hz, over a pool of 5,000 resolved stacks (20 frames each), with the
+columns a real drain carries: weights (2 % overruns), flags (the GIL bit
+varies), label ids (``--labels``: 30 % of the samples under one of 50 label
+sets), depth and, in wall mode, CPU ns.  No sampler runs, so the figure does
+not depend on the machine's load.
+
+Steady state: the first ``--warmup`` samples fill the stack and label tables;
+the figure is the growth of Python's traced memory (``tracemalloc``: every
+allocation, tables and slack included) from then to the end, divided by the
+samples added.  The store's own count (:meth:`ProfileData.nbytes`, allocated
+buffers) is printed beside it.  The recording is given no sample cap
+(``max_samples=None``), so nothing is folded away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import importlib
+import inspect
+import random
+import tracemalloc
+
+from ringprof.model import FLAG_HOLDS_GIL, Frame
+from ringprof.recording import Profile
+from ringprof.resolve import Batch, StackTable
+
+INTERVAL_NS = 10_000_000
+DRAIN_NS = 100_000_000
+
+
+def _table(n_stacks: int, depth: int, rng: random.Random) -> StackTable:
+    table = StackTable(0)
+    frames = [Frame(f"f{i}", f"/app/mod{i % 40}.py", i, i + 3) for i in range(2000)]
+    for _ in range(n_stacks):
+        table.intern(tuple(table.frame(rng.choice(frames)) for _ in range(depth)))
+    return table
+
+
+def _batches(table: StackTable, threads: int, mode: str, labels: bool, rng: random.Random,
+             templates: int = 64) -> list[tuple[list[int], ...]]:
+    """Drain-sized batch templates (times relative to the drain's start)."""
+    per_thread = DRAIN_NS // INTERVAL_NS
+    out = []
+    n_stacks = len(table)
+    for _ in range(templates):
+        stack, thread, time_ns, weight, cpu, flags, label, depth = [], [], [], [], [], [], [], []
+        for t in range(threads):
+            now = rng.randrange(INTERVAL_NS)
+            for _ in range(per_thread):
+                w = 1 if rng.random() > 0.02 else rng.randint(2, 3)
+                stack.append(rng.randrange(n_stacks))
+                thread.append(4000 + t)
+                time_ns.append(now)
+                weight.append(w)
+                cpu.append(rng.randrange(INTERVAL_NS * w) if mode == "wall" else 0)
+                flags.append(FLAG_HOLDS_GIL if rng.random() < 0.5 else 0)
+                label.append(rng.randint(1, 50) if labels and rng.random() < 0.3 else 0)
+                depth.append(20)
+                now += INTERVAL_NS * w + rng.randrange(50_000)
+        out.append((stack, thread, time_ns, weight, cpu, flags, label, depth))
+    return out
+
+
+def run(samples: int, warmup: int, mode: str, threads: int, labels: bool, seed: int = 1) -> dict[str, float]:
+    rng = random.Random(seed)
+    table = _table(5000, 20, rng)
+    templates = _batches(table, threads, mode, labels, rng)
+    kwargs = {"max_samples": None} if "max_samples" in inspect.signature(Profile).parameters else {}
+    prof = Profile(interval=INTERVAL_NS / 1e9, mode=mode, **kwargs)  # type: ignore[arg-type]
+    receive = prof._receive  # what the sampler calls with each drained batch
+    if labels:
+        label_module = importlib.import_module("ringprof.labels")  # the module, not ringprof.labels()
+
+        for i in range(1, 51):  # process label ids 1..50 (ids the batches carry)
+            assert label_module.intern({"endpoint": f"/e{i}"}) >= 1
+
+    base = 1_000_000_000_000
+    fed = 0
+    drain = 0
+    measured_from = None
+    traced0 = 0
+    while fed < samples:
+        if measured_from is None and fed >= warmup:
+            tracemalloc.start()
+            traced0 = tracemalloc.get_traced_memory()[0]
+            measured_from = fed
+        stack, thread, time_ns, weight, cpu, flags, label, depth = templates[drain % len(templates)]
+        off = base + drain * DRAIN_NS
+        batch = Batch(table, array.array("i", stack), array.array("q", thread),
+                      array.array("q", [t + off for t in time_ns]), array.array("q", weight),
+                      array.array("q", cpu), array.array("H", flags), array.array("q", label),
+                      array.array("i", depth))
+        receive(batch, None)
+        fed += len(stack)
+        drain += 1
+    traced1 = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    data = prof._data  # the store as the recording holds it (reading .data would settle with the sampler)
+    assert measured_from is not None
+    return {"samples": fed, "measured": fed - measured_from,
+            "traced_per_sample": (traced1 - traced0) / (fed - measured_from),
+            "store_per_sample": data.nbytes() / len(data)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--samples", type=int, default=2_000_000)
+    ap.add_argument("--warmup", type=int, default=200_000)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--mode", choices=("cpu", "wall", "both"), default="both")
+    ap.add_argument("--labels", action="store_true", help="30 %% of the samples carry one of 50 label sets")
+    ns = ap.parse_args()
+    modes = ("cpu", "wall") if ns.mode == "both" else (ns.mode,)
+    print("| mode | threads | labels | samples | measured | bytes/sample (tracemalloc) | bytes/sample (store) |")
+    print("| :--- | ---: | :--- | ---: | ---: | ---: | ---: |")
+    for mode in modes:
+        r = run(ns.samples, ns.warmup, mode, ns.threads, ns.labels)
+        print(f"| {mode} | {ns.threads} | {'yes' if ns.labels else 'no'} | {r['samples']:,} | {r['measured']:,} "
+              f"| {r['traced_per_sample']:.2f} | {r['store_per_sample']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
