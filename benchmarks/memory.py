@@ -1,6 +1,7 @@
 """Bytes per kept sample of a long recording, in steady state.
 
     python -m benchmarks.memory [--samples 2000000] [--mode cpu|wall] [--threads 8] [--labels]
+    python -m benchmarks.memory --label-sets 200000
 
 A synthetic recording fed through the real recording path: a
 :class:`ringprof.Profile` receives drained batches (:class:`ringprof.resolve.Batch`,
@@ -17,6 +18,11 @@ allocation, tables and slack included) from then to the end, divided by the
 samples added.  The store's own count (:meth:`ProfileData.nbytes`, allocated
 buffers) is printed beside it.  The recording is given no sample cap
 (``max_samples=None``), so nothing is folded away.
+
+``--label-sets N``: a child process records (1 kHz, its main thread) while it
+enters N ``ringprof.labels(request_id=..., user=...)`` blocks with distinct
+values, after a warm-up of 30,000; prints the growth of its resident set
+(``/proc/self/statm``) over the N blocks, and the label table's counters.
 """
 
 from __future__ import annotations
@@ -25,7 +31,11 @@ import argparse
 import array
 import importlib
 import inspect
+import json
 import random
+import subprocess
+import sys
+import textwrap
 import tracemalloc
 
 from ringprof.model import FLAG_HOLDS_GIL, Frame
@@ -110,6 +120,46 @@ def run(samples: int, warmup: int, mode: str, threads: int, labels: bool, seed: 
             "store_per_sample": data.nbytes() / len(data)}
 
 
+LABEL_CHILD = textwrap.dedent("""
+    import gc, json, os, sys
+    import ringprof
+    import importlib
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def churn(lo, hi):
+        for i in range(lo, hi):
+            with ringprof.labels(request_id=str(i), user=f"user-{i}"):
+                pass
+
+    n = int(sys.argv[1])
+    prof = ringprof.Profile(interval=0.001, threads="current")
+    prof.enable()
+    churn(0, 30_000)
+    prof.data
+    gc.collect()
+    before = rss()
+    churn(30_000, 30_000 + n)
+    prof.data
+    gc.collect()
+    after = rss()
+    prof.disable()
+    try:
+        stats = importlib.import_module("ringprof.label_table").stats()
+    except ImportError:  # before label sets were released
+        stats = {"live": len(importlib.import_module("ringprof.labels")._sets)}
+    print(json.dumps({"growth_mib": (after - before) / 2**20, "stats": stats}))
+""")
+
+
+def label_sets(n: int) -> dict[str, object]:
+    out = subprocess.run([sys.executable, "-c", LABEL_CHILD, str(n)], capture_output=True, text=True, check=True)
+    result: dict[str, object] = json.loads(out.stdout.splitlines()[-1])
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=2_000_000)
@@ -117,7 +167,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--mode", choices=("cpu", "wall", "both"), default="both")
     ap.add_argument("--labels", action="store_true", help="30 %% of the samples carry one of 50 label sets")
+    ap.add_argument("--label-sets", type=int, default=0, metavar="N",
+                    help="measure RSS growth over N distinct label sets instead")
     ns = ap.parse_args()
+    if ns.label_sets:
+        r = label_sets(ns.label_sets)
+        print(f"{ns.label_sets:,} distinct label sets: RSS growth {r['growth_mib']:.2f} MiB; table {r['stats']}")
+        return
     modes = ("cpu", "wall") if ns.mode == "both" else (ns.mode,)
     print("| mode | threads | labels | samples | measured | bytes/sample (tracemalloc) | bytes/sample (store) |")
     print("| :--- | ---: | :--- | ---: | ---: | ---: | ---: |")

@@ -21,7 +21,7 @@ import pytest
 import ringprof
 from ringprof import exporters, readers
 from ringprof.exporters import chrome
-from ringprof.folding import FLAG_FOLDED, HISTOGRAM_BUCKETS
+from ringprof.folding import DEFAULT_MAX_SAMPLES, FLAG_FOLDED, HISTOGRAM_BUCKETS
 from ringprof.model import COLUMN_TYPECODES, FLAG_HOLDS_GIL, Frame, ProfileData
 from ringprof.sample_store import SampleStore
 
@@ -256,3 +256,37 @@ def test_capped_recording_folds_and_keeps_the_split() -> None:
         light_w += w if "light" in names else 0
     assert heavy_w + light_w >= 0.8 * data.total_weight()
     assert 0.6 <= heavy_w / (heavy_w + light_w) <= 0.73  # 2/3, +-20 % timing noise on weights
+
+
+def test_a_long_capped_recording_stays_bounded() -> None:
+    """Memory of a capped recording stops growing: kept samples stay under the
+    cap, folded rows under the number of distinct (stack, thread, labels,
+    flags, depth); the total weight is every weight ever appended."""
+    data = _frames_model(200)
+    data.max_samples = 5000
+    total = 0
+    sizes = []
+    for i, chunk in enumerate(_steady_chunks(random.Random(9), "cpu", 4, 200, 3, 2500)):  # 100,000 samples
+        chunk["depth"] = array.array("i", [5]) * len(chunk["depth"])
+        data.append_columns(chunk)
+        total += sum(chunk["weight"])
+        if i % 500 == 499:
+            sizes.append(data.nbytes())
+    assert data.total_weight() == total
+    assert data.meta["folded"]["samples"] >= 95_000
+    kept = int(((data.flags & FLAG_FOLDED) == 0).sum())
+    assert kept <= 5000 + 40
+    assert data.meta["folded"]["rows"] <= 200 * 4 * 3 * 2
+    # The last four measurements (40,000 samples apart) do not grow beyond noise.
+    assert max(sizes[1:]) <= 1.1 * sizes[1], sizes
+
+
+def test_start_takes_a_sample_cap() -> None:
+    prof = ringprof.start(max_samples=5000)
+    try:
+        assert prof.max_samples == 5000 and prof.data.max_samples == 5000
+    finally:
+        ringprof.stop()
+    assert ringprof.Profile().max_samples == DEFAULT_MAX_SAMPLES
+    with pytest.raises(ValueError, match="max_samples"):
+        ringprof.Profile(max_samples=10)

@@ -268,7 +268,7 @@ class ProfileData:
             raise ValueError(f"max_samples must be None or >= 1, got {value}")
         self._max_samples = value
         if value is not None:
-            # Fold a quarter of the cap at a time: between 3/4 of it and all of it stay unfolded.
+            # Fold a segment at a time, at most a quarter of the cap: 3/4 of it or more stay unfolded.
             self._store.segment_samples = max(1, min(value // 4, SampleStore().segment_samples))
             self._fold()
 

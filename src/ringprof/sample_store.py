@@ -58,7 +58,7 @@ COLUMN_TYPECODES: dict[str, str] = {
 
 #: Samples per segment (a drained batch is never split, so a segment may hold
 #: one batch more).
-SEGMENT_SAMPLES = 1 << 16
+SEGMENT_SAMPLES = 1 << 14
 
 _RANGE: dict[str, tuple[int, int]] = {
     "B": (0, 0xFF), "H": (0, 0xFFFF), "I": (0, 0xFFFFFFFF), "q": (-(1 << 63), (1 << 63) - 1),
