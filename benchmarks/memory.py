@@ -36,6 +36,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import time
 import tracemalloc
 
 from ringprof.model import FLAG_HOLDS_GIL, Frame
@@ -79,7 +80,8 @@ def _batches(table: StackTable, threads: int, mode: str, labels: bool, rng: rand
     return out
 
 
-def run(samples: int, warmup: int, mode: str, threads: int, labels: bool, seed: int = 1) -> dict[str, float]:
+def run(samples: int, warmup: int, mode: str, threads: int, labels: bool, seed: int = 1,
+        trace: bool = True) -> dict[str, float]:
     rng = random.Random(seed)
     table = _table(5000, 20, rng)
     templates = _batches(table, threads, mode, labels, rng)
@@ -97,9 +99,11 @@ def run(samples: int, warmup: int, mode: str, threads: int, labels: bool, seed: 
     drain = 0
     measured_from = None
     traced0 = 0
+    receive_s = 0.0
     while fed < samples:
         if measured_from is None and fed >= warmup:
-            tracemalloc.start()
+            if trace:
+                tracemalloc.start()
             traced0 = tracemalloc.get_traced_memory()[0]
             measured_from = fed
         stack, thread, time_ns, weight, cpu, flags, label, depth = templates[drain % len(templates)]
@@ -108,14 +112,17 @@ def run(samples: int, warmup: int, mode: str, threads: int, labels: bool, seed: 
                       array.array("q", [t + off for t in time_ns]), array.array("q", weight),
                       array.array("q", cpu), array.array("H", flags), array.array("q", label),
                       array.array("i", depth))
+        t0 = time.process_time()
         receive(batch, None)
+        if measured_from is not None:
+            receive_s += time.process_time() - t0
         fed += len(stack)
         drain += 1
     traced1 = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     data = prof._data  # the store as the recording holds it (reading .data would settle with the sampler)
     assert measured_from is not None
-    return {"samples": fed, "measured": fed - measured_from,
+    return {"samples": fed, "measured": fed - measured_from, "receive_us": receive_s / (fed - measured_from) * 1e6,
             "traced_per_sample": (traced1 - traced0) / (fed - measured_from),
             "store_per_sample": data.nbytes() / len(data)}
 
@@ -169,12 +176,19 @@ def main() -> None:
     ap.add_argument("--labels", action="store_true", help="30 %% of the samples carry one of 50 label sets")
     ap.add_argument("--label-sets", type=int, default=0, metavar="N",
                     help="measure RSS growth over N distinct label sets instead")
+    ap.add_argument("--cost", action="store_true",
+                    help="CPU time of the recording path per sample (no tracemalloc) instead")
     ns = ap.parse_args()
     if ns.label_sets:
         r = label_sets(ns.label_sets)
         print(f"{ns.label_sets:,} distinct label sets: RSS growth {r['growth_mib']:.2f} MiB; table {r['stats']}")
         return
     modes = ("cpu", "wall") if ns.mode == "both" else (ns.mode,)
+    if ns.cost:
+        for mode in modes:
+            r = run(ns.samples, ns.warmup, mode, ns.threads, ns.labels, trace=False)
+            print(f"{mode}: {r['receive_us']:.3f} us of CPU per sample delivered to the recording")
+        return
     print("| mode | threads | labels | samples | measured | bytes/sample (tracemalloc) | bytes/sample (store) |")
     print("| :--- | ---: | :--- | ---: | ---: | ---: | ---: |")
     for mode in modes:

@@ -38,6 +38,7 @@ Nothing here imports numpy.
 from __future__ import annotations
 
 import array
+import operator
 import sys
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
@@ -64,11 +65,19 @@ _RANGE: dict[str, tuple[int, int]] = {
     "B": (0, 0xFF), "H": (0, 0xFFFF), "I": (0, 0xFFFFFFFF), "q": (-(1 << 63), (1 << 63) - 1),
     "b": (-0x80, 0x7F), "h": (-0x8000, 0x7FFF), "i": (-0x80000000, 0x7FFFFFFF),
 }
-_INT64_MIN, _INT64_MAX = _RANGE["q"]
+_INT64_MIN = _RANGE["q"][0]
 _GROWING = ("B", "H", "I", "q")  # ids: widen as they grow; "q" holds any int64
 _SMALL = ("B",)  # weights: one byte, the rest escapes
 _UNSIGNED32 = ("B", "H", "I")  # CPU ns: up to 4 bytes, the rest escapes
 _SIGNED32 = ("b", "h", "i")  # time differences: up to 4 bytes, the rest escapes
+
+
+def _as_list(values: Sequence[int]) -> list[int]:
+    """Plain ints (from an array, a list or a numpy array)."""
+    if isinstance(values, array.array):
+        return array.array.tolist(values)  # also for array subclasses that act as numpy
+    tolist = getattr(values, "tolist", None)
+    return list(tolist()) if tolist is not None else [int(v) for v in values]
 
 
 def _wrap(value: int) -> int:
@@ -82,7 +91,7 @@ class _Packed:
     Constant (no array) while every value is equal.  Then an array of the
     narrowest typecode of ``ladder`` that holds every value so far.  If
     ``escapes`` is set, values beyond the last rung are stored as a marker
-    (the rung's largest value) with the real value in a side table; without
+    (any value) with the real value in a side table, by index; without
     it the ladder ends in ``"q"``, which holds every int64.
     """
 
@@ -98,59 +107,62 @@ class _Packed:
     def __len__(self) -> int:
         return self._n
 
-    def _limits(self, tc: str) -> tuple[int, int]:
-        lo, hi = _RANGE[tc]
-        if self._escapes is not None and tc == self._ladder[-1]:
-            hi -= 1  # the top value is the escape marker
-        return lo, hi
-
     def extend(self, values: Sequence[int]) -> None:
-        n = len(values)
+        vals = _as_list(values)
+        n = len(vals)
         if not n:
             return
-        lo, hi = min(values), max(values)
         if self._arr is None:
-            if lo == hi and (self._n == 0 or self._const == lo):
-                self._const = lo
+            first = vals[0]
+            if (self._n == 0 or self._const == first) and vals.count(first) == n:
+                self._const = first
                 self._n += n
                 return
             self._arr = array.array(self._ladder[0])
             if self._n:
                 count, self._n = self._n, 0
-                self._append(array.array("q", [self._const]) * count, self._const, self._const)
-        self._append(values, lo, hi)
+                self._append([self._const] * count)
+        self._append(vals)
 
-    def _append(self, values: Sequence[int], lo: int, hi: int) -> None:
+    def _append(self, vals: list[int]) -> None:
         arr = self._arr
         assert arr is not None
-        tc: str = arr.typecode
-        rmin, rmax = self._limits(tc)
-        if lo < rmin or hi > rmax:
-            rungs = self._ladder[self._ladder.index(tc):]
-            for tc in rungs:
-                rmin, rmax = self._limits(tc)
-                if rmin <= lo and hi <= rmax:
-                    break
-            if tc != arr.typecode:
-                arr = self._arr = array.array(tc, arr)
+        try:
+            arr.fromlist(vals)  # all or nothing
+        except OverflowError:
+            self._append_wide(vals)
+        else:
+            self._n += len(vals)
+
+    def _append_wide(self, vals: list[int]) -> None:
+        """Some value does not fit: widen, or escape what the last rung cannot hold."""
+        arr = self._arr
+        assert arr is not None
+        lo, hi = min(vals), max(vals)
+        rungs = self._ladder[self._ladder.index(arr.typecode):]
+        tc = rungs[0]
+        for tc in rungs:
+            rmin, rmax = _RANGE[tc]
+            if rmin <= lo and hi <= rmax:
+                break
+        if tc != arr.typecode:
+            arr = self._arr = array.array(tc, arr.tolist())
         if rmin <= lo and hi <= rmax:
-            arr.extend(values if isinstance(values, array.array) and values.typecode == tc
-                       else array.array(tc, values))
+            arr.fromlist(vals)
         else:  # beyond the last rung: escapes (only ladders with a side table get here)
             escapes = self._escapes
             if escapes is None:
                 raise OverflowError(f"value out of range: {lo}..{hi}")
-            marker = rmax + 1
             base = self._n
-            packed = array.array(tc, bytes(arr.itemsize * len(values)))
-            for i, v in enumerate(values):
+            packed = []
+            for i, v in enumerate(vals):
                 if rmin <= v <= rmax:
-                    packed[i] = v
+                    packed.append(v)
                 else:
-                    packed[i] = marker
+                    packed.append(0)  # any value: decoding takes the side table's for this index
                     escapes[base + i] = v
-            arr.extend(packed)
-        self._n += len(values)
+            arr.fromlist(packed)
+        self._n += len(vals)
 
     def decode(self, typecode: str) -> array.array[int]:
         """Every value, as an array of ``typecode``."""
@@ -159,7 +171,7 @@ class _Packed:
         out = array.array(typecode, self._arr)
         if self._escapes:
             for i, v in self._escapes.items():
-                out[i] = v
+                out[i] = _wrap(v)  # identity but for time differences of hand-made times
         return out
 
     def nbytes(self) -> int:
@@ -193,19 +205,16 @@ class _Segment:
         return len(self._time)
 
     def append(self, chunk: Mapping[str, Sequence[int]]) -> None:
-        times = chunk["time_ns"]
-        prev = self._last_time
-        # Differences wrap around like int64 (two's complement): any two int64 times give one.
-        deltas = [t - p for p, t in zip((prev, *times[:-1]), times, strict=True)]
-        if min(deltas) < _INT64_MIN or max(deltas) > _INT64_MAX:
-            deltas = [_wrap(d) for d in deltas]
+        times = _as_list(chunk["time_ns"])
+        # A difference beyond 32 bits goes to the side table (beyond int64: wrapped when decoded).
+        deltas = list(map(operator.sub, times, [self._last_time, *times[:-1]]))
         index = self._thread_index
-        threads = chunk["thread"]
+        threads = _as_list(chunk["thread"])
         for tid in set(threads):
             if tid not in index:
                 index[tid] = len(self._thread_ids)
                 self._thread_ids.append(tid)
-        thread_idx = array.array("q", map(index.__getitem__, threads))
+        thread_idx = list(map(index.__getitem__, threads))
         for name, col in self._cols.items():
             col.extend(chunk[name])
         self._threads.extend(thread_idx)
@@ -240,10 +249,10 @@ class SampleStore:
     @classmethod
     def from_columns(cls, columns: Mapping[str, Sequence[int]]) -> SampleStore:
         store = cls()
-        n = len(columns["stack"])
+        lists = {name: _as_list(columns[name]) for name in COLUMN_TYPECODES}
         step = store.segment_samples
-        for lo in range(0, n, step):
-            store.append({name: columns[name][lo:lo + step] for name in COLUMN_TYPECODES})
+        for lo in range(0, len(lists["stack"]), step):
+            store.append({name: col[lo:lo + step] for name, col in lists.items()})
         return store
 
     def __len__(self) -> int:
