@@ -174,6 +174,11 @@ class _Packed:
                 out[i] = _wrap(v)  # identity but for time differences of hand-made times
         return out
 
+    def seal(self) -> None:
+        """No more appends: give back the array's growth slack."""
+        if self._arr is not None:
+            self._arr = self._arr[:]  # a slice is allocated at its exact size
+
     def nbytes(self) -> int:
         size = sys.getsizeof(self._arr) if self._arr is not None else 0
         if self._escapes:
@@ -220,6 +225,14 @@ class _Segment:
         self._threads.extend(thread_idx)
         self._time.extend(deltas)  # last: len(self) counts complete samples only
         self._last_time = times[-1]
+
+    def seal(self) -> None:
+        """The segment is full: drop what only appending needs."""
+        self._thread_index = {}
+        self._time.seal()
+        self._threads.seal()
+        for col in self._cols.values():
+            col.seal()
 
     def decode(self, name: str) -> array.array[int]:
         tc = COLUMN_TYPECODES[name]
@@ -268,6 +281,8 @@ class SampleStore:
         if not n:
             return
         if not self._segments or len(self._segments[-1]) >= self.segment_samples:
+            if self._segments:
+                self._segments[-1].seal()
             self._segments.append(_Segment())
         self._segments[-1].append(chunk)
         self._len += n
