@@ -66,6 +66,8 @@ _RANGE: dict[str, tuple[int, int]] = {
     "b": (-0x80, 0x7F), "h": (-0x8000, 0x7FFF), "i": (-0x80000000, 0x7FFFFFFF),
 }
 _INT64_MIN = _RANGE["q"][0]
+_UNSIGNED = frozenset("BHI")
+_BIG_ENDIAN = sys.byteorder != "little"  # the byte-level fast path assumes little-endian
 _GROWING = ("B", "H", "I", "q")  # ids: widen as they grow; "q" holds any int64
 _SMALL = ("B",)  # weights: one byte, the rest escapes
 _UNSIGNED32 = ("B", "H", "I")  # CPU ns: up to 4 bytes, the rest escapes
@@ -74,6 +76,8 @@ _SIGNED32 = ("b", "h", "i")  # time differences: up to 4 bytes, the rest escapes
 
 def _as_list(values: Sequence[int]) -> list[int]:
     """Plain ints (from an array, a list or a numpy array)."""
+    if type(values) is list:
+        return values
     if isinstance(values, array.array):
         return array.array.tolist(values)  # also for array subclasses that act as numpy
     tolist = getattr(values, "tolist", None)
@@ -108,6 +112,8 @@ class _Packed:
         return self._n
 
     def extend(self, values: Sequence[int]) -> None:
+        if isinstance(values, array.array) and self._extend_bytes(values):
+            return
         vals = _as_list(values)
         n = len(vals)
         if not n:
@@ -123,6 +129,38 @@ class _Packed:
                 count, self._n = self._n, 0
                 self._append([self._const] * count)
         self._append(vals)
+
+    def _extend_bytes(self, values: array.array[int]) -> bool:
+        """The fast path for a typed array (the recording's): constant, or every
+        value fits the current unsigned width, checked and narrowed on the raw
+        bytes.  False: take the general path."""
+        n = len(values)
+        if not n or _BIG_ENDIAN:
+            return not n
+        raw = values.tobytes()
+        size = values.itemsize
+        if self._arr is None:
+            first = raw[:size]
+            if raw == first * n and (self._n == 0 or int.from_bytes(first, "little", signed=values.typecode.islower())
+                                     == self._const):
+                self._const = values[0]
+                self._n += n
+                return True
+            return False
+        width = self._arr.itemsize
+        if self._arr.typecode not in _UNSIGNED or width >= size:
+            return False
+        out = bytearray(width * n)
+        low_zeros = 0
+        for k in range(width):
+            part = raw[k::size]
+            out[k::width] = part
+            low_zeros += part.count(0)
+        if raw.count(0) - low_zeros != (size - width) * n:  # some value has a high byte set
+            return False
+        self._arr.frombytes(out)
+        self._n += n
+        return True
 
     def _append(self, vals: list[int]) -> None:
         arr = self._arr
