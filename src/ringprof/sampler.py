@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, NamedTuple
 
-from . import _native
+from . import _native, label_table
 from ._threads import Background, forget_dummy
 from .resolve import Batch, Resolver
 
@@ -234,6 +234,7 @@ class _Sampler:
                  ["thread"] if requested.timer_kind == "auto" else [requested.timer_kind])
         error: Exception | None = None
         timer = None
+        label_table.set_sampling(True)  # from now on, samples may name a label set until drained
         for kind in kinds:
             try:
                 native.start(requested.mode, kind, requested.interval, requested.max_depth, requested.ring_bytes)
@@ -248,6 +249,7 @@ class _Sampler:
             error = None
             break
         if error is not None:
+            label_table.set_sampling(False)
             raise RuntimeError(str(error)) from None
         self.settings = requested._replace(timer=timer)
         self.wake = threading.Event()
@@ -323,6 +325,7 @@ class _Sampler:
                 thread.join(timeout=5)
             with self.drain_lock:
                 self._drain_pass(final=True)
+            label_table.set_sampling(False)  # the last sample is drained
             native.set_codes_active(False)
             native.release_codes(native.codes_mark())
             if self._gc_poke in gc.callbacks:
@@ -383,6 +386,7 @@ class _Sampler:
         (drain_lock held).  Returns whether there were records."""
         native = _native.load()
         began = time.monotonic_ns()
+        labels_token = label_table.drain_begins()
         buf, mark = native.drain()
         self.counters["drains"] += 1
         try:
@@ -398,6 +402,8 @@ class _Sampler:
                     sub.receive(batch, sub.rows(batch))
                 except Exception as exc:  # one broken recording must not starve the others
                     self._failed(exc)
+        # Every label id this pass copied is looked up: sets unused since before it began may go.
+        label_table.drain_ends(labels_token)
         if final:
             with self.subs_lock:
                 self.subs = []
