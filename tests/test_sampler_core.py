@@ -427,8 +427,10 @@ def test_metadata_and_cpu_rate_at_100_hz(tmp_path: Any) -> None:
     weighted = int(data.weight[data.thread == extra["tid"]].sum()) / extra["cpu"]
     print(f"\ncpu mode 100 Hz: {cpu_rate:.1f} samples per CPU second ({weighted:.1f} weighted), "
           f"{rates[tid]:.1f} per wall second, handler {per_sample_us:.1f} us/sample")
+    # Periods are random (uniform in [interval/2, 3*interval/2), redrawn every
+    # 4th sample), so the count over ~1 s of CPU has a spread of ~+-10 %.
     assert cpu_rate >= 70, cpu_rate
-    assert weighted <= 110, weighted
+    assert weighted <= 125, weighted
 
 
 # --------------------------------------------------------------------------- C -> Python re-entry
