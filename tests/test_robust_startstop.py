@@ -123,7 +123,7 @@ def test_start_stop_from_many_threads_concurrently() -> None:
         with ringprof.Profile(interval=0.0002, mode="wall") as last:
             spin(0.1)
         result(refusals=dict(refusals), unexpected=unexpected, overlap=overlap,
-               end_state=[repr(x) for x in end_state], last=len(last.data))
+               end_state=[repr(x) for x in end_state], last=int(last.data.weight.sum()))
     ''', timeout=120)
     r = child.result
     assert r["unexpected"] == [], child.describe()
@@ -132,7 +132,7 @@ def test_start_stop_from_many_threads_concurrently() -> None:
     assert r["refusals"].get("busy", 0) == 0, child.describe()   # many recordings at once: never refused
     assert r["refusals"].get("started", 0) > 0, child.describe()   # the race was real
     assert r["refusals"].get("not started") == 1, child.describe()
-    assert r["last"] > 100, child.describe()
+    assert r["last"] > 100, child.describe()  # weight (timer overruns included): 0.1 s at 5 kHz is ~500
 
 
 def test_disable_from_another_thread_than_enable() -> None:
