@@ -171,7 +171,7 @@ class FlightRecorder:
     """Keeps the last ``horizon`` seconds of windows, folded, in at most ``max_bytes``."""
 
     def __init__(self, horizon: float = DEFAULT_HORIZON, max_bytes: int = DEFAULT_MAX_BYTES,
-                 resolution: float = MAX_RESOLUTION) -> None:
+                 resolution: float = MAX_RESOLUTION, start_ns: int | None = None) -> None:
         if isinstance(horizon, bool) or not isinstance(horizon, int | float) or not horizon > 0:
             raise ValueError(f"recent must be a positive number of seconds (0 turns it off), got {horizon!r}")
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1 << 16:
@@ -185,9 +185,10 @@ class FlightRecorder:
         self._lock = threading.Lock()
         self._chunks: list[Chunk] = []
         self._nbytes = 0
-        #: history is complete from here (monotonic ns): the recorder's start,
-        #: then the end of the last window dropped
-        self._complete_from = time.monotonic_ns()
+        #: history is complete from here (monotonic ns): ``start_ns`` (default:
+        #: now, before the profile it serves is enabled), then the end of the
+        #: last window dropped
+        self._complete_from = time.monotonic_ns() if start_ns is None else start_ns
         self._warned_memory = False
         #: counters: windows added, dropped for age, dropped for memory
         self.stats = {"windows": 0, "expired": 0, "evicted_for_memory": 0}
