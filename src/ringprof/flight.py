@@ -10,7 +10,9 @@ the slice's start (CLOCK_MONOTONIC nanoseconds) in ``time_ns``; the slice is
 
 :meth:`FlightRecorder.assemble` (behind :func:`ringprof.recent`) merges the
 kept windows and the current partial window into one
-:class:`~ringprof.model.ProfileData` covering the last ``seconds``.  Its
+:class:`~ringprof.model.ProfileData` covering the last ``seconds``, with one
+row per (stack, thread, label set, flags) for the whole span (``time_ns``: the
+start of the first slice it was seen in).  Its
 granularity is the slice: it covers from the start of the slice holding
 "now - seconds" (so up to ``resolution`` seconds more than asked for) to now,
 and never more than the recorder still holds (``meta["recent"]`` says what it
@@ -72,10 +74,11 @@ def approx_bytes(data: ProfileData, slices: Mapping[int, int] | None = None) -> 
 class _Folder:
     """Folds samples into one row per (slice, stack, thread, labels, flags)."""
 
-    def __init__(self, resolution_ns: int) -> None:
+    def __init__(self, resolution_ns: int, *, merge_slices: bool = False) -> None:
         self.resolution_ns = resolution_ns
+        self.merge_slices = merge_slices  # one row per stack for the whole span (time_ns: its first slice)
         self.data = ProfileData()
-        #: key -> [weight, cpu_ns, depth]
+        #: (slice start or 0, stack, thread, labels, flags) -> [weight, cpu_ns, depth, first slice start]
         self.rows: dict[tuple[int, int, int, int, int], list[int]] = {}
         #: slice start -> samples folded into it
         self.samples: dict[int, int] = {}
@@ -86,35 +89,53 @@ class _Folder:
         at or before ``until_ns``.  ``samples`` (slice -> count) when ``src`` is
         itself folded; else each row counts as one sample."""
         res = self.resolution_ns
-        out = self.data
-        rows = self.rows
-        stack_map: dict[int, int] = {}
-        label_map: dict[int, int] = {0: 0}
-        low = None if from_ns is None else from_ns - res  # slice start must be > low
+        # Slices must start after ``low``; samples be taken at or before ``high``.
+        low = -(1 << 62) if from_ns is None else from_ns - res
+        high = 1 << 62 if until_ns is None else until_ns
+        # First sum by the source's own ids (one dict operation a sample), then
+        # re-intern each distinct row once.
+        agg: dict[tuple[int, int, int, int, int], list[int]] = {}
         for sid, tid, t, w, cpu, flags, lid, depth in zip(
                 src.stack.tolist(), src.thread.tolist(), src.time_ns.tolist(), src.weight.tolist(),
                 src.cpu_ns.tolist(), src.flags.tolist(), src.labels.tolist(), src.depth.tolist(), strict=True):
             start = t - t % res
-            if (low is not None and start <= low) or (until_ns is not None and t > until_ns):
+            if start <= low or t > high:
                 continue
+            row = agg.get((start, sid, tid, lid, flags))
+            if row is None:
+                agg[(start, sid, tid, lid, flags)] = [w, cpu, depth, 1]
+            else:
+                row[0] += w
+                row[1] += cpu
+                row[3] += 1
+        out = self.data
+        rows = self.rows
+        counts = self.samples
+        merge = self.merge_slices
+        stack_map: dict[int, int] = {}
+        label_map: dict[int, int] = {0: 0}
+        for (start, sid, tid, lid, flags), (w, cpu, depth, n) in agg.items():
             osid = stack_map.get(sid)
             if osid is None:
                 osid = stack_map[sid] = out.intern_stack(out.intern_frame(src.frames[f]) for f in src.stacks[sid])
             olid = label_map.get(lid)
             if olid is None:
                 olid = label_map[lid] = out.intern_labels(src.label_sets[lid])
-            row = rows.get((start, osid, tid, olid, flags))
+            key = (0 if merge else start, osid, tid, olid, flags)
+            row = rows.get(key)
             if row is None:
-                rows[(start, osid, tid, olid, flags)] = [w, cpu, depth]
+                rows[key] = [w, cpu, depth, start]
             else:
                 row[0] += w
                 row[1] += cpu
+                if start < row[3]:
+                    row[3] = start
             if samples is None:
-                self.samples[start] = self.samples.get(start, 0) + 1
+                counts[start] = counts.get(start, 0) + n
         if samples is not None:
             for start, n in samples.items():
-                if (low is None or start > low) and (until_ns is None or start <= until_ns):
-                    self.samples[start] = self.samples.get(start, 0) + n
+                if low < start <= high:
+                    counts[start] = counts.get(start, 0) + n
         for tid, name in src.threads.items():
             out.threads.setdefault(tid, name)
 
@@ -128,7 +149,7 @@ class _Folder:
         out.append_columns({
             "stack": array.array("i", [k[1] for k in keys]),
             "thread": array.array("q", [k[2] for k in keys]),
-            "time_ns": array.array("q", [k[0] for k in keys]),
+            "time_ns": array.array("q", [v[3] for v in values]),
             "weight": array.array("q", [v[0] for v in values]),
             "cpu_ns": array.array("q", [v[1] for v in values]),
             "flags": array.array("H", [k[4] for k in keys]),
@@ -247,7 +268,7 @@ class FlightRecorder:
         res = self._res_ns
         asked_from = now - round(seconds * 1e9)
         from_ns = max(asked_from, complete_from)
-        folder = _Folder(res)
+        folder = _Folder(res, merge_slices=True)
         dropped = 0
         for chunk in chunks:
             if chunk.end_ns <= from_ns:
