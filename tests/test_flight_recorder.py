@@ -262,6 +262,32 @@ def test_endpoint_past_the_limit_is_429_and_without_continuous_mode_503() -> Non
         ringprof.stop()
 
 
+def test_flask_and_starlette_mounts_serve_recent(continuous_burning: list[ProfileData]) -> None:
+    flask = pytest.importorskip("flask")
+    pytest.importorskip("starlette")
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from test_pprof_http import uvicorn_server
+
+    from ringprof.integrations import pprof_asgi, pprof_wsgi
+    from ringprof.pprof_http import find_pprof_path
+
+    assert find_pprof_path("/svc/debug/ringprof/recent") == "/debug/ringprof/recent"
+    assert find_pprof_path("/debug/ringprofile") is None
+    app = flask.Flask("mounted")
+    app.wsgi_app = pprof_wsgi.PprofApp(app.wsgi_app)  # type: ignore[method-assign]
+    resp = app.test_client().get("/debug/ringprof/recent?seconds=10")
+    assert resp.status_code == 200 and cpu_shares(resp.data)["app_burn"] >= 0.3
+    assert app.test_client().get("/debug/ringprof/recent?seconds=x").status_code == 400
+    asgi = Starlette(routes=[Mount("/debug", app=pprof_asgi.PprofApp())])
+    with uvicorn_server(asgi) as url:
+        status, headers, body = fetch(url + "/debug/ringprof/recent?seconds=10&format=html")
+        assert status == 200 and headers["content-type"] == "text/html; charset=utf-8" and b"app_burn" in body
+        status, _, body = fetch(url + "/debug/ringprof/recent")
+        assert status == 200 and cpu_shares(body)["app_burn"] >= 0.3
+        assert fetch(url + "/debug/pprof/")[0] == 200
+
+
 def test_go_tool_pprof_reads_the_recent_profile(continuous_burning: list[ProfileData], tmp_path: Path) -> None:
     server = ringprof.serve_http(port=0)
     try:
@@ -422,6 +448,30 @@ def test_wsgi_exception_dump_goes_to_its_own_sink_as_a_named_file(tmp_path: Path
     assert "before_trouble" in cpu_shares(written.read_bytes())
     assert not dumps_in(windows)  # the windows' sink got windows only
     assert mw.dump.dumped == 1
+
+
+def test_wsgi_body_that_fails_midway_dumps_as_an_error() -> None:
+    from ringprof.integrations.wsgi import RingprofMiddleware
+
+    def streaming(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        yield b"first"
+        raise OSError("disk gone")
+
+    sink: list[ProfileData] = []
+    mw = RingprofMiddleware(streaming, dump_on_error=True)
+    ringprof.start(interval=INTERVAL, continuous=True, window=0.2, sinks=[sink.append])
+    try:
+        before_trouble(0.1)
+        body = mw({"REQUEST_METHOD": "GET", "PATH_INFO": "/export"}, lambda *a: None)
+        with pytest.raises(OSError):
+            list(body)
+        body.close()  # type: ignore[attr-defined]  (the server closes the body)
+        wait_for(lambda: dumps_in(sink))
+    finally:
+        ringprof.stop()
+    (dump,) = dumps_in(sink)
+    assert dump.meta["dump"]["error"] == "OSError: disk gone" and dump.meta["dump"]["status"] == 200
 
 
 def test_dump_without_continuous_mode_is_skipped_quietly() -> None:

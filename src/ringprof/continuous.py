@@ -251,7 +251,8 @@ class Continuous:
             self._index += 1
             self.stats["windows"] += 1
             self._decorate(data, start, end, self._index)
-            if self.recorder is not None:
+            if self.recorder is not None and (not self._closed or self._dumps_pending()):
+                # (the final window of a closed controller is only kept for the dumps still queued)
                 try:
                     self.recorder.add(data)
                 except Exception as exc:  # the flight recorder must never stop the windows
@@ -263,6 +264,10 @@ class Continuous:
             return None
         self._enqueue(data)
         return data
+
+    def _dumps_pending(self) -> bool:
+        with self._cond:
+            return any(isinstance(item, Dump) for item in self._queue)
 
     def _enqueue(self, item: ProfileData | Dump) -> None:
         with self._cond:
