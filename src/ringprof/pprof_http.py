@@ -69,6 +69,7 @@ _REASONS = {200: "OK", 301: "Moved Permanently", 400: "Bad Request", 401: "Unaut
             405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
             503: "Service Unavailable"}
 _SECONDS = re.compile(r"^[0-9]{1,9}$")
+_OUR_PATHS = re.compile(f"(?:{re.escape(PREFIX)}|{re.escape(RINGPROF_PREFIX)})(?=/|$)")
 
 
 @dataclass(frozen=True)
@@ -89,17 +90,8 @@ def find_pprof_path(full_path: str) -> str | None:
     """The ``/debug/pprof...`` (or ``/debug/ringprof...``) part of a request
     path, wherever the app is mounted (behind a proxy prefix, say), or None
     when it has none."""
-    found: str | None = None
-    for prefix in (PREFIX, RINGPROF_PREFIX):
-        start = 0
-        while (i := full_path.find(prefix, start)) >= 0:
-            rest = full_path[i + len(prefix):]
-            if rest == "" or rest.startswith("/"):
-                if found is None or len(full_path) - i > len(found):
-                    found = full_path[i:]  # the leftmost match of either prefix
-                break
-            start = i + 1
-    return found
+    m = _OUR_PATHS.search(full_path)
+    return full_path[m.start():] if m else None
 
 
 def error(status: int, message: str, extra: Headers = ()) -> Response:

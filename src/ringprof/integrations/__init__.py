@@ -282,6 +282,11 @@ class FlightDump:
         self.skipped = 0
         self.unavailable = 0
         self._warned = False
+        self._lock = threading.Lock()
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
 
     @property
     def enabled(self) -> bool:
@@ -305,14 +310,14 @@ class FlightDump:
 
             controller = continuous.current()
             if controller is None or controller.recorder is None:
-                self.unavailable += 1
+                self._count("unavailable")
                 if not self._warned:
                     self._warned = True
                     log.warning("ringprof: a %s request asked for a flight-recorder dump, but continuous mode "
                                 "with its flight recorder is not running; dumps are skipped", why)
                 return
             if not self.limit.take():
-                self.skipped += 1
+                self._count("skipped")
                 return
             text = None
             if error is not None:
@@ -322,6 +327,6 @@ class FlightDump:
             reason = {"reason": why, "method": method, "route": route, "path": path, "status": status,
                       "duration": (end_ns - start_ns) / 1e9, "error": text}
             if controller.request_dump(self.seconds, reason, self.sinks):
-                self.dumped += 1
+                self._count("dumped")
         except Exception as exc:  # never fail the request
             log.warning("ringprof: a flight-recorder dump failed: %r", exc)
