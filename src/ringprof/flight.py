@@ -30,6 +30,7 @@ window thread.
 
 from __future__ import annotations
 
+import array
 import logging
 import sys
 import threading
@@ -87,7 +88,7 @@ class _Folder:
             samples: Mapping[int, int] | None = None) -> None:
         """Fold ``src``'s samples taken in slices ending after ``from_ns`` and
         at or before ``until_ns``.  ``samples`` (slice -> count) when ``src`` is
-        itself folded; else each row counts as one sample."""
+        itself folded; else each of its rows is one sample."""
         res = self.resolution_ns
         # Slices must start after ``low``; samples be taken at or before ``high``.
         low = -(1 << 62) if from_ns is None else from_ns - res
@@ -140,8 +141,6 @@ class _Folder:
             out.threads.setdefault(tid, name)
 
     def finish(self, meta: Mapping[str, Any]) -> ProfileData:
-        import array
-
         out = self.data
         out.meta = dict(meta)
         keys = list(self.rows)
