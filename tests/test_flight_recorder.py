@@ -527,3 +527,22 @@ def test_starlette_dumps_on_slow_request_and_exception() -> None:
     why = dumps_in(sink)[1].meta["dump"]
     assert why["reason"] == "error" and why["route"] == "/boom"
     assert why["error"] == "RuntimeError: boom in starlette" and why["status"] is None
+
+
+def test_flight_recorder_and_recent_load_no_numpy() -> None:
+    code = """
+import sys, time, ringprof
+from ringprof.exporters import render
+ringprof.start(interval=0.001, continuous=True, window=0.1, sinks=[lambda d: None])
+end = time.thread_time() + 0.3
+while time.thread_time() < end:
+    sum(range(300))
+profile = ringprof.recent(5)
+assert profile.data.total_weight() > 0
+render(profile.data, "pprof")
+ringprof.stop()
+print("numpy" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "False\n"
