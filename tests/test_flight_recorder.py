@@ -111,8 +111,10 @@ def test_recent_short_shows_only_b_long_shows_both_in_proportion() -> None:
     assert (a, b) == (weight_of(reference.data, "func_a"), weight_of(reference.data, "func_b"))
     assert long.data.meta["recent"]["truncated"]  # 60 s asked, the recorder ran for ~2 s
     assert long.data.meta["mode"] == "cpu" and long.data.meta["interval"] == INTERVAL
-    # Folded: one row per (slice, stack, thread, labels), far fewer than samples.
-    assert len(long.data) < long.data.meta["stats"]["samples"]
+    # Folded: one row per (stack, thread, labels), far fewer than samples; the top table counts samples.
+    samples = long.data.meta["stats"]["samples"]
+    assert len(long.data) < samples
+    assert long.format_top(3).startswith(f"ringprof: {samples} samples, cpu mode")
 
 
 def test_recent_needs_continuous_mode_and_valid_seconds() -> None:
