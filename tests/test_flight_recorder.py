@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from common_helpers import burn
 from test_pprof_http import _remove_gocache, cpu_shares, fetch, free_port, go_pprof_top  # noqa: F401
 
 import ringprof
@@ -32,13 +33,6 @@ INTERVAL = 0.001
 
 
 # ---------------------------------------------------------------- helpers
-def burn(seconds: float) -> None:
-    """Burn ``seconds`` of this thread's CPU."""
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        sum(range(300))
-
-
 def func_a(seconds: float) -> None:
     burn(seconds)
 
@@ -180,11 +174,15 @@ def test_memory_bound_holds_and_the_estimate_is_an_upper_bound() -> None:
 
 def test_folding_keeps_one_row_per_stack_and_slice() -> None:
     now = time.monotonic_ns()
-    data = window(distinct_stacks(10, 30, "busy"), 1000, now)  # 10,000 samples of 10 stacks
+    data = ProfileData({"mode": "cpu", "interval": 0.01})  # 10,000 samples of 10 stacks
+    sids = [data.intern_stack(data.intern_frame(f) for f in st) for st in distinct_stacks(10, 30, "busy")]
+    t0 = now - now % 10_000_000_000  # one 10 s slice, a sample every 0.5 ms
+    data.add_samples([sids[k % 10] for k in range(10_000)], 1, [t0 + 500_000 * k for k in range(10_000)])
     folded, samples = fold(data, 10.0)
     assert len(folded) == 10 and sum(samples.values()) == 10_000
     assert folded.total_weight() == data.total_weight()
-    assert approx_bytes(folded) < approx_bytes(data) / 5
+    assert folded.nbytes() * 10 < data.nbytes()  # sample columns: 10 rows, not 10,000 samples
+    assert approx_bytes(folded) < approx_bytes(data)
 
 
 def test_windows_older_than_the_horizon_are_dropped() -> None:
