@@ -27,7 +27,7 @@ import ringprof
 from ringprof.config import ConfigError, from_env
 from ringprof.exporters import pprof
 from ringprof.flight import FlightRecorder, approx_bytes, fold
-from ringprof.model import Frame, ProfileData
+from ringprof.model import FLAG_FOLDED, Frame, ProfileData
 
 INTERVAL = 0.001
 
@@ -181,6 +181,7 @@ def test_folding_keeps_one_row_per_stack_and_slice() -> None:
     folded, samples = fold(data, 10.0)
     assert len(folded) == 10 and sum(samples.values()) == 10_000
     assert folded.total_weight() == data.total_weight()
+    assert all(f & FLAG_FOLDED for f in folded.flags.tolist())  # aggregates, as exporters must know
     assert folded.nbytes() * 10 < data.nbytes()  # sample columns: 10 rows, not 10,000 samples
     assert approx_bytes(folded) < approx_bytes(data)
 

@@ -4,7 +4,9 @@ In continuous mode (:mod:`ringprof.continuous`) every window that is cut is
 also handed to a :class:`FlightRecorder`, which keeps it **folded**: one row
 per (time slice, stack, thread, label set, flags) holding the summed weight
 and CPU time, instead of one row per sample.  A busy thread sampled at 100 Hz
-costs one row per distinct stack per slice, not 100 rows a second.  Rows keep
+costs one row per distinct stack per slice, not 100 rows a second.  Rows
+carry :data:`~ringprof.model.FLAG_FOLDED`, as the rows of a capped recording
+that :mod:`ringprof.folding` folds: they are aggregates, not samples.  Rows keep
 the slice's start (CLOCK_MONOTONIC nanoseconds) in ``time_ns``; the slice is
 ``resolution`` seconds long (the window length, at most 10 s).
 
@@ -39,7 +41,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .model import ProfileData
+from .model import FLAG_FOLDED, ProfileData
 
 __all__ = ["DEFAULT_HORIZON", "DEFAULT_MAX_BYTES", "MAX_RESOLUTION", "FlightRecorder", "approx_bytes", "fold"]
 
@@ -102,6 +104,7 @@ class _Folder:
             start = t - t % res
             if start <= low or t > high:
                 continue
+            flags |= FLAG_FOLDED
             row = agg.get((start, sid, tid, lid, flags))
             if row is None:
                 agg[(start, sid, tid, lid, flags)] = [w, cpu, depth, 1]
