@@ -163,8 +163,9 @@ def test_wsgi_slow_request_capture(flask_server, profiler, tmp_path):
 
 def test_wsgi_slow_capture_is_rate_limited(flask_server, profiler):
     base, slow, mw = flask_server
-    mw.slow.max_per_minute = 2
-    mw.slow._tokens = 2.0
+    from ringprof.integrations import RateLimit
+
+    mw.slow.limit = RateLimit(2)
     for _ in range(4):
         get(f"{base}/items/1")
     wait_for(lambda: mw.slow.captured + mw.slow.skipped == 4)

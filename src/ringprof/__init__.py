@@ -23,7 +23,7 @@ TYPE_CHECKING = False  # typing itself is not imported: it costs milliseconds
 if TYPE_CHECKING:
     from typing import Any
 
-    from .control import start, stop
+    from .control import recent, start, stop
     from .cprofile import run, runctx
     from .decorator import profile
     from .http_server import PprofServer
@@ -40,6 +40,7 @@ __all__ = [
     "labels",
     "load",
     "profile",
+    "recent",
     "run",
     "runctx",
     "serve_http",
@@ -58,6 +59,7 @@ _LAZY = {
     "profile": "decorator",
     "run": "cprofile",
     "runctx": "cprofile",
+    "recent": "control",
     "start": "control",
     "stop": "control",
 }

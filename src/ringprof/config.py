@@ -16,6 +16,9 @@ variable                      meaning                                           
 ``RINGPROF_HTTP``             serve ``/debug/pprof/`` on ``HOST:PORT`` (``:PORT``      off
                               is ``127.0.0.1:PORT``), :mod:`ringprof.http_server`
 ``RINGPROF_HTTP_TOKEN``       bearer token the pprof endpoint requires              none
+``RINGPROF_RECENT``           history the flight recorder keeps for                 ``10m``
+                              ``ringprof.recent()``: ``600``, ``10m``; ``0`` off
+``RINGPROF_RECENT_MAX_MB``    memory cap of that history, MiB                       ``32``
 ============================  ===================================================  ==================
 
 ``RINGPROF`` accepts ``1/true/yes/on`` and ``0/false/no/off``.  The launcher
@@ -39,7 +42,7 @@ DEFAULT_SINKS = "dir:./ringprof-profiles?keep=60"
 
 ENV_VARS = ("RINGPROF", "RINGPROF_INTERVAL", "RINGPROF_MODE", "RINGPROF_WINDOW", "RINGPROF_SINKS",
             "RINGPROF_SERVICE", "RINGPROF_LABELS", "RINGPROF_FOLLOW_FORK", "RINGPROF_MAX_DEPTH",
-            "RINGPROF_HTTP", "RINGPROF_HTTP_TOKEN")
+            "RINGPROF_HTTP", "RINGPROF_HTTP_TOKEN", "RINGPROF_RECENT", "RINGPROF_RECENT_MAX_MB")
 
 
 class ConfigError(ValueError):
@@ -60,12 +63,15 @@ class Settings:
     max_depth: int = 128
     http: tuple[str, int] | None = None  #: RINGPROF_HTTP: where to serve /debug/pprof/
     http_token: str | None = None
+    recent: float = 600.0  #: RINGPROF_RECENT: seconds the flight recorder keeps (0: off)
+    recent_max_bytes: int = 32 << 20  #: RINGPROF_RECENT_MAX_MB, in bytes
 
     def start_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`ringprof.start`."""
         return {"interval": self.interval, "mode": self.mode, "max_depth": self.max_depth,
                 "continuous": True, "window": self.window, "sinks": list(self.sinks),
-                "service": self.service, "tags": dict(self.labels), "follow_fork": self.follow_fork}
+                "service": self.service, "tags": dict(self.labels), "follow_fork": self.follow_fork,
+                "recent": self.recent, "recent_max_bytes": self.recent_max_bytes}
 
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(us|ms|s|m|h|d|hz)?\s*$", re.IGNORECASE)
@@ -213,4 +219,20 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"RINGPROF_HTTP: {exc}") from None
     if (v := get("RINGPROF_HTTP_TOKEN")) is not None:
         kw["http_token"] = v.strip()
+    if (v := get("RINGPROF_RECENT")) is not None:
+        if v.strip().lower() in ("0", "off"):
+            kw["recent"] = 0.0
+        else:
+            try:
+                kw["recent"] = parse_duration(v, "history")
+            except ValueError as exc:
+                raise ConfigError(f"RINGPROF_RECENT: {exc}") from None
+    if (v := get("RINGPROF_RECENT_MAX_MB")) is not None:
+        try:
+            mib = int(v)
+        except ValueError:
+            mib = 0
+        if not 1 <= mib <= 1 << 20:
+            raise ConfigError(f"RINGPROF_RECENT_MAX_MB={v!r}: expected a whole number of MiB from 1 to 1048576")
+        kw["recent_max_bytes"] = mib << 20
     return Settings(**kw)

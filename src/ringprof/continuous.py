@@ -41,6 +41,15 @@ Options of ``ringprof.start(continuous=True, ...)``:
 ``max_pending``    finished windows that may wait for the sinks (default 4)
 ``flush_timeout``  seconds to wait for the sinks at exit (default 5)
 ``export_empty``   export windows without samples too (default False)
+``recent``         seconds of history the flight recorder keeps in memory for
+                   :func:`ringprof.recent` (default 600; 0 turns it off)
+``recent_max_bytes``  memory cap of that history (default 32 MiB)
+
+The flight recorder (:mod:`ringprof.flight`) keeps every window cut, folded
+into per-stack counts, for ``recent`` seconds: :meth:`Continuous.recent`
+merges them with the current window, and :meth:`Continuous.request_dump`
+sends such a profile to the sinks from the exporter thread (the WSGI/ASGI
+middleware asks for one when a request is slow or fails).
 """
 
 from __future__ import annotations
@@ -53,10 +62,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import process_hooks, sampler
 from ._threads import Background, forget_dummy
+from .flight import DEFAULT_HORIZON, DEFAULT_MAX_BYTES, MAX_RESOLUTION, FlightRecorder
 from .model import ProfileData
 from .recording import child_profile
 from .sinks import coerce, sink_name
@@ -92,12 +103,14 @@ def default_service() -> str:
 class Continuous:
     """Cuts a :class:`~ringprof.Profile` into windows and exports them to sinks."""
 
-    OPTIONS = ("sinks", "window", "service", "tags", "max_pending", "flush_timeout", "export_empty")
+    OPTIONS = ("sinks", "window", "service", "tags", "max_pending", "flush_timeout", "export_empty", "recent",
+               "recent_max_bytes")
     MIN_WINDOW = 0.05
 
     def __init__(self, sinks: Iterable[Any], window: float = 60.0, *, service: str | None = None,
                  tags: Mapping[str, str] | None = None, max_pending: int = 4, flush_timeout: float = 5.0,
-                 export_empty: bool = False) -> None:
+                 export_empty: bool = False, recent: float = DEFAULT_HORIZON,
+                 recent_max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         if isinstance(sinks, str | bytes) or not isinstance(sinks, Iterable):
             sinks = [sinks]
         self.sinks = [coerce(s) for s in sinks]
@@ -115,12 +128,21 @@ class Continuous:
         self.max_pending = max_pending
         self.flush_timeout = float(flush_timeout)
         self.export_empty = export_empty
+        if isinstance(recent, bool) or not isinstance(recent, int | float) or not recent >= 0:
+            raise ValueError(f"recent must be a number of seconds >= 0 (0 turns it off), got {recent!r}")
+        #: The flight recorder (``recent`` > 0), else None.
+        self.recorder = (FlightRecorder(recent, recent_max_bytes, min(self.window, MAX_RESOLUTION))
+                         if recent > 0 else None)
+        self._recent = float(recent)
+        self._recent_max_bytes = recent_max_bytes
         #: counters: windows cut, exported (to every sink), empty (skipped),
-        #: dropped (queue full), sink_failures (one per failed sink export)
-        self.stats = {"windows": 0, "exported": 0, "empty": 0, "dropped": 0, "sink_failures": 0}
+        #: dropped (queue full), sink_failures (one per failed sink export),
+        #: dumps asked for and dumps exported (to every sink)
+        self.stats = {"windows": 0, "exported": 0, "empty": 0, "dropped": 0, "sink_failures": 0,
+                      "dumps": 0, "dumps_exported": 0}
         self.profile: Any = None
         self._pid = os.getpid()
-        self._queue: deque[ProfileData] = deque()
+        self._queue: deque[ProfileData | Dump] = deque()
         self._cond = threading.Condition()
         self._busy = False
         self._stop_cutting = threading.Event()
@@ -129,7 +151,8 @@ class Continuous:
         self._cut_lock = threading.Lock()
         self._window_start = 0.0
         self._index = 0
-        self._streaks: dict[int, int] = {}
+        self._streaks: dict[int, int] = {}  # id(sink) -> failures in a row
+        self._recorder_failed = False
         self._drop_logged = False
         self._cutter: Background | None = None
         self._exporter: Background | None = None
@@ -146,7 +169,8 @@ class Continuous:
     def _clone(self) -> Continuous:
         return Continuous(self.sinks, self.window, service=self.service, tags=self.tags,
                           max_pending=self.max_pending, flush_timeout=self.flush_timeout,
-                          export_empty=self.export_empty)
+                          export_empty=self.export_empty, recent=self._recent,
+                          recent_max_bytes=self._recent_max_bytes)
 
     # ------------------------------------------------------------------ lifecycle
     def attach(self, profile: Any) -> None:
@@ -227,9 +251,25 @@ class Continuous:
             self._index += 1
             self.stats["windows"] += 1
             self._decorate(data, start, end, self._index)
+            if self.recorder is not None and (not self._closed or self._dumps_pending()):
+                # (the final window of a closed controller is only kept for the dumps still queued)
+                try:
+                    self.recorder.add(data)
+                except Exception as exc:  # the flight recorder must never stop the windows
+                    if not self._recorder_failed:
+                        self._recorder_failed = True
+                        log.warning("ringprof: the flight recorder could not keep a window: %r", exc)
         if not len(data) and not self.export_empty:
             self.stats["empty"] += 1
             return None
+        self._enqueue(data)
+        return data
+
+    def _dumps_pending(self) -> bool:
+        with self._cond:
+            return any(isinstance(item, Dump) for item in self._queue)
+
+    def _enqueue(self, item: ProfileData | Dump) -> None:
         with self._cond:
             if len(self._queue) >= self.max_pending:
                 self._queue.popleft()
@@ -239,8 +279,51 @@ class Continuous:
                     log.warning("ringprof: sinks are too slow: dropped the oldest queued window "
                                 "(max_pending=%d); further drops are counted in meta['continuous']",
                                 self.max_pending)
-            self._queue.append(data)
+            self._queue.append(item)
             self._cond.notify_all()
+
+    # ------------------------------------------------------------------ flight recorder
+    def recent(self, seconds: float = 60.0, *, until_ns: int | None = None) -> ProfileData:
+        """The last ``seconds`` of the profile (up to ``until_ns``, monotonic, default
+        now): the flight recorder's windows merged with the current window.
+        Raises RuntimeError when the flight recorder is off (``recent=0``)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+            raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+        recorder = self.recorder
+        if recorder is None:
+            raise RuntimeError("the flight recorder is off (continuous mode was started with recent=0)")
+        prof = self.profile
+        with self._cut_lock:  # no window moves from the live profile to the recorder meanwhile
+            live = prof.snapshot() if prof is not None and prof.enabled else None
+            chunks, complete_from = recorder.chunks()
+        base = live.meta if live is not None else prof.data.meta if prof is not None else {}
+        meta = {key: base[key] for key in ("mode", "interval", "timer", "max_depth", "requested") if key in base}
+        meta.update({"service": self.service, "pid": self._pid, "tags": dict(self.tags),
+                     "python": sys.version, "argv": list(sys.argv)})
+        data = recorder.assemble(seconds, chunks, complete_from, live, until_ns, meta)
+        data.meta["window_start"] = data.meta["start_time"]
+        data.meta["window_end"] = data.meta["start_time"] + data.meta["duration"]
+        return data
+
+    def request_dump(self, seconds: float, reason: Mapping[str, Any], sinks: Iterable[Any] | None = None) -> bool:
+        """Queue a dump of the last ``seconds`` (up to now) for the sinks
+        (``sinks``, default this controller's).  The profile is assembled and
+        exported on the exporter thread, never on the caller's; ``reason``
+        goes into its ``meta["dump"]``.  Returns False when it was not queued
+        (the flight recorder is off, or the controller is closed)."""
+        if self.recorder is None or self._closed or self._pid != os.getpid():
+            return False
+        with self._cond:
+            self.stats["dumps"] += 1
+            index = self.stats["dumps"]
+        dump = Dump(float(seconds), time.monotonic_ns(), time.time(), dict(reason),
+                    None if sinks is None else list(sinks), index)
+        self._enqueue(dump)
+        return True
+
+    def _dump_data(self, dump: Dump) -> ProfileData:
+        data = self.recent(dump.seconds, until_ns=dump.at_ns)
+        data.meta["dump"] = {**dump.reason, "index": dump.index, "time": dump.at}
         return data
 
     def _decorate(self, data: ProfileData, start: float, end: float, index: int) -> None:
@@ -280,8 +363,8 @@ class Continuous:
             with self._cond:
                 if not self._queue:
                     return
-                data = self._queue.popleft()
-            self._export(data)
+                item = self._queue.popleft()
+            self._export_item(item)
 
     def _cut_loop(self) -> None:
         deadline = time.monotonic() + self.window
@@ -303,40 +386,65 @@ class Continuous:
                     self._cond.wait()
                 if not self._queue:
                     return
-                data = self._queue.popleft()
+                item = self._queue.popleft()
                 self._busy = True
             try:
-                self._export(data)
+                self._export_item(item)
             finally:
                 forget_dummy()  # sinks may log, which registers a dummy Thread
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _export(self, data: ProfileData) -> None:
+    def _export_item(self, item: ProfileData | Dump) -> None:
+        if isinstance(item, ProfileData):
+            if self._export(item, self.sinks):
+                self.stats["exported"] += 1
+            return
+        try:
+            data = self._dump_data(item)
+        except Exception as exc:  # never let a dump take the exporter down
+            log.warning("ringprof: could not assemble the %s dump: %r", item.reason.get("reason", "?"), exc)
+            return
+        if self._export(data, self.sinks if item.sinks is None else item.sinks):
+            self.stats["dumps_exported"] += 1
+
+    def _export(self, data: ProfileData, sinks: list[Any]) -> bool:
         ok = True
-        for i, sink in enumerate(self.sinks):
+        for sink in sinks:
+            key = id(sink)
             try:
                 sink.export(data)
             except Exception as exc:
                 ok = False
                 self.stats["sink_failures"] += 1
-                streak = self._streaks.get(i, 0) + 1
-                self._streaks[i] = streak
+                streak = self._streaks.get(key, 0) + 1
+                self._streaks[key] = streak
                 if streak == 1:
                     log.warning("ringprof: sink %s failed: %s; further failures are counted until it "
                                 "recovers", sink_name(sink), _one_line(exc))
             else:
-                streak = self._streaks.pop(i, 0)
+                streak = self._streaks.pop(key, 0)
                 if streak:
                     log.warning("ringprof: sink %s recovered after %d failed window(s)",
                                 sink_name(sink), streak)
-        if ok:
-            self.stats["exported"] += 1
+        return ok
 
     def __repr__(self) -> str:
         return (f"<ringprof.Continuous pid={self._pid} window={self.window}s sinks={len(self.sinks)} "
                 f"{'closed' if self._closed else 'running'} {self.stats}>")
+
+
+@dataclass(frozen=True)
+class Dump:
+    """A queued request to export the recent profile (see :meth:`Continuous.request_dump`)."""
+
+    seconds: float
+    at_ns: int  #: monotonic time of the request: the dump ends here
+    at: float  #: unix time of the request
+    reason: dict[str, Any]
+    sinks: list[Any] | None
+    index: int
 
 
 def _one_line(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ from . import process_hooks
 from .recording import Profile, child_profile
 from .sampler import Mode
 
-__all__ = ["launch", "launched", "start", "started", "stop", "stop_launched"]
+__all__ = ["launch", "launched", "recent", "start", "started", "stop", "stop_launched"]
 
 _started: Profile | None = None
 _launched: Profile | None = None
@@ -117,6 +117,30 @@ def stop() -> Profile:
         else:
             _launched = None
     return _finish(prof)
+
+
+def recent(seconds: float = 60.0) -> Profile:
+    """The last ``seconds`` of continuous profiling, as a finished :class:`Profile`.
+
+    Continuous mode (``ringprof.start(continuous=True, ...)``, ``ringprof-run``,
+    ``ringprof.auto``) keeps the last ``recent`` seconds (default 600) in
+    memory: its finished windows, folded into per-stack counts, and the
+    current window.  The answer covers whole slices of ``min(window, 10 s)``,
+    so up to one slice more than asked for, and never more than is kept;
+    ``data.meta["recent"]`` says what it covers (``covered`` seconds,
+    ``truncated`` when history was shorter than asked).  See
+    :mod:`ringprof.flight`.
+
+    Raises RuntimeError when continuous mode is not running in this process
+    or its flight recorder is off (``recent=0``), ValueError for a bad ``seconds``.
+    """
+    from .continuous import current
+
+    controller = current()
+    if controller is None:
+        raise RuntimeError("ringprof.recent() needs continuous mode: ringprof.start(continuous=True, sinks=[...]) "
+                           "or the ringprof-run launcher")
+    return Profile.from_data(controller.recent(seconds))
 
 
 def _after_fork_in_child() -> None:

@@ -635,7 +635,9 @@ def format_top(data: ProfileData, n: int = 20, *, sort: str = "total") -> str:
     meta = data.meta
     raw_stats = meta.get("stats")
     stats: dict[str, Any] = raw_stats if isinstance(raw_stats, dict) else {}
-    lines = [f"ringprof: {len(data)} samples, {meta.get('mode')} mode, "
+    # A folded profile (the flight recorder's) has fewer rows than the samples it holds.
+    samples = max(len(data), int(stats.get("samples") or 0))
+    lines = [f"ringprof: {samples} samples, {meta.get('mode')} mode, "
              f"interval {meta.get('interval')} s, {meta.get('duration', 0.0):.2f} s sampled, "
              f"dropped {stats.get('dropped', 0)}",
              f"{'self %':>7} {'total %':>7}  function (file:line)"]

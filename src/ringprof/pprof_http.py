@@ -14,11 +14,17 @@ path                           answer
                                octet-stream`` with ``Content-Disposition: attachment;
                                filename="profile"``; ``mode=cpu`` (default) or ``mode=wall``
 ``/debug/pprof/cmdline``       the command line, arguments separated by NUL bytes
+``/debug/ringprof/recent``     the flight recorder (:func:`ringprof.recent`): the last
+                               ``seconds`` (default 60, at most 86400) of continuous profiling,
+                               at once, as gzip pprof (``format=pprof``, the default) or as the
+                               HTML flame graph viewer (``format=html``); ``503`` when continuous
+                               mode or its flight recorder is not running
 =============================  ===============================================================
 
 Every profile request is one :class:`ringprof.Profile` recording (all threads,
 ``interval`` seconds between samples).  At most ``max_concurrent`` profile
-requests run at once; more get ``429``.  Bad parameters get ``400`` with a
+requests (and ``recent`` requests, which take a slot while they merge and
+encode) run at once; more get ``429``.  Bad parameters get ``400`` with a
 one-line ``text/plain`` body and the ``X-Go-Pprof: 1`` header (which makes
 ``go tool pprof`` print that line).  With a ``token``, every request must carry
 ``Authorization: Bearer TOKEN`` or gets ``401``.  Unlike Go, a non-numeric,
@@ -46,10 +52,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-__all__ = ["DEFAULT_SECONDS", "MAX_SECONDS", "PREFIX", "PprofEndpoint", "ProfileRequest", "Response",
-           "error", "find_pprof_path"]
+__all__ = ["DEFAULT_SECONDS", "MAX_SECONDS", "PREFIX", "RINGPROF_PREFIX", "PprofEndpoint", "ProfileRequest",
+           "RecentRequest", "Response", "error", "find_pprof_path"]
 
 PREFIX = "/debug/pprof"
+RINGPROF_PREFIX = "/debug/ringprof"  #: ringprof's own paths (the flight recorder), beside Go's
+DEFAULT_RECENT_SECONDS = 60
+MAX_RECENT_SECONDS = 86400
 DEFAULT_SECONDS = 30
 MAX_SECONDS = 300  #: the default ``max_seconds``: longer recordings tie up a slot (and memory) too long
 DEFAULT_MAX_CONCURRENT = 2
@@ -60,6 +69,7 @@ _REASONS = {200: "OK", 301: "Moved Permanently", 400: "Bad Request", 401: "Unaut
             405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
             503: "Service Unavailable"}
 _SECONDS = re.compile(r"^[0-9]{1,9}$")
+_OUR_PATHS = re.compile(f"(?:{re.escape(PREFIX)}|{re.escape(RINGPROF_PREFIX)})(?=/|$)")
 
 
 @dataclass(frozen=True)
@@ -77,15 +87,11 @@ class Response:
 
 
 def find_pprof_path(full_path: str) -> str | None:
-    """The ``/debug/pprof...`` part of a request path, wherever the app is
-    mounted (behind a proxy prefix, say), or None when it has none."""
-    start = 0
-    while (i := full_path.find(PREFIX, start)) >= 0:
-        rest = full_path[i + len(PREFIX):]
-        if rest == "" or rest.startswith("/"):
-            return full_path[i:]
-        start = i + 1
-    return None
+    """The ``/debug/pprof...`` (or ``/debug/ringprof...``) part of a request
+    path, wherever the app is mounted (behind a proxy prefix, say), or None
+    when it has none."""
+    m = _OUR_PATHS.search(full_path)
+    return full_path[m.start():] if m else None
 
 
 def error(status: int, message: str, extra: Headers = ()) -> Response:
@@ -167,6 +173,60 @@ class ProfileRequest:
         self.close()
 
 
+class RecentRequest:
+    """An admitted ``/debug/ringprof/recent`` request; it holds one of the
+    endpoint's slots until :meth:`finish` (or :meth:`close`)."""
+
+    def __init__(self, endpoint: PprofEndpoint, seconds: int, format: str, head_only: bool) -> None:
+        self.seconds = seconds
+        self.format = format
+        self.head_only = head_only
+        self._endpoint = endpoint
+        self._closed = False
+
+    def finish(self) -> Response:
+        """Merge the flight recorder's last ``seconds`` and encode them; releases the slot."""
+        try:
+            body = b""
+            if not self.head_only:
+                from .continuous import current
+                from .exporters import render
+
+                controller = current()
+                if controller is None or controller.recorder is None:
+                    return error(503, _RECORDER_OFF)
+                body = render(controller.recent(self.seconds), self.format)
+            if self.format == "html":
+                headers: Headers = (("Content-Type", "text/html; charset=utf-8"),)
+            else:
+                headers = (("Content-Type", "application/octet-stream"),
+                           ("Content-Disposition", 'attachment; filename="recent"'))
+            return Response(200, (*headers, ("X-Content-Type-Options", "nosniff"),
+                                  ("Content-Length", str(len(body)))), body)
+        except Exception as exc:
+            return error(500, f"could not export the recent profile: {exc!r}")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Give the slot back (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._endpoint._release()
+
+
+_RECORDER_OFF = ("the flight recorder is not running: it needs continuous mode (ringprof-run, RINGPROF=1 with "
+                 "import ringprof.auto, or ringprof.start(continuous=True)) with recent > 0")
+
+
+def _recorder_running() -> bool:
+    """True when continuous mode runs here with its flight recorder on
+    (without importing continuous mode when nothing started it)."""
+    module = sys.modules.get("ringprof.continuous")
+    controller = module.current() if module is not None else None
+    return controller is not None and controller.recorder is not None
+
+
 class PprofEndpoint:
     """The ``/debug/pprof/`` endpoint, independent of any server.
 
@@ -220,11 +280,15 @@ class PprofEndpoint:
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token.encode())
 
     def dispatch(self, method: str, path: str, query: str = "",
-                 authorization: str | None = None) -> Response | ProfileRequest:
+                 authorization: str | None = None) -> Response | ProfileRequest | RecentRequest:
         """Answer a request for ``path`` (the full path, starting with
-        ``/debug/pprof``).  A :class:`ProfileRequest` means "record, then answer"."""
+        ``/debug/pprof`` or ``/debug/ringprof``).  A :class:`ProfileRequest` means
+        "record, then answer"; a :class:`RecentRequest` "merge, then answer"
+        (:meth:`RecentRequest.finish`)."""
         if not self._authorized(authorization):
             return error(401, "missing or wrong bearer token", (("WWW-Authenticate", 'Bearer realm="ringprof"'),))
+        if path == RINGPROF_PREFIX or path.startswith(RINGPROF_PREFIX + "/"):
+            return self._dispatch_ringprof(method, path[len(RINGPROF_PREFIX):], query)
         if not (path == PREFIX or path.startswith(PREFIX + "/")):
             return error(404, f"not found: {path}")
         if method not in ("GET", "HEAD"):
@@ -249,12 +313,35 @@ class PprofEndpoint:
                          (("Retry-After", str(seconds)),))
         return ProfileRequest(self, seconds, mode, method == "HEAD")
 
+    def _dispatch_ringprof(self, method: str, name: str, query: str) -> Response | RecentRequest:
+        if name != "/recent":
+            return error(404, f"not found: {RINGPROF_PREFIX}{name}")
+        if method not in ("GET", "HEAD"):
+            return error(405, f"method {method} not allowed", (("Allow", "GET, HEAD"),))
+        try:
+            params = _query(query)
+            seconds = _whole_seconds(params, DEFAULT_RECENT_SECONDS, MAX_RECENT_SECONDS)
+        except ValueError as exc:
+            return error(400, str(exc))
+        fmt = params.get("format", ["pprof"])[0].strip().lower() or "pprof"
+        if fmt not in ("pprof", "html"):
+            return error(400, f"format must be pprof or html, got {fmt[:40]!r}")
+        if not _recorder_running():
+            return error(503, _RECORDER_OFF)
+        if not self._acquire():
+            return error(429, f"too many profile requests running (at most {self.max_concurrent}); retry later",
+                         (("Retry-After", "1"),))
+        return RecentRequest(self, seconds, fmt, method == "HEAD")
+
     def handle(self, method: str, path: str, query: str = "", authorization: str | None = None, *,
                cancelled: Callable[[], bool] | None = None) -> Response:
-        """:meth:`dispatch`, then for a profile request record on this thread."""
+        """:meth:`dispatch`, then for a profile request record on this thread
+        (for a recent request, merge and encode on this thread)."""
         answer = self.dispatch(method, path, query, authorization)
         if isinstance(answer, Response):
             return answer
+        if isinstance(answer, RecentRequest):
+            return answer.finish()
         with answer:
             failed = answer.start()
             if failed is not None:
@@ -264,17 +351,8 @@ class PprofEndpoint:
             return answer.finish()
 
     def _profile_params(self, query: str) -> tuple[int, str]:
-        try:
-            params = parse_qs(query, keep_blank_values=True, strict_parsing=False, errors="strict")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"bad query string: {exc}") from None
-        raw = params.get("seconds", [""])[0].strip()
-        if raw == "":
-            seconds = DEFAULT_SECONDS
-        elif not _SECONDS.match(raw) or not 1 <= int(raw) <= self.max_seconds:
-            raise ValueError(f"seconds must be a whole number from 1 to {self.max_seconds}, got {raw[:40]!r}")
-        else:
-            seconds = int(raw)
+        params = _query(query)
+        seconds = _whole_seconds(params, DEFAULT_SECONDS, self.max_seconds)
         mode = params.get("mode", ["cpu"])[0].strip().lower() or "cpu"
         if mode not in ("cpu", "wall"):
             raise ValueError(f"mode must be cpu or wall, got {mode[:40]!r}")
@@ -287,6 +365,22 @@ class PprofEndpoint:
                         b"" if head_only else body)
 
 
+def _query(query: str) -> dict[str, list[str]]:
+    try:
+        return parse_qs(query, keep_blank_values=True, strict_parsing=False, errors="strict")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"bad query string: {exc}") from None
+
+
+def _whole_seconds(params: dict[str, list[str]], default: int, maximum: int) -> int:
+    raw = params.get("seconds", [""])[0].strip()
+    if raw == "":
+        return default
+    if not _SECONDS.match(raw) or not 1 <= int(raw) <= maximum:
+        raise ValueError(f"seconds must be a whole number from 1 to {maximum}, got {raw[:40]!r}")
+    return int(raw)
+
+
 _INDEX = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>/debug/pprof/</title></head>
 <body>
@@ -295,6 +389,8 @@ _INDEX = """<!DOCTYPE html>
 <tr><td><a href="profile?seconds={default}">profile</a></td><td>CPU profile</td></tr>
 <tr><td><a href="profile?seconds={default}&amp;mode=wall">profile?mode=wall</a></td><td>wall-clock profile</td></tr>
 <tr><td><a href="cmdline">cmdline</a></td><td>the command line</td></tr>
+<tr><td><a href="../ringprof/recent?seconds=60">../ringprof/recent</a></td><td>the last minute, from the flight
+recorder (continuous mode); <a href="../ringprof/recent?seconds=60&amp;format=html">as a flame graph</a></td></tr>
 </table>
 <p>profile: records for <code>seconds</code> (default {default}, at most {max_seconds}) and answers a gzip pprof
 profile: <code>go tool pprof http://HOST:PORT/debug/pprof/profile?seconds=30</code>.</p>

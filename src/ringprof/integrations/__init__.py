@@ -1,8 +1,10 @@
 """Framework integrations: WSGI/ASGI middleware, OpenTelemetry, gunicorn.
 
 Shared pieces live here: cheap label switching for request code, bounded
-route names, and "slow request" capture (the samples of one request, cut out
-of the running profile into their own :class:`~ringprof.ProfileData`).
+route names, "slow request" capture (the samples of one request, cut out
+of the running profile into their own :class:`~ringprof.ProfileData`), and
+flight-recorder dumps (the last minute of the whole process, sent to the
+sinks when a request is slow or fails).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,7 @@ from .. import _native
 from ..labels import intern, lookup
 from ..model import ProfileData
 
-__all__ = ["SlowRequest", "normalize_path", "select"]
+__all__ = ["FlightDump", "RateLimit", "SlowRequest", "normalize_path", "select"]
 
 log = logging.getLogger("ringprof")
 
@@ -149,6 +151,31 @@ class SlowRequest:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+class RateLimit:
+    """A token bucket: at most ``per_minute`` events a minute, in bursts of at
+    most ``per_minute``.  Thread-safe."""
+
+    def __init__(self, per_minute: int, what: str = "max_per_minute") -> None:
+        if isinstance(per_minute, bool) or not isinstance(per_minute, int) or per_minute < 1:
+            raise ValueError(f"{what} must be an integer >= 1, got {per_minute!r}")
+        self.per_minute = per_minute
+        self._tokens = float(per_minute)
+        self._refill_at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """True (and one token spent) when an event may happen now."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(float(self.per_minute),
+                               self._tokens + (now - self._refill_at) * self.per_minute / 60.0)
+            self._refill_at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+
 class SlowCapture:
     """Cuts slow requests out of the active profile; rate-limited."""
 
@@ -164,16 +191,11 @@ class SlowCapture:
             from ..exporters import extensions
 
             self.ext = extensions(slow_format)[0]
-        if max_per_minute < 1:
-            raise ValueError(f"max_captures_per_minute must be >= 1, got {max_per_minute}")
+        self.limit = RateLimit(max_per_minute, "max_captures_per_minute")
         self.threshold_ns = None if threshold is None else int(threshold * 1e9)
         self.on_slow = on_slow
         self.slow_dir = None if slow_dir is None else os.fspath(slow_dir)
         self.slow_format = slow_format
-        self.max_per_minute = max_per_minute
-        self._tokens = float(max_per_minute)
-        self._refill_at = time.monotonic()
-        self._lock = threading.Lock()
         self.captured = 0
         self.skipped = 0  # slow requests over the rate limit
 
@@ -182,16 +204,10 @@ class SlowCapture:
         return self.threshold_ns is not None
 
     def _take(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(float(self.max_per_minute),
-                               self._tokens + (now - self._refill_at) * self.max_per_minute / 60.0)
-            self._refill_at = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return True
-            self.skipped += 1
-            return False
+        if self.limit.take():
+            return True
+        self.skipped += 1
+        return False
 
     def finish(self, method: str, route: str, path: str, start_ns: int, end_ns: int, thread: int,
                status: int | None, labels: Mapping[str, str]) -> None:
@@ -231,3 +247,86 @@ class SlowCapture:
                 log.warning("ringprof: could not write the slow request profile %s: %r", path, exc)
         if self.on_slow is not None:
             self.on_slow(req)
+
+
+class FlightDump:
+    """Asks continuous mode's flight recorder to send the last ``seconds`` of
+    the whole process to the sinks when a request is slow (``slower_than``
+    seconds) or fails (``on_error``: it raised, or answered 5xx); at most
+    ``max_per_minute`` dumps a minute.  Cheap on the request's thread: the
+    profile is assembled and exported on continuous mode's exporter thread
+    (:meth:`ringprof.continuous.Continuous.request_dump`).  Never raises."""
+
+    def __init__(self, slower_than: float | None, on_error: bool, seconds: float, sinks: Iterable[Any] | None,
+                 max_per_minute: int) -> None:
+        if slower_than is not None and (isinstance(slower_than, bool) or not isinstance(slower_than, int | float)
+                                        or not slower_than >= 0):
+            raise ValueError(f"dump_slower_than must be a number of seconds >= 0, got {slower_than!r}")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+            raise ValueError(f"dump_seconds must be a positive number of seconds, got {seconds!r}")
+        self.limit = RateLimit(max_per_minute, "max_dumps_per_minute")
+        if sinks is not None:
+            from ..sinks import coerce
+
+            if isinstance(sinks, str | bytes) or not isinstance(sinks, Iterable):
+                sinks = [sinks]
+            self.sinks: list[Any] | None = [coerce(s) for s in sinks]
+        else:
+            self.sinks = None
+        self.slower_than_ns = None if slower_than is None else int(slower_than * 1e9)
+        self.on_error = bool(on_error)
+        self.seconds = float(seconds)
+        #: counters: dumps asked for, skipped by the rate limit, not possible
+        #: (continuous mode or its flight recorder not running)
+        self.dumped = 0
+        self.skipped = 0
+        self.unavailable = 0
+        self._warned = False
+        self._lock = threading.Lock()
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    @property
+    def enabled(self) -> bool:
+        return self.slower_than_ns is not None or self.on_error
+
+    def reason(self, duration_ns: int, status: int | None, error: BaseException | None) -> str | None:
+        """``"error"``, ``"slow"`` or None (no dump)."""
+        if self.on_error and (error is not None or (status is not None and status >= 500)):
+            return "error"
+        if self.slower_than_ns is not None and duration_ns >= self.slower_than_ns:
+            return "slow"
+        return None
+
+    def finish(self, method: str, route: str, path: str, start_ns: int, end_ns: int, status: int | None,
+               error: BaseException | None) -> None:
+        try:
+            why = self.reason(end_ns - start_ns, status, error)
+            if why is None:
+                return
+            from .. import continuous
+
+            controller = continuous.current()
+            if controller is None or controller.recorder is None:
+                self._count("unavailable")
+                if not self._warned:
+                    self._warned = True
+                    log.warning("ringprof: a %s request asked for a flight-recorder dump, but continuous mode "
+                                "with its flight recorder is not running; dumps are skipped", why)
+                return
+            if not self.limit.take():
+                self._count("skipped")
+                return
+            text = None
+            if error is not None:
+                text = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+            elif why == "error":
+                text = f"HTTP {status}"
+            reason = {"reason": why, "method": method, "route": route, "path": path, "status": status,
+                      "duration": (end_ns - start_ns) / 1e9, "error": text}
+            if controller.request_dump(self.seconds, reason, self.sinks):
+                self._count("dumped")
+        except Exception as exc:  # never fail the request
+            log.warning("ringprof: a flight-recorder dump failed: %r", exc)

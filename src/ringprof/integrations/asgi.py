@@ -25,6 +25,14 @@ the running one -- the samples of the event-loop thread within its time range
 carrying its labels (concurrent requests to the *same* route overlap) -- and
 passed to ``on_slow(SlowRequest)`` and/or written to ``slow_dir``, after the
 response was sent, at most ``max_captures_per_minute`` times a minute.
+
+With ``dump_slower_than`` (seconds) and/or ``dump_on_error=True``, a request
+that slow, or one that raised or answered 5xx, asks continuous mode's flight
+recorder to send the last ``dump_seconds`` (default 60) of the whole process
+to the sinks (``dump_sinks``, default continuous mode's), at most
+``max_dumps_per_minute`` (default 2) times a minute; ``meta["dump"]`` says why.
+Only a queue push runs on the event loop: the profile is merged and exported
+on continuous mode's exporter thread.
 """
 
 from __future__ import annotations
@@ -32,10 +40,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any
 
-from . import LabelCache, RouteNames, SlowCapture, SlowRequest, get_label, normalize_path, set_label
+from . import FlightDump, LabelCache, RouteNames, SlowCapture, SlowRequest, get_label, normalize_path, set_label
 
 __all__ = ["RingprofMiddleware", "SlowRequest"]
 
@@ -93,9 +101,12 @@ class RingprofMiddleware:
                  on_slow: Callable[[SlowRequest], Any] | None = None,
                  slow_dir: str | os.PathLike[str] | None = None, slow_format: str = "html",
                  route: Callable[[Scope], str | None] | None = None, max_routes: int = 500,
-                 max_captures_per_minute: int = 6) -> None:
+                 max_captures_per_minute: int = 6, dump_slower_than: float | None = None,
+                 dump_on_error: bool = False, dump_seconds: float = 60.0, dump_sinks: Iterable[Any] | None = None,
+                 max_dumps_per_minute: int = 2) -> None:
         self.app = app
         self.slow = SlowCapture(slow_threshold, on_slow, slow_dir, slow_format, max_captures_per_minute)
+        self.dump = FlightDump(dump_slower_than, dump_on_error, dump_seconds, dump_sinks, max_dumps_per_minute)
         self._route_fn = route
         self._routes = RouteNames(max_routes)
         self._labels = LabelCache()
@@ -126,7 +137,7 @@ class RingprofMiddleware:
         label = self._labels.merged(0, method, route)
         thread = threading.get_native_id()
         status: list[int] = []
-        if self.slow.enabled:
+        if self.slow.enabled or self.dump.enabled:
             async def send_status(message: dict[str, Any]) -> None:
                 if message.get("type") == "http.response.start":
                     status.append(int(message.get("status", 0)))
@@ -135,13 +146,20 @@ class RingprofMiddleware:
         else:
             downstream = send
         start = time.monotonic_ns()
+        error: Exception | None = None
         try:
             await _Labeled(self.app(scope, receive, downstream), label)
+        except Exception as exc:
+            error = exc
+            raise
         finally:
+            end = time.monotonic_ns()
             if self.slow.enabled:
-                end = time.monotonic_ns()
                 self.slow.finish(method, route, str(scope.get("path") or "/"), start, end, thread,
                                  status[0] if status else None, {"method": method, "route": route})
+            if self.dump.enabled:
+                self.dump.finish(method, route, str(scope.get("path") or "/"), start, end,
+                                 status[0] if status else None, error)
 
 
 def _find_routes(app: Any) -> Any:

@@ -2,13 +2,15 @@
 
     from ringprof.integrations.pprof_asgi import PprofApp
     app.mount("/debug/pprof", PprofApp())               # Starlette / FastAPI
+    app.mount("/debug", PprofApp())                     # ... also /debug/ringprof/recent (the flight recorder)
     app.add_middleware(PprofApp, token="s3cret")        # or as middleware in front of the app
     app = PprofApp(app)                                 # any ASGI app
 
 Paths, parameters and answers are :mod:`ringprof.pprof_http`'s.  A profile
 request never blocks the event loop: enabling, disabling and encoding run in
 a worker thread, the recording itself is an ``asyncio.sleep``, cut short when
-the client disconnects.
+the client disconnects.  ``/debug/ringprof/recent`` (the flight recorder) is
+merged and encoded in a worker thread too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..pprof_http import (
     DEFAULT_MAX_CONCURRENT,
     MAX_SECONDS,
     PprofEndpoint,
+    RecentRequest,
     Response,
     error,
     find_pprof_path,
@@ -75,6 +78,8 @@ class PprofApp:
         answer = self.endpoint.dispatch(scope.get("method", "GET"), path, query, auth)
         if isinstance(answer, Response):
             return answer
+        if isinstance(answer, RecentRequest):  # merging and encoding run off the event loop
+            return await asyncio.to_thread(answer.finish)  # (which gives the slot back, even if we are cancelled)
         with answer:
             failed = await asyncio.to_thread(answer.start)
             if failed is not None:

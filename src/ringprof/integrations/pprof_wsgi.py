@@ -3,7 +3,8 @@
     from ringprof.integrations.pprof_wsgi import PprofApp
     app.wsgi_app = PprofApp(app.wsgi_app)               # Flask: /debug/pprof/* here, the rest to the app
     application = PprofApp(application, token="s3cret")  # any WSGI app
-    # or mounted: werkzeug's DispatcherMiddleware(app, {"/debug/pprof": PprofApp()})
+    # or mounted: werkzeug's DispatcherMiddleware(app, {"/debug": PprofApp()})
+    # (a mount at "/debug" also serves /debug/ringprof/recent, the flight recorder)
 
 Paths, parameters and answers are :mod:`ringprof.pprof_http`'s.  A profile
 request records on the worker thread that serves it, for ``seconds``: it

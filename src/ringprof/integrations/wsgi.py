@@ -23,6 +23,16 @@ This runs on the request's thread after the response was sent (in
 ``close()``), at most ``max_captures_per_minute`` times a minute.  Without a
 running profiler (``ringprof.start``/``RINGPROF=1``) the labels cost one C call
 per request and captures are empty.
+
+With ``dump_slower_than`` (seconds) and/or ``dump_on_error=True``, a request
+that slow, or one that raised or answered 5xx, asks continuous mode's flight
+recorder to send the last ``dump_seconds`` (default 60) of the *whole process*
+to the sinks (``dump_sinks``, default continuous mode's): "what was the
+process doing in the minute before it went wrong".  Its ``meta["dump"]`` says
+why (``reason`` ``slow``/``error``, ``route``, ``method``, ``path``,
+``status``, ``duration``, ``error``).  At most ``max_dumps_per_minute``
+(default 2); the request's thread only queues the dump.  Flask answers 500
+for an exception in a view instead of raising it: that counts as an error.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from . import LabelCache, RouteNames, SlowCapture, SlowRequest, get_label, normalize_path, set_label
+from . import FlightDump, LabelCache, RouteNames, SlowCapture, SlowRequest, get_label, normalize_path, set_label
 
 __all__ = ["RingprofMiddleware", "SlowRequest"]
 
@@ -45,9 +55,12 @@ class RingprofMiddleware:
                  on_slow: Callable[[SlowRequest], Any] | None = None,
                  slow_dir: str | os.PathLike[str] | None = None, slow_format: str = "html",
                  route: Callable[[Environ], str | None] | None = None, max_routes: int = 500,
-                 max_captures_per_minute: int = 6) -> None:
+                 max_captures_per_minute: int = 6, dump_slower_than: float | None = None,
+                 dump_on_error: bool = False, dump_seconds: float = 60.0, dump_sinks: Iterable[Any] | None = None,
+                 max_dumps_per_minute: int = 2) -> None:
         self.app = app
         self.slow = SlowCapture(slow_threshold, on_slow, slow_dir, slow_format, max_captures_per_minute)
+        self.dump = FlightDump(dump_slower_than, dump_on_error, dump_seconds, dump_sinks, max_dumps_per_minute)
         self._route_fn = route
         self._routes = RouteNames(max_routes)
         self._labels = LabelCache()
@@ -91,7 +104,7 @@ class RingprofMiddleware:
         start = time.monotonic_ns()
         set_label(label)
         status: list[int] = []
-        if self.slow.enabled:
+        if self.slow.enabled or self.dump.enabled:
             def capture_status(status_line: str, headers: Any, exc_info: Any = None) -> Any:
                 try:
                     status[:] = [int(status_line.split(" ", 1)[0])]
@@ -104,13 +117,13 @@ class RingprofMiddleware:
             sr = start_response
         try:
             body = self.app(environ, sr)
-        except BaseException:
-            self._finish(environ, method, route, start, previous, label, status)
+        except BaseException as exc:
+            self._finish(exc, environ, method, route, start, previous, label, status)
             raise
         return _Body(body, self, environ, method, route, start, previous, label, status)
 
-    def _finish(self, environ: Environ, method: str, route: str, start: int, previous: int, label: int,
-                status: list[int]) -> None:
+    def _finish(self, error: BaseException | None, environ: Environ, method: str, route: str, start: int,
+                previous: int, label: int, status: list[int]) -> None:
         if get_label() == label:
             set_label(previous)
         threshold = self.slow.threshold_ns
@@ -119,12 +132,15 @@ class RingprofMiddleware:
             self.slow.finish(method, route, str(environ.get("PATH_INFO") or "/"), start, end,
                              threading.get_native_id(), status[0] if status else None,
                              {"method": method, "route": route})
+        if self.dump.enabled:
+            self.dump.finish(method, route, str(environ.get("PATH_INFO") or "/"), start, time.monotonic_ns(),
+                             status[0] if status else None, error if isinstance(error, Exception) else None)
 
 
 class _Body:
     """The response body: keeps the request's labels set until ``close()``."""
 
-    __slots__ = ("_args", "_body", "_closed", "_it", "_mw")
+    __slots__ = ("_args", "_body", "_closed", "_error", "_it", "_mw")
 
     def __init__(self, body: Iterable[bytes], mw: RingprofMiddleware, *args: Any) -> None:
         self._body = body
@@ -132,6 +148,7 @@ class _Body:
         self._mw = mw
         self._args = args
         self._closed = False
+        self._error: BaseException | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         self._it = iter(self._body)
@@ -140,7 +157,13 @@ class _Body:
     def __next__(self) -> bytes:
         if self._it is None:
             self._it = iter(self._body)
-        return next(self._it)
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise
+        except BaseException as exc:  # the body failed: the request did
+            self._error = exc
+            raise
 
     def close(self) -> None:
         if self._closed:
@@ -151,7 +174,7 @@ class _Body:
             if closer is not None:
                 closer()
         finally:
-            self._mw._finish(*self._args)
+            self._mw._finish(self._error, *self._args)
 
 
 def _find_url_map(app: Any) -> Any:

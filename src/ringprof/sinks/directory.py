@@ -13,6 +13,11 @@ File names sort by time and tell where a window came from::
 
     <prefix>-<UTC window start, YYYYmmddTHHMMSSZ>-<pid>-<window index><extension>
 
+A flight-recorder dump (``meta["dump"]``, see :mod:`ringprof.flight`) is
+named ``<prefix>-dump-<slow|error>-<UTC time of the dump>-<pid>-<dump
+index>``; ``keep`` and ``max_age`` apply to the dumps of each reason on their
+own, so dumps never push windows out (nor the other way round).
+
 Writes go to a temporary file in the same directory that is renamed over the
 final name once complete (see :func:`ringprof.exporters.write`), so a reader
 never sees a partial file.  Several processes (prefork workers) may share one
@@ -86,9 +91,14 @@ class DirectorySink:
         meta = data.meta
         prefix = self.prefix or safe_name(str(meta.get("service") or "ringprof"))
         start = float(meta.get("window_start") or meta.get("start_time") or time.time())
+        index = int(meta.get("window_index") or 0)
+        dump = meta.get("dump")
+        if isinstance(dump, dict):
+            prefix = f"{prefix}-dump-{safe_name(str(dump.get('reason') or 'other'))}"
+            start = float(dump.get("time") or start)
+            index = int(dump.get("index") or 0)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(start))
         pid = int(meta.get("pid") or os.getpid())
-        index = int(meta.get("window_index") or 0)
         return f"{prefix}-{stamp}-{pid}-{index:06d}{self.ext}"
 
     def export(self, data: ProfileData) -> None:
