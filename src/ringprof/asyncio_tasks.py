@@ -1,0 +1,194 @@
+"""Labels that follow asyncio tasks, and the ``task``/``task_id`` labels.
+
+The signal handler copies one integer per thread into every sample: the
+thread's label-set id (see :mod:`ringprof.labels`).  An event loop runs many
+tasks on one thread, so that integer must change at every task switch.  This
+module does it at the one place every task step of the standard event loop
+goes through, :meth:`asyncio.Handle._run` (pure Python on CPython 3.11-3.15):
+while recording, ``Handle._run`` is wrapped by :func:`_run`, which
+
+1. reads the label state of the handle's :class:`contextvars.Context` (the
+   task's context for a task step; ``ringprof.labels()`` keeps it in the
+   :data:`STATE` context variable, so it follows the task across awaits and
+   is inherited by tasks created inside a ``labels()`` block);
+2. when the handle steps (or wakes) an :class:`asyncio.Task`, makes sure
+   that state carries the task's labels ``task`` (``Task.get_name()`` at the
+   task's first labelled step) and ``task_id`` (a process-wide counter, one
+   per task object) -- computed once per task and stored in the task's own
+   context, so later steps only compare one reference;
+3. sets the thread's label id for the duration of the step and restores the
+   loop's own afterwards.  A label changed directly during the step (an
+   OpenTelemetry span started and not yet ended) is kept in the task's context
+   for its next steps.
+
+Nothing here runs in the signal handler.  Callbacks that are not task steps
+(``call_soon``, timers, done callbacks) carry the user labels of their context
+but no ``task`` label: no task runs then.
+
+The wrapper is installed while the sampler runs (:func:`enable`, called by
+:mod:`ringprof.sampler`; when asyncio is imported after the recording started,
+the drain thread installs it within one drain interval) and removed when the
+last recording stops (:func:`disable`).  ``import ringprof`` neither imports
+asyncio nor installs anything.
+
+Not covered: the first step of an *eager* task (3.12+
+``asyncio.eager_task_factory``) runs inside ``create_task``, not through a
+handle, so until its first suspension it carries its creator's labels; event
+loops that do not run callbacks through :class:`asyncio.Handle` (uvloop runs
+them from its own compiled ``Handle``) get no task labels -- ``labels()``
+blocks still apply there while they do not ``await``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import sys
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from .labels import STATE, intern, lookup
+
+if TYPE_CHECKING:
+    from .labels import LabelState
+
+__all__ = ["STATE", "TASK_KEYS", "disable", "enable", "installed", "poll"]
+
+#: Label keys this module adds for the running task.
+TASK_KEYS = ("task", "task_id")
+
+_lock = threading.Lock()
+_wanted = False  # the sampler runs: install as soon as asyncio is imported
+_active = False  # our wrapper is Handle._run now
+_original: Any = None  # Handle._run as it was before we first wrapped it (kept afterwards)
+_handle_class: Any = None
+_task_types: tuple[type[Any], ...] = ()
+_get_label: Any = None
+_set_label: Any = None
+_task_ids: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_next_task_id = itertools.count(1)
+
+
+def installed() -> bool:
+    """Whether the step hook is installed now."""
+    return _active
+
+
+def enable() -> None:
+    """Install the step hook now if asyncio is imported, else as soon as
+    :func:`poll` sees it imported (the sampler starts)."""
+    global _wanted
+    _wanted = True
+    poll()
+
+
+def poll() -> None:
+    """Install the hook if it is wanted and asyncio has been imported since
+    (cheap: one dictionary lookup when there is nothing to do)."""
+    if _wanted and not _active and "asyncio.tasks" in sys.modules:
+        _install()
+
+
+def disable() -> None:
+    """Remove the step hook (the last recording stopped)."""
+    global _wanted, _active
+    with _lock:
+        _wanted = False
+        if not _active:
+            return
+        _active = False
+        cls = _handle_class
+        if cls.__dict__.get("_run") is _run:
+            cls._run = _original
+        # else someone wrapped us in turn: their wrapper keeps calling ours,
+        # which now passes straight through to the original.
+
+
+def _install() -> None:
+    global _active, _original, _handle_class, _task_types, _get_label, _set_label
+    from . import _native
+
+    try:
+        native = _native.load()
+    except (_native.SamplingUnavailable, ImportError):
+        return
+    events = sys.modules.get("asyncio.events")
+    tasks = sys.modules.get("asyncio.tasks")
+    if events is None or tasks is None or not hasattr(tasks, "Task"):
+        return  # asyncio is still being imported: the next poll installs
+    with _lock:
+        if _active or not _wanted:
+            return
+        cls = events.Handle
+        current = cls.__dict__.get("_run")
+        if current is None:
+            return
+        if current is not _run:
+            _original = current
+        _get_label, _set_label = native.get_thread_label, native.set_thread_label
+        _task_types = tuple({t for t in (getattr(tasks, "Task", None), getattr(tasks, "_PyTask", None),
+                                         getattr(tasks, "_CTask", None)) if isinstance(t, type)})
+        _handle_class = cls
+        _active = True
+        cls._run = _run
+
+
+def _run(handle: Any) -> None:
+    """``asyncio.Handle._run`` with the step's label set in the thread's slot."""
+    if not _active:  # removed, but a wrapper of someone else still calls us
+        return _original(handle)  # type: ignore[no-any-return]
+    outer = _get_label()
+    ctx = handle._context
+    state = ctx.get(STATE, None)
+    owner = getattr(handle._callback, "__self__", None)
+    if state is not None and state[0] is not None and state[0]() is owner:
+        label = state[1]
+    else:
+        label = _resolve(ctx, state, owner, outer)
+    _set_label(label)
+    try:
+        _original(handle)
+    finally:
+        left = _get_label()
+        if left != label:
+            _keep(ctx, owner, left)
+        _set_label(outer)
+    return None
+
+
+def _resolve(ctx: contextvars.Context, state: LabelState | None, owner: Any, outer: int) -> int:
+    """The label of a step whose context is not stamped for ``owner`` (yet)."""
+    user = state[2] if state is not None else outer
+    if not isinstance(owner, _task_types):
+        return user  # a plain callback: its context's labels, no task
+    try:
+        task_id = _task_ids.get(owner)
+        if task_id is None:
+            task_id = _task_ids[owner] = next(_next_task_id)
+        label = intern({**lookup(user), "task": str(owner.get_name()), "task_id": str(task_id)})
+    except Exception:  # a Task subclass that misbehaves must not break the loop
+        return user
+    _store(ctx, (weakref.ref(owner), label, user))
+    return label
+
+
+def _keep(ctx: contextvars.Context, owner: Any, left: int) -> None:
+    """The step left another label than it started with: keep it for the
+    context's next steps, unless ``ringprof.labels()`` already recorded it
+    (or the step was a callback run in a task's context, not the task)."""
+    state = ctx.get(STATE, None)
+    if state is not None and state[1] == left:
+        return
+    if state is None or state[0] is None:
+        _store(ctx, (None, left, left))
+    elif state[0]() is owner:
+        user = intern({k: v for k, v in lookup(left).items() if k not in TASK_KEYS})
+        _store(ctx, (state[0], left, user))
+
+
+def _store(ctx: contextvars.Context, state: LabelState) -> None:
+    try:
+        ctx.run(STATE.set, state)
+    except RuntimeError:  # the context is entered (a nested loop): recomputed next time
+        pass
