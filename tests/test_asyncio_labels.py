@@ -306,3 +306,18 @@ def test_span_labels_set_directly_persist_across_the_tasks_awaits() -> None:
         emit(seen)
     """)
     assert res == {"spanned_after_await": "s1", "spanned_after_end": None, "bystander": [None] * 4}
+
+
+def test_task_labels_reach_pprof(two_tasks: tuple[ProfileData, dict[str, Any]]) -> None:
+    """pprof samples of each task's code carry its ``task``/``task_id`` string labels."""
+    from ringprof.exporters import pprof
+
+    data, _ = two_tasks
+    profile = pprof.decode(pprof.render(data))
+    seen: dict[str, set[tuple[str, ...]]] = {"burn_a": set(), "burn_b": set()}
+    for sample, (names, _values) in zip(profile["samples"], pprof.sample_stacks(profile), strict=True):
+        for fn in seen.keys() & set(names):
+            labels = sample["labels"]
+            seen[fn].add((*labels.get("task", []), *labels.get("who", [])))
+            assert len(labels.get("task_id", [])) == 1, labels
+    assert seen == {"burn_a": {("task-a", "a")}, "burn_b": {("task-b", "b")}}
