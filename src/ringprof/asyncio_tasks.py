@@ -86,7 +86,8 @@ def enable() -> None:
 def poll() -> None:
     """Install the hook if it is wanted and asyncio has been imported since
     (cheap: one dictionary lookup when there is nothing to do)."""
-    if _wanted and not _active and "asyncio.tasks" in sys.modules:
+    if _wanted and (not _active or (not _uvloop_active and "uvloop" in sys.modules)) \
+            and "asyncio.tasks" in sys.modules:
         _install()
 
 
@@ -95,6 +96,7 @@ def disable() -> None:
     global _wanted, _active
     with _lock:
         _wanted = False
+        _uninstall_uvloop()
         if not _active:
             return
         _active = False
@@ -118,7 +120,10 @@ def _install() -> None:
     if events is None or tasks is None or not hasattr(tasks, "Task"):
         return  # asyncio is still being imported: the next poll installs
     with _lock:
-        if _active or not _wanted:
+        if not _wanted:
+            return
+        if _active:
+            _install_uvloop()
             return
         cls = events.Handle
         current = cls.__dict__.get("_run")
@@ -132,6 +137,7 @@ def _install() -> None:
         _handle_class = cls
         _active = True
         cls._run = _run
+        _install_uvloop()
 
 
 def _run(handle: Any) -> None:
@@ -157,7 +163,7 @@ def _run(handle: Any) -> None:
     return None
 
 
-def _resolve(ctx: contextvars.Context, state: LabelState | None, owner: Any, outer: int) -> int:
+def _resolve(ctx: contextvars.Context | None, state: LabelState | None, owner: Any, outer: int) -> int:
     """The label of a step whose context is not stamped for ``owner`` (yet)."""
     user = state[2] if state is not None else outer
     if not isinstance(owner, _task_types):
@@ -173,11 +179,11 @@ def _resolve(ctx: contextvars.Context, state: LabelState | None, owner: Any, out
     return label
 
 
-def _keep(ctx: contextvars.Context, owner: Any, left: int) -> None:
+def _keep(ctx: contextvars.Context | None, owner: Any, left: int) -> None:
     """The step left another label than it started with: keep it for the
     context's next steps, unless ``ringprof.labels()`` already recorded it
     (or the step was a callback run in a task's context, not the task)."""
-    state = ctx.get(STATE, None)
+    state = ctx.get(STATE, None) if ctx is not None else STATE.get(None)
     if state is not None and state[1] == left:
         return
     if state is None or state[0] is None:
@@ -187,8 +193,88 @@ def _keep(ctx: contextvars.Context, owner: Any, left: int) -> None:
         _store(ctx, (state[0], left, user))
 
 
-def _store(ctx: contextvars.Context, state: LabelState) -> None:
+def _store(ctx: contextvars.Context | None, state: LabelState) -> None:
+    """Set the label state of ``ctx`` (None: the running context)."""
+    if ctx is None:
+        STATE.set(state)
+        return
     try:
         ctx.run(STATE.set, state)
     except RuntimeError:  # the context is entered (a nested loop): recomputed next time
         pass
+
+
+# ---------------------------------------------------------------------- uvloop
+# uvloop runs callbacks from its own compiled Handle, so the wrapper above never
+# runs there.  But asyncio's (C) Task and Future schedule their steps, wake-ups
+# and done callbacks through a *Python-level* ``loop.call_soon`` lookup, and
+# ``uvloop.Loop`` is a Python subclass of the compiled loop: a ``call_soon`` set
+# on it sees every task step and wake-up and wraps them in :class:`_TaskStep`,
+# which does what :func:`_run` does, from inside the task's context.
+
+
+class _TaskStep:
+    """A task's step or wake-up callback, run with the task's label set."""
+
+    __slots__ = ("callback", "task")
+
+    def __init__(self, callback: Any, task: Any) -> None:
+        self.callback = callback
+        self.task = task
+
+    def __call__(self, *args: Any) -> Any:
+        if not _uvloop_active:
+            return self.callback(*args)
+        outer = _get_label()
+        task = self.task
+        state = STATE.get(None)
+        if state is not None and state[0] is not None and state[0]() is task:
+            label = state[1]
+        else:
+            label = _resolve(None, state, task, outer)
+        _set_label(label)
+        try:
+            return self.callback(*args)
+        finally:
+            left = _get_label()
+            if left != label:
+                _keep(None, task, left)
+            _set_label(outer)
+
+    def __repr__(self) -> str:
+        return repr(self.callback)
+
+
+_uvloop_active = False
+_uvloop_class: Any = None
+_uvloop_call_soon: Any = None  # the compiled loop's call_soon
+
+
+def _call_soon(self: Any, callback: Any, *args: Any, context: Any = None) -> Any:
+    """``uvloop.Loop.call_soon`` that wraps task steps and wake-ups in :class:`_TaskStep`."""
+    if _uvloop_active and isinstance(getattr(callback, "__self__", None), _task_types):
+        callback = _TaskStep(callback, callback.__self__)
+    return _uvloop_call_soon(self, callback, *args, context=context)
+
+
+def _install_uvloop() -> None:
+    """Set :func:`_call_soon` on ``uvloop.Loop`` (lock held, asyncio hook installed)."""
+    global _uvloop_active, _uvloop_class, _uvloop_call_soon
+    module = sys.modules.get("uvloop")
+    cls = getattr(module, "Loop", None)
+    if not isinstance(cls, type) or "call_soon" in cls.__dict__:
+        return  # not imported (yet), half imported, or someone else's call_soon is there
+    base = getattr(cls, "call_soon", None)
+    if base is None:
+        return
+    _uvloop_class, _uvloop_call_soon = cls, base
+    _uvloop_active = True
+    setattr(cls, "call_soon", _call_soon)  # noqa: B010 (cls is a plain type to mypy)
+
+
+def _uninstall_uvloop() -> None:
+    global _uvloop_active
+    if _uvloop_active:
+        _uvloop_active = False
+        if _uvloop_class.__dict__.get("call_soon") is _call_soon:
+            delattr(_uvloop_class, "call_soon")
