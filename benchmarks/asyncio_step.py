@@ -11,6 +11,10 @@ rotating order so that drift of a loaded machine hits all alike:
 * ``hook+labels``: the hook, each task inside a ``ringprof.labels()`` block
   across all its awaits.
 
+``--work N`` makes every step also run ``N`` iterations of a small Python loop
+(a step that does something: N=1000 is ~25-50 us here), to see the cost
+relative to steps that do work.
+
 The sampler is *not* running: this measures what the hook adds to every step,
 not the signal cost (that is measured by ``benchmarks.micro``).  The clock is
 the process CPU time of the whole loop run; ns per step = CPU time / steps.
@@ -18,7 +22,7 @@ Reported: the median over rounds of each variant, and of the per-round
 difference to ``off`` (the hook's cost per step), with the spread
 (min..max and interquartile range) of those differences.
 
-    python -m benchmarks.asyncio_step [--rounds 15] [--tasks 100] [--steps 2000] [--json F]
+    python -m benchmarks.asyncio_step [--rounds 15] [--tasks 100] [--steps 2000] [--work 0] [--json F]
 """
 
 from __future__ import annotations
@@ -37,25 +41,36 @@ from ringprof import asyncio_tasks
 VARIANTS = ("off", "hook", "hook+labels")
 
 
-async def _stepper(steps: int) -> None:
+def _work(n: int) -> int:
+    x = 0
+    for i in range(n):
+        x += i
+    return x
+
+
+async def _stepper(steps: int, work: int) -> None:
     for _ in range(steps):
+        if work:
+            _work(work)
         await asyncio.sleep(0)
 
 
-async def _labelled_stepper(steps: int, i: int) -> None:
+async def _labelled_stepper(steps: int, work: int, i: int) -> None:
     with ringprof.labels(worker=i):
         for _ in range(steps):
+            if work:
+                _work(work)
             await asyncio.sleep(0)
 
 
-async def _main(tasks: int, steps: int, labelled: bool) -> None:
+async def _main(tasks: int, steps: int, work: int, labelled: bool) -> None:
     if labelled:
-        await asyncio.gather(*(_labelled_stepper(steps, i) for i in range(tasks)))
+        await asyncio.gather(*(_labelled_stepper(steps, work, i) for i in range(tasks)))
     else:
-        await asyncio.gather(*(_stepper(steps) for _ in range(tasks)))
+        await asyncio.gather(*(_stepper(steps, work) for _ in range(tasks)))
 
 
-def run_once(variant: str, tasks: int, steps: int) -> float:
+def run_once(variant: str, tasks: int, steps: int, work: int = 0) -> float:
     """CPU ns per task step of one loop run under ``variant``."""
     if variant == "off":
         asyncio_tasks.disable()
@@ -66,7 +81,7 @@ def run_once(variant: str, tasks: int, steps: int) -> float:
         loop = asyncio.new_event_loop()
         try:
             t0 = time.process_time_ns()
-            loop.run_until_complete(_main(tasks, steps, variant == "hook+labels"))
+            loop.run_until_complete(_main(tasks, steps, work, variant == "hook+labels"))
             t1 = time.process_time_ns()
         finally:
             loop.close()
@@ -82,15 +97,16 @@ def _quartiles(xs: list[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
-def measure(rounds: int, tasks: int, steps: int) -> dict[str, Any]:
-    run_once("hook", tasks, max(steps // 10, 1))  # warm up (imports, interning)
-    run_once("off", tasks, max(steps // 10, 1))
+def measure(rounds: int, tasks: int, steps: int, work: int = 0) -> dict[str, Any]:
+    run_once("hook", tasks, max(steps // 10, 1), work)  # warm up (imports, interning)
+    run_once("off", tasks, max(steps // 10, 1), work)
     per: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for r in range(rounds):
         order = VARIANTS[r % 3:] + VARIANTS[:r % 3]
         for v in order:
-            per[v].append(run_once(v, tasks, steps))
+            per[v].append(run_once(v, tasks, steps, work))
     out: dict[str, Any] = {"python": sys.version.split()[0], "rounds": rounds, "tasks": tasks, "steps": steps,
+                           "work": work,
                            "ns_per_step": {v: statistics.median(xs) for v, xs in per.items()}, "added": {}}
     for v in VARIANTS[1:]:
         diffs = [a - b for a, b in zip(per[v], per["off"], strict=True)]
@@ -103,7 +119,7 @@ def measure(rounds: int, tasks: int, steps: int) -> dict[str, Any]:
 
 def render(res: dict[str, Any]) -> str:
     lines = [f"Python {res['python']}: {res['rounds']} interleaved rounds, {res['tasks']} tasks x "
-             f"{res['steps']} steps each (process CPU time)",
+             f"{res['steps']} steps each, work {res['work']} (process CPU time)",
              "| variant | ns per step (median) | added ns per step: median [IQR] (min..max) | added % |",
              "| --- | --- | --- | --- |",
              f"| off | {res['ns_per_step']['off']:.0f} | - | - |"]
@@ -119,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--tasks", type=int, default=100)
     ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--work", type=int, default=0, help="loop iterations of work in every step (default 0)")
     ap.add_argument("--json", help="also write the result as JSON here")
     args = ap.parse_args(argv)
-    res = measure(args.rounds, args.tasks, args.steps)
+    res = measure(args.rounds, args.tasks, args.steps, args.work)
     print(render(res))
     if args.json:
         with open(args.json, "w") as fh:

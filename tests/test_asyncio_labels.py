@@ -26,11 +26,12 @@ from ringprof.model import ProfileData
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler is Linux-only")
 
-# Two tasks on one loop, interleaving at every burst: A burns 12 ms per burst,
-# B 6 ms on average, each inside its own labels() block that spans all its
-# awaits.  Burst lengths are drawn at random: CPU timers fire on the kernel
-# tick, and fixed bursts of a few ticks can stay in phase with it, which
-# biases the shares by several points (seen: 0.59 for a true 0.67).  A
+# Two tasks on one loop, interleaving at every burst: A burns 60 ms per burst,
+# B 30 ms on average, each inside its own labels() block that spans all its
+# awaits.  CPU timers fire on the kernel tick, so each burst's share is off by
+# up to a tick or so: bursts of a few ticks (12/6 ms) put the shares 3 points
+# (1 sigma) off on a loaded machine, bursts of 10-20 ticks well under 1.
+# Lengths are drawn at random so that they cannot stay in phase with the tick.  A
 # creates a child task inside its block (which inherits who=a); main creates
 # one outside any block.
 TWO_TASKS = """
@@ -72,14 +73,14 @@ async def task_a(rounds):
     with ringprof.labels(who="a", shared="x"):
         child = asyncio.create_task(a_child(), name="a-child")
         for _ in range(rounds):
-            burn_a(rng.uniform(0.007, 0.017))
+            burn_a(rng.uniform(0.040, 0.080))
             await asyncio.sleep(0)
         await child
 
 async def task_b(rounds):
     with ringprof.labels(who="b"):
         for _ in range(rounds):
-            burn_b(rng.uniform(0.003, 0.009))
+            burn_b(rng.uniform(0.020, 0.040))
             await asyncio.sleep(0)
 
 async def main(rounds):
@@ -113,7 +114,7 @@ extra = {"truth": truth, "installed_while_recording": installed_while_recording,
 LOOPS = ["asyncio", "uvloop"]
 
 
-def _run_two_tasks(tmp_path: Any, loop: str, rounds: int = 160) -> tuple[ProfileData, dict[str, Any]]:
+def _run_two_tasks(tmp_path: Any, loop: str, rounds: int = 30) -> tuple[ProfileData, dict[str, Any]]:
     out = os.path.join(str(tmp_path), "tasks.ringprof")
     code = ("import ringprof.asyncio_tasks\n"
             + textwrap.dedent(TWO_TASKS).replace("ROUNDS", str(rounds)).replace("LOOP", repr(loop))
