@@ -149,25 +149,28 @@ def _run(handle: Any) -> None:
     state = ctx.get(STATE, None)
     owner = getattr(handle._callback, "__self__", None)
     if state is not None and state[0] is not None and state[0]() is owner:
-        label = state[1]
+        label = state[1]  # a step of the task this context was stamped for: the common case
+    elif isinstance(owner, _task_types):
+        label = _resolve(ctx, state, owner, outer)  # its first step (or a shared context)
     else:
-        label = _resolve(ctx, state, owner, outer)
-    _set_label(label)
+        label = outer if state is None else state[2]  # a plain callback: its context's labels, no task
+    if label != outer:
+        _set_label(label)
     try:
         _original(handle)
     finally:
         left = _get_label()
         if left != label:
             _keep(ctx, owner, left)
-        _set_label(outer)
+        if left != outer:
+            _set_label(outer)
     return None
 
 
 def _resolve(ctx: contextvars.Context | None, state: LabelState | None, owner: Any, outer: int) -> int:
-    """The label of a step whose context is not stamped for ``owner`` (yet)."""
+    """The label of a step of the task ``owner`` whose context is not stamped
+    for it (yet), stamped now."""
     user = state[2] if state is not None else outer
-    if not isinstance(owner, _task_types):
-        return user  # a plain callback: its context's labels, no task
     try:
         task_id = _task_ids.get(owner)
         if task_id is None:
