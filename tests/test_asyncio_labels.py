@@ -343,3 +343,28 @@ def test_task_labels_reach_pprof(two_tasks: tuple[ProfileData, dict[str, Any]]) 
             seen[fn].add((*labels.get("task", []), *labels.get("who", [])))
             assert len(labels.get("task_id", [])) == 1, labels
     assert seen == {"burn_a": {("task-a", "a")}, "burn_b": {("task-b", "b")}}
+
+
+def test_forked_child_has_the_hook_only_if_it_records() -> None:
+    res = H.run_child("""
+        import asyncio
+        from ringprof import asyncio_tasks
+
+        def child_state(follow):
+            prof = ringprof.Profile(interval=0.004, follow_fork=follow)
+            prof.enable()
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                os.write(w, json.dumps([asyncio_tasks.installed(), asyncio.Handle._run.__module__]).encode())
+                os._exit(0)
+            os.close(w)
+            got = json.loads(os.read(r, 1000))
+            os.waitpid(pid, 0)
+            prof.disable()
+            return got
+
+        emit({"plain": child_state(False), "follow_fork": child_state(True)})
+    """)
+    assert res == {"plain": [False, "asyncio.events"], "follow_fork": [True, "ringprof.asyncio_tasks"]}

@@ -53,7 +53,7 @@ from .labels import STATE, intern, lookup
 if TYPE_CHECKING:
     from .labels import LabelState
 
-__all__ = ["STATE", "TASK_KEYS", "disable", "enable", "installed", "poll"]
+__all__ = ["STATE", "TASK_KEYS", "after_fork_in_child", "disable", "enable", "installed", "poll"]
 
 #: Label keys this module adds for the running task.
 TASK_KEYS = ("task", "task_id")
@@ -105,6 +105,15 @@ def disable() -> None:
             cls._run = _original
         # else someone wrapped us in turn: their wrapper keeps calling ours,
         # which now passes straight through to the original.
+
+
+def after_fork_in_child() -> None:
+    """Remove the hook in a forked child (a recording that follows the fork
+    installs it again); the lock may have been held by a thread the child
+    does not have."""
+    global _lock
+    _lock = threading.Lock()
+    disable()
 
 
 def _install() -> None:

@@ -592,7 +592,7 @@ def after_fork_in_child() -> None:
     if sampler._gc_poke in gc.callbacks:
         gc.callbacks.remove(sampler._gc_poke)
     hook.uninstall()
-    asyncio_tasks.disable()
+    asyncio_tasks.after_fork_in_child()
     sampler.reset()
     sampler.resolver = resolver
     if sys.modules.get("ringprof._sampler") is not None:
