@@ -368,3 +368,20 @@ def test_forked_child_has_the_hook_only_if_it_records() -> None:
         emit({"plain": child_state(False), "follow_fork": child_state(True)})
     """)
     assert res == {"plain": [False, "asyncio.events"], "follow_fork": [True, "ringprof.asyncio_tasks"]}
+
+
+def test_filter_by_task_name_or_id_on_a_hand_made_model() -> None:
+    from ringprof.model import Frame
+
+    data = ProfileData({"mode": "cpu", "interval": 0.01})
+    frames = [Frame("step", "app.py", 1, 2)]
+    for weight, labels in ((3, {"task": "worker", "task_id": "4"}), (5, {"task": "worker", "task_id": "5"}),
+                           (7, {"task": "other", "task_id": "6", "route": "/x"}), (11, None)):
+        data.add_sample(frames, weight=weight, labels=labels)
+    assert data.filter(task="worker").total_weight() == 8  # two tasks share the name
+    assert data.filter(task=5).total_weight() == 5
+    assert data.filter(task=6, labels={"route": "/x"}).total_weight() == 7
+    assert data.filter(task=6, labels={"route": "/y"}).total_weight() == 0
+    assert data.filter(task="nobody").total_weight() == 0
+    with pytest.raises(TypeError):
+        data.filter(task=4.0)  # type: ignore[arg-type]
