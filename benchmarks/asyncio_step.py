@@ -22,7 +22,11 @@ Reported: the median over rounds of each variant, and of the per-round
 difference to ``off`` (the hook's cost per step), with the spread
 (min..max and interquartile range) of those differences.
 
-    python -m benchmarks.asyncio_step [--rounds 15] [--tasks 100] [--steps 2000] [--work 0] [--json F]
+``--loop uvloop`` runs the same on uvloop (where the hook is a ``call_soon`` on
+``uvloop.Loop`` that wraps each task step).
+
+    python -m benchmarks.asyncio_step [--rounds 15] [--tasks 100] [--steps 2000] [--work 0]
+                                      [--loop asyncio|uvloop] [--json F]
 """
 
 from __future__ import annotations
@@ -70,7 +74,15 @@ async def _main(tasks: int, steps: int, work: int, labelled: bool) -> None:
         await asyncio.gather(*(_stepper(steps, work) for _ in range(tasks)))
 
 
-def run_once(variant: str, tasks: int, steps: int, work: int = 0) -> float:
+def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run_once(variant: str, tasks: int, steps: int, work: int = 0, loop_kind: str = "asyncio") -> float:
     """CPU ns per task step of one loop run under ``variant``."""
     if variant == "off":
         asyncio_tasks.disable()
@@ -78,7 +90,11 @@ def run_once(variant: str, tasks: int, steps: int, work: int = 0) -> float:
         asyncio_tasks.enable()
     try:
         assert asyncio_tasks.installed() == (variant != "off")
-        loop = asyncio.new_event_loop()
+        if loop_kind == "uvloop":
+            import uvloop
+
+            assert ("call_soon" in uvloop.Loop.__dict__) == (variant != "off")
+        loop = _new_loop(loop_kind)
         try:
             t0 = time.process_time_ns()
             loop.run_until_complete(_main(tasks, steps, work, variant == "hook+labels"))
@@ -97,16 +113,18 @@ def _quartiles(xs: list[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
-def measure(rounds: int, tasks: int, steps: int, work: int = 0) -> dict[str, Any]:
-    run_once("hook", tasks, max(steps // 10, 1), work)  # warm up (imports, interning)
-    run_once("off", tasks, max(steps // 10, 1), work)
+def measure(rounds: int, tasks: int, steps: int, work: int = 0, loop_kind: str = "asyncio") -> dict[str, Any]:
+    if loop_kind == "uvloop":
+        import uvloop  # noqa: F401  (imported before the hook is enabled, as an application would)
+    run_once("hook", tasks, max(steps // 10, 1), work, loop_kind)  # warm up (imports, interning)
+    run_once("off", tasks, max(steps // 10, 1), work, loop_kind)
     per: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for r in range(rounds):
         order = VARIANTS[r % 3:] + VARIANTS[:r % 3]
         for v in order:
-            per[v].append(run_once(v, tasks, steps, work))
+            per[v].append(run_once(v, tasks, steps, work, loop_kind))
     out: dict[str, Any] = {"python": sys.version.split()[0], "rounds": rounds, "tasks": tasks, "steps": steps,
-                           "work": work,
+                           "work": work, "loop": loop_kind,
                            "ns_per_step": {v: statistics.median(xs) for v, xs in per.items()}, "added": {}}
     for v in VARIANTS[1:]:
         diffs = [a - b for a, b in zip(per[v], per["off"], strict=True)]
@@ -119,7 +137,7 @@ def measure(rounds: int, tasks: int, steps: int, work: int = 0) -> dict[str, Any
 
 def render(res: dict[str, Any]) -> str:
     lines = [f"Python {res['python']}: {res['rounds']} interleaved rounds, {res['tasks']} tasks x "
-             f"{res['steps']} steps each, work {res['work']} (process CPU time)",
+             f"{res['steps']} steps each, work {res['work']}, {res['loop']} loop (process CPU time)",
              "| variant | ns per step (median) | added ns per step: median [IQR] (min..max) | added % |",
              "| --- | --- | --- | --- |",
              f"| off | {res['ns_per_step']['off']:.0f} | - | - |"]
@@ -136,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", type=int, default=100)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--work", type=int, default=0, help="loop iterations of work in every step (default 0)")
+    ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     ap.add_argument("--json", help="also write the result as JSON here")
     args = ap.parse_args(argv)
-    res = measure(args.rounds, args.tasks, args.steps, args.work)
+    res = measure(args.rounds, args.tasks, args.steps, args.work, args.loop)
     print(render(res))
     if args.json:
         with open(args.json, "w") as fh:

@@ -221,40 +221,33 @@ def _store(ctx: contextvars.Context | None, state: LabelState) -> None:
 # runs there.  But asyncio's (C) Task and Future schedule their steps, wake-ups
 # and done callbacks through a *Python-level* ``loop.call_soon`` lookup, and
 # ``uvloop.Loop`` is a Python subclass of the compiled loop: a ``call_soon`` set
-# on it sees every task step and wake-up and wraps them in :class:`_TaskStep`,
-# which does what :func:`_run` does, from inside the task's context.
+# on it sees every task step and wake-up and schedules :func:`_task_step` with
+# the original callback as its first argument: it does what :func:`_run` does,
+# from inside the task's context.
 
 
-class _TaskStep:
-    """A task's step or wake-up callback, run with the task's label set."""
-
-    __slots__ = ("callback", "task")
-
-    def __init__(self, callback: Any, task: Any) -> None:
-        self.callback = callback
-        self.task = task
-
-    def __call__(self, *args: Any) -> Any:
-        if not _uvloop_active:
-            return self.callback(*args)
-        outer = _get_label()
-        task = self.task
-        state = STATE.get(None)
-        if state is not None and state[0] is not None and state[0]() is task:
-            label = state[1]
-        else:
-            label = _resolve(None, state, task, outer)
+def _task_step(callback: Any, *args: Any) -> Any:
+    """Run a task's step or wake-up ``callback`` (scheduled through uvloop) with
+    the task's label set; we run inside the task's context already."""
+    if not _uvloop_active:
+        return callback(*args)
+    outer = _get_label()
+    task = callback.__self__
+    state = STATE.get(None)
+    if state is not None and state[0] is not None and state[0]() is task:
+        label = state[1]
+    else:
+        label = _resolve(None, state, task, outer)
+    if label != outer:
         _set_label(label)
-        try:
-            return self.callback(*args)
-        finally:
-            left = _get_label()
-            if left != label:
-                _keep(None, task, left)
+    try:
+        return callback(*args)
+    finally:
+        left = _get_label()
+        if left != label:
+            _keep(None, task, left)
+        if left != outer:
             _set_label(outer)
-
-    def __repr__(self) -> str:
-        return repr(self.callback)
 
 
 _uvloop_active = False
@@ -263,9 +256,9 @@ _uvloop_call_soon: Any = None  # the compiled loop's call_soon
 
 
 def _call_soon(self: Any, callback: Any, *args: Any, context: Any = None) -> Any:
-    """``uvloop.Loop.call_soon`` that wraps task steps and wake-ups in :class:`_TaskStep`."""
+    """``uvloop.Loop.call_soon`` that runs task steps and wake-ups through :func:`_task_step`."""
     if _uvloop_active and isinstance(getattr(callback, "__self__", None), _task_types):
-        callback = _TaskStep(callback, callback.__self__)
+        return _uvloop_call_soon(self, _task_step, callback, *args, context=context)
     return _uvloop_call_soon(self, callback, *args, context=context)
 
 
