@@ -31,12 +31,14 @@ the drain thread installs it within one drain interval) and removed when the
 last recording stops (:func:`disable`).  ``import ringprof`` neither imports
 asyncio nor installs anything.
 
+uvloop runs callbacks from its own compiled ``Handle``; there the same
+switch is done by a ``call_soon`` set on ``uvloop.Loop`` (see below).
+
 Not covered: the first step of an *eager* task (3.12+
 ``asyncio.eager_task_factory``) runs inside ``create_task``, not through a
-handle, so until its first suspension it carries its creator's labels; event
-loops that do not run callbacks through :class:`asyncio.Handle` (uvloop runs
-them from its own compiled ``Handle``) get no task labels -- ``labels()``
-blocks still apply there while they do not ``await``.
+handle, so until its first suspension it carries its creator's labels; other
+event loops get no task labels, and ``labels()`` blocks there apply to the
+thread until they exit.
 """
 
 from __future__ import annotations
