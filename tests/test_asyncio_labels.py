@@ -385,3 +385,59 @@ def test_filter_by_task_name_or_id_on_a_hand_made_model() -> None:
     assert data.filter(task="nobody").total_weight() == 0
     with pytest.raises(TypeError):
         data.filter(task=4.0)  # type: ignore[arg-type]
+
+
+def test_a_task_keeps_the_labels_of_a_block_it_outlives_until_it_ends() -> None:
+    """Label sets are released when unused (issue 12): a task created inside a
+    ``labels()`` block holds the block's set (and its own task set) while it
+    lives, across drains after the block exited; both go once it is gone, and
+    no sample ever names a released set."""
+    res = H.run_child("""
+        import asyncio, gc
+        from ringprof import label_table, sampler
+        from ringprof.labels import current
+
+        def burn_late(seconds):
+            end = time.thread_time() + seconds
+            while time.thread_time() < end:
+                pass
+
+        async def late_child(go):
+            await go.wait()
+            burn_late(0.2)
+            return current()
+
+        async def main():
+            go = asyncio.Event()
+            with ringprof.labels(request_id="r-17"):
+                child = asyncio.create_task(late_child(go), name="late")
+            await asyncio.sleep(0)
+            for _ in range(3):  # drain passes after the block's release
+                sampler.flush()
+                await asyncio.sleep(0.02)
+            live_while_child = label_table.stats()["live"]
+            go.set()
+            seen = await child
+            return seen, live_while_child
+
+        prof = ringprof.Profile(interval=0.004)
+        prof.enable()
+        live_before = label_table.stats()["live"]
+        seen, live_while_child = asyncio.run(main())
+        gc.collect()
+        label_table.take_deferred()  # the task's and the block's holds, dropped when their contexts went
+        for _ in range(3):  # released at the end of a drain pass that began after
+            sampler.flush()
+        live_after = label_table.stats()["live"]
+        prof.disable()
+        data = prof.data
+        late = [data.label_sets[lid] for sid, lid in zip(data.stack.tolist(), data.labels.tolist())
+                if any(data.frames[f].name == "burn_late" for f in data.stacks[sid])]
+        emit({"seen": seen, "late": late, "live_before": live_before, "live_while_child": live_while_child,
+              "live_after": live_after, "late_lookups": label_table.stats()["late_lookups"]})
+    """)
+    assert res["seen"]["request_id"] == "r-17" and res["seen"]["task"] == "late", res["seen"]
+    assert res["late"] and all(ls.get("request_id") == "r-17" and ls.get("task") == "late" for ls in res["late"])
+    assert res["live_while_child"] >= res["live_before"] + 2  # the block's set and the child's task set
+    assert res["live_after"] <= res["live_before"], res  # gone with the tasks
+    assert res["late_lookups"] == 0

@@ -50,15 +50,16 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from .labels import STATE, intern, lookup
+from .label_table import acquire
+from .labels import TASK_KEYS, Hold, lookup, state_var
 
 if TYPE_CHECKING:
     from .labels import LabelState
 
-__all__ = ["STATE", "TASK_KEYS", "after_fork_in_child", "disable", "enable", "installed", "poll"]
+#: The label state of the running context (see :func:`ringprof.labels.state_var`).
+STATE = state_var()
 
-#: Label keys this module adds for the running task.
-TASK_KEYS = ("task", "task_id")
+__all__ = ["STATE", "TASK_KEYS", "after_fork_in_child", "disable", "enable", "installed", "poll"]
 
 _lock = threading.Lock()
 _wanted = False  # the sampler runs: install as soon as asyncio is imported
@@ -186,10 +187,12 @@ def _resolve(ctx: contextvars.Context | None, state: LabelState | None, owner: A
         task_id = _task_ids.get(owner)
         if task_id is None:
             task_id = _task_ids[owner] = next(_next_task_id)
-        label = intern({**lookup(user), "task": str(owner.get_name()), "task_id": str(task_id)})
+        label = acquire({**lookup(user), "task": str(owner.get_name()), "task_id": str(task_id)})
     except Exception:  # a Task subclass that misbehaves must not break the loop
         return user
-    _store(ctx, (weakref.ref(owner), label, user))
+    # Held while the task's context (or one copied from it) refers to it; the
+    # hold of the state it came from keeps ``user`` alive.
+    _store(ctx, (weakref.ref(owner), label, user, Hold((label,), state[3] if state is not None else None)))
     return label
 
 
@@ -200,11 +203,13 @@ def _keep(ctx: contextvars.Context | None, owner: Any, left: int) -> None:
     state = ctx.get(STATE, None) if ctx is not None else STATE.get(None)
     if state is not None and state[1] == left:
         return
+    # ``left`` was set by code that holds it (the span processor pins its sets).
+    keep = state[3] if state is not None else None
     if state is None or state[0] is None:
-        _store(ctx, (None, left, left))
+        _store(ctx, (None, left, left, Hold((), keep)))
     elif state[0]() is owner:
-        user = intern({k: v for k, v in lookup(left).items() if k not in TASK_KEYS})
-        _store(ctx, (state[0], left, user))
+        user = acquire({k: v for k, v in lookup(left).items() if k not in TASK_KEYS})
+        _store(ctx, (state[0], left, user, Hold((user,), keep)))
 
 
 def _store(ctx: contextvars.Context | None, state: LabelState) -> None:
