@@ -10,7 +10,7 @@ import pytest
 from modelfactory import INTERVAL_NS, make_empty_model, make_model, make_weird_model
 
 from ringprof.exporters import speedscope
-from ringprof.model import ProfileData
+from ringprof.model import Frame, ProfileData
 
 #: speedscope's own schema, vendored with its license (tests/data/speedscope-LICENSE).
 SCHEMA = Path(__file__).resolve().parent / "data" / "speedscope-file-format-schema.json"
@@ -69,6 +69,25 @@ def test_profiles_per_thread_and_label_set() -> None:
         "MainThread (tid 100)", "MainThread (tid 100) [endpoint=/a]", "worker (tid 200)"]
     assert all(p["unit"] == "nanoseconds" for p in doc["profiles"])
     assert [p["endValue"] for p in doc["profiles"]] == [110 * MS, 50 * MS, 70 * MS]
+
+
+def test_one_profile_per_asyncio_task_then_per_label_set() -> None:
+    """A task's samples make one profile whatever other labels they carry; a
+    label set made only of the task's labels adds no duplicate profile."""
+    data = ProfileData({"mode": "cpu", "interval": INTERVAL_NS / 1e9})
+    data.threads = {1: "MainThread"}
+    step = [Frame("_run_once", "base_events.py", 1, 2), Frame("handler", "app.py", 10, 11)]
+    t = 0
+    for n, labels in ((3, {"task": "req", "task_id": "7", "route": "/a"}), (2, {"task": "req", "task_id": "7"}),
+                      (4, {"task": "req", "task_id": "9"}), (1, {})):
+        for _ in range(n):
+            data.add_sample(step, thread=1, time_ns=t, labels=labels or None)
+            t += 1
+    doc = _doc(data)
+    assert [(p["name"], p["endValue"] // INTERVAL_NS) for p in doc["profiles"]] == [
+        ("MainThread (tid 1)", 10), ("MainThread (tid 1) task req #7", 5), ("MainThread (tid 1) task req #9", 4),
+        ("MainThread (tid 1) [route=/a, task=req, task_id=7]", 3)]
+    assert len(_doc(data, by_labels=False)["profiles"]) == 1
 
 
 def test_samples_in_time_order_with_consecutive_equal_stacks_merged() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from ringprof.exporters import html
-from ringprof.model import ProfileData
+from ringprof.model import Frame, ProfileData
 
 if os.path.dirname(os.path.abspath(__file__)) not in sys.path:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -299,6 +299,27 @@ def test_thread_and_label_filters(browser: WebDriver, tmp_path: Path) -> None:
     assert state(browser)["label"] == "route=/a"
     labels.select_by_index(0)
     WebDriverWait(browser, 5).until(lambda d: total_text(d) == "1.00 s · 100 samples")
+
+
+def test_asyncio_tasks_are_one_label_entry_each(browser: WebDriver, tmp_path: Path) -> None:
+    """A task's ``task``/``task_id`` labels make one "task=name #id" entry, listed
+    first; two tasks of the same name stay apart; selecting one shows its samples."""
+    d = ProfileData({"mode": "cpu", "interval": 0.01, "duration": 1.0})
+    d.threads = {1: "MainThread"}
+    step = [Frame("_run_once", "asyncio/base_events.py", 1, 2), Frame("handler", "app.py", 10, 11)]
+    t = 0
+    for n, labels in ((30, {"task": "req", "task_id": "7", "route": "/a"}), (10, {"task": "req", "task_id": "7"}),
+                      (20, {"task": "req", "task_id": "9", "route": "/a"}), (40, {})):
+        for _ in range(n):
+            d.add_sample(step, thread=1, time_ns=t * 10_000_000, labels=labels or None)
+            t += 1
+    load(browser, tmp_path, d)
+    labels = Select(browser.find_element(By.ID, "labels"))
+    assert [o.text for o in labels.options] == ["All samples", "task=req #7", "task=req #9", "route=/a"]
+    labels.select_by_visible_text("task=req #7")
+    WebDriverWait(browser, 5).until(lambda d: total_text(d) == "400 ms · 40 samples · 40.0% of profile")
+    labels.select_by_visible_text("task=req #9")
+    WebDriverWait(browser, 5).until(lambda d: total_text(d) == "200 ms · 20 samples · 20.0% of profile")
 
 
 def test_timeline_drag_selects_time_range(browser: WebDriver, tmp_path: Path) -> None:

@@ -270,10 +270,17 @@ def test_asgi_labels_follow_each_request_across_awaits(starlette_server, profile
     render = frames_with_labels(data, "asgi_render")
     assert alpha and beta and render
     # Both requests interleaved on one event-loop thread, yet each sample
-    # carries its own request's labels.
-    assert all(ls == {"route": "/alpha", "method": "GET"} for ls in alpha), alpha
-    assert all(ls == {"route": "/beta/{name}", "method": "GET"} for ls in beta), beta
-    assert all(ls == {"route": "/alpha", "method": "GET", "phase": "render"} for ls in render), render
+    # carries its own request's labels, and the task serving it.
+    def without_task(ls: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in ls.items() if k not in ("task", "task_id")}
+
+    assert all(without_task(ls) == {"route": "/alpha", "method": "GET"} for ls in alpha), alpha
+    assert all(without_task(ls) == {"route": "/beta/{name}", "method": "GET"} for ls in beta), beta
+    assert all(without_task(ls) == {"route": "/alpha", "method": "GET", "phase": "render"} for ls in render), render
+    alpha_tasks = {ls.get("task_id") for ls in alpha + render}
+    beta_tasks = {ls.get("task_id") for ls in beta}
+    assert len(alpha_tasks) == 1 and len(beta_tasks) == 1 and alpha_tasks != beta_tasks, (alpha, beta)
+    assert None not in alpha_tasks | beta_tasks
     assert len(slow) == 2
     by_route = {r.route: r for r in slow}
     assert set(by_route) == {"/alpha", "/beta/{name}"}

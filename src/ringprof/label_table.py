@@ -7,9 +7,11 @@ reused.  A set is kept while something may still name it:
 * :func:`intern` pins a set for the life of the process (integrations cache
   the ids they set on threads);
 * :func:`acquire` / :func:`release` count the users of a set (``with
-  ringprof.labels(...)`` holds its merged set from entering to leaving: the
-  id is set on the thread after :func:`acquire` and unset before
-  :func:`release`).
+  ringprof.labels(...)`` holds its merged set while its label state is
+  referenced by a context -- the block's, and those of the asyncio tasks
+  created inside it: the id is set on the thread after :func:`acquire` and
+  unset before :func:`release`); :func:`release_soon` is :func:`release` for
+  finalizers.
 
 A set no one holds any more may still be named by samples that are in the
 rings, not drained yet.  While the sampler runs it is therefore released only
@@ -45,6 +47,7 @@ _next_id = 1
 _sampling = False
 _passes_begun = 0
 _counters = {"released": 0, "late_lookups": 0}
+_deferred: list[int] = []  # release_soon(): taken in by the next acquire, release or drain
 
 
 def _key(labels: Mapping[str, str]) -> _Key:
@@ -84,24 +87,51 @@ def acquire(labels: Mapping[str, str]) -> int:
         lid = _insert(key)
         _users[lid] = _users.get(lid, 0) + 1
         _unused.pop(lid, None)
+        _take_deferred()
     return lid
+
+
+def release_soon(label_id: int) -> None:
+    """:func:`release`, from where the lock must not be taken (a ``__del__``,
+    which may run inside this module while the lock is held): the hold is
+    dropped by the next :func:`acquire`, :func:`release` or drain pass."""
+    _deferred.append(label_id)  # atomic under the GIL
+
+
+def _take_deferred() -> None:
+    """Drop the holds :func:`release_soon` deferred (_lock held)."""
+    while _deferred:
+        _release(_deferred.pop())
+
+
+def take_deferred() -> None:
+    """Drop the holds :func:`release_soon` deferred, now."""
+    if _deferred:
+        with _lock:
+            _take_deferred()
 
 
 def release(label_id: int) -> None:
     """Drop one hold on ``label_id`` (taken by :func:`acquire`); the set goes
     once no one holds it and no undrained sample can name it."""
     with _lock:
-        held = _users.get(label_id, 0) - 1
-        if held > 0:
-            _users[label_id] = held
-            return
-        _users.pop(label_id, None)
-        if label_id in _pinned or label_id not in _sets:
-            return
-        if _sampling:
-            _unused[label_id] = _passes_begun
-        else:
-            _forget(label_id)
+        _release(label_id)
+        _take_deferred()
+
+
+def _release(label_id: int) -> None:
+    """Drop one hold (_lock held)."""
+    held = _users.get(label_id, 0) - 1
+    if held > 0:
+        _users[label_id] = held
+        return
+    _users.pop(label_id, None)
+    if label_id in _pinned or label_id not in _sets:
+        return
+    if _sampling:
+        _unused[label_id] = _passes_begun
+    else:
+        _forget(label_id)
 
 
 def _forget(label_id: int) -> None:
@@ -126,6 +156,7 @@ def set_sampling(active: bool) -> None:
     last drain): when stopped, unused sets go at once."""
     global _sampling
     with _lock:
+        _take_deferred()
         _sampling = active
         if not active:
             for lid in list(_unused):
@@ -137,6 +168,7 @@ def drain_begins() -> int:
     """A drain pass is about to copy the rings; returns its token for :func:`drain_ends`."""
     global _passes_begun
     with _lock:
+        _take_deferred()  # their sets were unset before now: this pass copies every sample naming them
         _passes_begun += 1
         return _passes_begun
 

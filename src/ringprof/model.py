@@ -459,13 +459,21 @@ class ProfileData:
     # ------------------------------------------------------------------ transforms
     def filter(self, mask: npt.ArrayLike | None = None, *, thread: int | None = None,
                labels: Mapping[str, str] | None = None, start_ns: int | None = None,
-               end_ns: int | None = None) -> ProfileData:
-        """A new ProfileData with only the selected samples (tables are shared copies)."""
+               end_ns: int | None = None, task: str | int | None = None) -> ProfileData:
+        """A new ProfileData with only the selected samples (tables are shared copies).
+
+        ``task``: the samples of one asyncio task -- an ``int`` is its
+        ``task_id`` label, a ``str`` its name (``task`` label; names need not be
+        unique: use the id to pick one of several tasks of the same name).
+        """
         out = self._copy_tables()
-        if mask is None and thread is None and labels is None and start_ns is None and end_ns is None:
+        if (mask is None and thread is None and labels is None and start_ns is None and end_ns is None
+                and task is None):
             out._store = SampleStore.from_columns({k: self._column(k) for k in _COLUMNS})
             return out
         np = _numpy()
+        if task is not None:
+            labels = {**(labels or {}), **task_labels(task)}
         keep = self.select_mask(thread=thread, labels=labels, start_ns=start_ns, end_ns=end_ns)
         if mask is not None:
             keep &= np.asarray(mask, dtype=bool)
@@ -612,6 +620,13 @@ class ProfileData:
         from .readers import read
 
         return read(path)
+
+
+def task_labels(task: str | int) -> dict[str, str]:
+    """The labels selecting one asyncio task: ``task_id`` for an int, ``task`` (the name) for a str."""
+    if isinstance(task, bool) or not isinstance(task, int | str):
+        raise TypeError(f"task must be a task name (str) or a task_id (int), got {task!r}")
+    return {"task_id": str(task)} if isinstance(task, int) else {"task": task}
 
 
 def top_functions(data: ProfileData, n: int, sort: str = "total") -> list[FunctionStats]:

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, NamedTuple
 
-from . import _native, label_table
+from . import _native, asyncio_tasks, label_table
 from ._threads import Background, forget_dummy
 from .resolve import Batch, Resolver
 
@@ -260,6 +260,7 @@ class _Sampler:
         else:
             self._start_thread()
         self.thread_hook.install()
+        asyncio_tasks.enable()
 
     def _start_thread(self) -> None:
         self.deferred_until = None
@@ -313,6 +314,7 @@ class _Sampler:
         """Stop the native sampler, flush, close every subscription (control held)."""
         native = _native.load()
         self.thread_hook.uninstall()
+        asyncio_tasks.disable()
         try:
             native.stop()
         finally:
@@ -429,6 +431,7 @@ class _Sampler:
                         return
                     continue  # stop or exec is running, or retry next interval
                 native.sync_threads()
+                asyncio_tasks.poll()  # asyncio imported after the sampler started
                 with self.drain_lock:
                     if wake.is_set():
                         return
@@ -636,6 +639,7 @@ def after_fork_in_child() -> None:
     if sampler._gc_poke in gc.callbacks:
         gc.callbacks.remove(sampler._gc_poke)
     hook.uninstall()
+    asyncio_tasks.after_fork_in_child()
     sampler.reset()
     sampler.resolver = resolver
     if sys.modules.get("ringprof._sampler") is not None:

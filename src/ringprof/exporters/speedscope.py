@@ -1,9 +1,11 @@
 """speedscope's JSON file format (https://www.speedscope.app/file-format-schema.json).
 
 One ``"sampled"`` profile per thread, busiest thread first (speedscope opens
-``activeProfileIndex`` 0). When samples carry labels, one extra profile per
-(thread, label set) follows, named ``"<thread> [k=v, ...]"``, so a request or
-task can be viewed on its own; the per-thread profiles stay complete.
+``activeProfileIndex`` 0). When samples carry labels, extra profiles follow
+their thread's, so a request or task can be viewed on its own (the per-thread
+profiles stay complete): one per asyncio task (samples whose labels carry a
+``task_id``), named ``"<thread> task <name> #<id>"``, then one per label set
+with other labels than the task's, named ``"<thread> [k=v, ...]"``.
 
 Samples keep their time order (speedscope's "Time Order" view is a timeline);
 consecutive samples of a thread with the same stack are merged into one
@@ -77,12 +79,14 @@ def to_dict(data: ProfileData, *, lines: bool = False, by_labels: bool = True,
     lid_col = data.labels[order].tolist()
     ns_col = data.sample_ns()[order].tolist()
 
-    # Group key: (tid, label set id or -1 for "all labels"); value: (stacks, weights).
+    # Group key: (tid, kind, id): kind 0 is the whole thread, 1 an asyncio task
+    # (id: its task_id label), 2 a label set (id: label set id); value: (stacks, weights).
     # Merging compares frame-index lists, not stack ids: stacks that differ only in
     # sampled lines are the same stack here unless ``lines`` is set.
-    groups: dict[tuple[int, int], tuple[list[list[int]], list[int]]] = {}
+    groups: dict[tuple[int, int, str], tuple[list[list[int]], list[int]]] = {}
+    titles: dict[tuple[int, int, str], str] = {}
 
-    def add(key: tuple[int, int], sid: int, ns: int) -> None:
+    def add(key: tuple[int, int, str], sid: int, ns: int) -> None:
         stacks, weights = groups.setdefault(key, ([], []))
         if stacks and stacks[-1] == stack_frames[sid]:
             weights[-1] += ns
@@ -90,26 +94,41 @@ def to_dict(data: ProfileData, *, lines: bool = False, by_labels: bool = True,
             stacks.append(stack_frames[sid])
             weights.append(ns)
 
+    # Per label set: (task key or None, whether it has labels besides the task's).
+    label_kinds: dict[int, tuple[str | None, bool]] = {}
     for sid, tid, lid, ns in zip(sid_col, tid_col, lid_col, ns_col, strict=True):
         if ns <= 0:
             continue
-        add((tid, -1), sid, ns)
-        if by_labels and lid and data.label_sets[lid]:
-            add((tid, lid), sid, ns)
+        add((tid, 0, ""), sid, ns)
+        if not (by_labels and lid and data.label_sets[lid]):
+            continue
+        kind = label_kinds.get(lid)
+        if kind is None:
+            ls = data.label_sets[lid]
+            task = ls.get("task_id")
+            kind = label_kinds[lid] = (task, any(k not in ("task", "task_id") for k in ls))
+        if kind[0] is not None:
+            gkey = (tid, 1, kind[0])
+            titles.setdefault(gkey, f"task {data.label_sets[lid].get('task', '?')} #{kind[0]}")
+            add(gkey, sid, ns)
+        if kind[1]:
+            gkey = (tid, 2, str(lid))
+            titles.setdefault(gkey, f"[{_labels_text(data.label_sets[lid])}]")
+            add(gkey, sid, ns)
 
-    totals = {tid: sum(w) for (tid, lid), (_, w) in groups.items() if lid == -1}
-    # Busiest thread first; within a thread the full profile, then label sets by text.
-    def sort_key(key: tuple[int, int]) -> tuple[int, int, int, str]:
-        tid, lid = key
-        text = "" if lid < 0 else _labels_text(data.label_sets[lid])
-        return (-totals[tid], tid, 0 if lid < 0 else 1, text)
+    totals = {tid: sum(w) for (tid, kind, _), (_, w) in groups.items() if kind == 0}
+
+    # Busiest thread first; within a thread the full profile, then tasks, then label sets, by text.
+    def sort_key(key: tuple[int, int, str]) -> tuple[int, int, int, str]:
+        tid, kind, _ = key
+        return (-totals[tid], tid, kind, titles.get(key, ""))
 
     profiles = []
-    for tid, lid in sorted(groups, key=sort_key):
-        stacks, weights = groups[(tid, lid)]
-        title = _thread_name(data, tid)
-        if lid >= 0:
-            title += f" [{_labels_text(data.label_sets[lid])}]"
+    for gkey in sorted(groups, key=sort_key):
+        stacks, weights = groups[gkey]
+        title = _thread_name(data, gkey[0])
+        if gkey[1]:
+            title += " " + titles[gkey]
         profiles.append(_profile(title, stacks, weights))
     if not profiles:
         profiles.append(_profile("(no samples)", [], []))

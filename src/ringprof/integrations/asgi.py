@@ -134,7 +134,9 @@ class RingprofMiddleware:
             route = self.route_of(scope)
         except Exception:  # a route function must never fail the request
             route = "<error>"
-        label = self._labels.merged(0, method, route)
+        # The labels of the task serving the request (``task``/``task_id`` while a
+        # recording runs, labels of an enclosing ringprof.labels()) plus ours.
+        label = self._labels.merged(get_label(), method, route)
         thread = threading.get_native_id()
         status: list[int] = []
         if self.slow.enabled or self.dump.enabled:

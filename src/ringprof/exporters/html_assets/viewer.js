@@ -266,26 +266,38 @@
       grandN += recN[i];
     }
 
-    // Label key=value pairs present in the samples.
+    // Label key=value pairs present in the samples.  An asyncio task's two
+    // labels (task = its name, task_id = its id) make one entry, "task=name #id",
+    // listed first: names need not be unique, ids are.
     const labelSets = D.label_sets;
     const pairs = [];
     {
       const seen = new Map();
+      const add = (k, v, ls) => {
+        const key = k + "\u0000" + v;
+        let p = seen.get(key);
+        if (!p) {
+          p = { k, v, sets: [] };
+          seen.set(key, p);
+          pairs.push(p);
+        }
+        p.sets.push(ls);
+      };
       labelSets.forEach((flat, ls) => {
+        let taskName = null;
+        let taskId = null;
         for (let j = 0; j + 1 < flat.length; j += 2) {
           const k = S[flat[j]];
           const v = S[flat[j + 1]];
-          const key = k + "\u0000" + v;
-          let p = seen.get(key);
-          if (!p) {
-            p = { k, v, sets: [] };
-            seen.set(key, p);
-            pairs.push(p);
-          }
-          p.sets.push(ls);
+          if (k === "task") taskName = v;
+          else if (k === "task_id") taskId = v;
+          else add(k, v, ls);
         }
+        if (taskId !== null) add("task", (taskName === null ? "?" : taskName) + " #" + taskId, ls);
+        else if (taskName !== null) add("task", taskName, ls);
       });
-      pairs.sort((a, b) => cmp(a.k, b.k) || cmp(a.v, b.v));
+      const isTask = (p) => (p.k === "task" ? 0 : 1);
+      pairs.sort((a, b) => isTask(a) - isTask(b) || cmp(a.k, b.k) || cmp(a.v, b.v));
     }
     const labelOk = new Uint8Array(Math.max(labelSets.length, 1));
     const tBuilt = performance.now();
