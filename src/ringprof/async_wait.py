@@ -1,63 +1,76 @@
 """Where every asyncio task waits: the async view of a Profile.
 
-``Profile(async_tasks=True)`` adds, to the CPU (or wall) samples of the signal
-path, *waiting* samples: every ``async_interval`` seconds (20 Hz by default)
-the event loop runs one callback that, for every pending task of the loop,
-records the chain the task is suspended in -- the coroutine frames from the
-task's root coroutine down to the innermost ``await`` -- under the chain of
-the task that awaits it (``gather``, ``TaskGroup``, ``wait_for``, ``shield``,
-``await task``).  Each such sample is weighted by the wall time since the
-previous snapshot and labelled ``state=waiting``, ``task=<name>`` and
-``task_id=<id(task) in hex>``, so a profile shows on-CPU time, waiting time,
-or both (``data.filter(labels={"state": "waiting"})``, the HTML viewer's
-switch).
+``Profile(async_tasks=True)`` adds *waiting* samples to the CPU (or wall)
+samples of the signal path: every ``async_interval`` seconds (20 Hz by
+default, jittered by +-25 %) a background thread takes, with the GIL, a
+snapshot of every pending task of the watched event loop but the one running:
+the chain the task is suspended in -- the coroutine frames from the task's
+root coroutine down to the innermost ``await`` -- under the chains of the
+tasks that await it (``gather``, ``TaskGroup``, ``wait_for``, ``shield``,
+``wait``, ``await task``).  The state seen at a snapshot is charged the wall
+time until the next one; samples are labelled ``state=waiting``,
+``task=<name>`` and ``task_id=<id(task) in hex>``, so a profile shows on-CPU
+time, waiting time, or both (``data.filter(labels={"state": "waiting"})``,
+the HTML viewer's switch).
 
-Why a loop callback and not a thread.  A callback runs on the loop's own
-thread *between* task steps: no task is half-way through a step, every pending
-task is suspended at an ``await`` and ``asyncio.all_tasks(loop)`` is safe to
-call (it is documented as not thread-safe).  A thread holding the GIL would
-see the running task mid-step (it is on CPU: the signal path records it) and
-would take the GIL from the loop anyway, at a moment it does not choose.  The
-callback costs the loop what it costs (bounded below), at a point where the
-loop would have run another callback.  It also works on any loop that has
-``call_later`` and uses :class:`asyncio.Task` (uvloop).
+Why a thread and not a loop callback.  A callback (``loop.call_later``) sees
+the loop between callbacks, so every task is suspended, but it is biased: it
+cannot run while a step blocks the loop, and when it does run, the loop has
+already resumed, in the same iteration, the tasks whose waits ended during
+the block.  Measured on a Starlette app under load, a callback charged the
+short waits of that app 20-70 % too much or too little (depending on which end
+of the interval it charged), a thread got every await line's share within a
+point.  A thread's snapshots fall at instants that do not depend on what the
+loop does (the thread takes the GIL at the loop's next switch point, within
+the 5 ms switch interval even in the middle of a long step), so each one sees
+the state the loop really is in.  It takes the GIL the loop would otherwise
+keep for the snapshot's duration, which is what a callback would cost too.
+What it reads is safe from another thread under the GIL (the task registry,
+``Task._fut_waiter``, suspended coroutines' frames); a task caught mid-step is
+the running one and is skipped (it is on CPU: the signal path records it).
+Tasks that are ready to run but queued behind others are waiting for the loop
+and are counted at the line they wait at; a task that never started shows its
+root coroutine at its first line.  It also works on any loop that uses
+:class:`asyncio.Task` (uvloop).
 
-Which tasks become samples.  A task that other pending tasks are known to be
-awaited by is drawn *under* its awaiter: the stack reads parent handler ->
-``await gather(...)`` -> child coroutine -> ``await pool.acquire()``.  The
-awaiter itself is then not sampled on its own (its time is the time of its
-children), so the weight is *task time*: every pending task nobody waits for
-contributes its wall time.  Two children of one ``gather`` therefore weigh
-twice the wall time of the request that waits for them, split between their
-two await lines.
+Which tasks become samples.  Every pending task is one: a task awaited by
+another is drawn *under* the awaiter's chain (parent handler -> ``await
+gather(...)`` -> child coroutine -> ``await pool.acquire()``), and the awaiter
+has its own sample at its ``await``.  The weight is *task time*: the inclusive
+time of a handler that gathers two children is its own wait plus theirs.
 
-Cost.  The snapshot reuses the chain of a task that is still suspended on the
-same pending future as at the previous snapshot (a task cannot move without
-its ``_fut_waiter`` being replaced), so a steady task costs a few attribute
-reads; the CPU time of each snapshot is measured (``time.thread_time_ns``) and
-the next one is postponed so that snapshots use at most ``budget`` (1 %) of a
-core.  Samples are aggregated per (stack, task) and handed to the profile
-once a second (and whenever the profile's data is read): one row per waiting
-task and second, whatever the rate.
+Cost.  A task still suspended on the same future as at the previous snapshot
+keeps its chain (a task cannot move without its ``_fut_waiter`` being
+replaced), and a snapshot in which no task moved charges the time to the live
+keys with one addition (see :meth:`TaskWaitSampler._snapshot`).  The CPU time
+of each snapshot is measured (``time.thread_time_ns``, the snapshot thread's
+own clock) against a token bucket that refills at ``budget`` (1 %) of a core:
+when the bucket runs dry, snapshots are postponed.  Samples are aggregated per
+(stack, task) and handed to the profile every 5 s (and whenever the profile's
+data is read): one row per waiting task and 5 s, whatever the rate.
 
-On CPython 3.14+ the relations maintained for ``asyncio.graph`` are used:
-``asyncio.graph.capture_call_graph`` gives a task's frames and each future's
-``_asyncio_awaited_by`` its awaiters.  On 3.11-3.13 the same walk is done
-here: ``cr_await`` / ``gi_yieldfrom`` / ``ag_await`` down the chain (async
-generator ``asend`` objects and coroutine wrappers are looked through with
-:func:`gc.get_referents`), and the awaiter of a child is found from the future
-its parent waits on (``Task._fut_waiter``) and from the done-callbacks of the
-child (``gather``'s and ``shield``'s closures, ``wait``'s waiter,
-``TaskGroup``'s parent task).
+CPython 3.14+ maintains, for ``asyncio.graph``, each future's
+``_asyncio_awaited_by`` set; it is used to find awaiters there.  The frames
+are walked here on every version, the way ``asyncio.graph.capture_call_graph``
+walks them (``cr_await`` / ``gi_yieldfrom`` / ``ag_await``; the tests check
+that both agree), because ``capture_call_graph`` builds a dataclass per frame
+and per awaiter for every call and stops at ``async for``: async generator
+``asend`` objects and coroutine wrappers are looked through here with
+:func:`gc.get_referents`.  On 3.11-3.13 the awaiter of a child is found from
+the future its parent waits on (``Task._fut_waiter``) and from the
+done-callbacks of the child (``gather``'s and ``shield``'s closures, ``wait``'s
+waiter, ``TaskGroup``'s parent task).
 """
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import gc
 import itertools
 import logging
 import random
+import signal
 import sys
 import threading
 import time
@@ -65,6 +78,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from ._threads import Background
 from .model import Frame
 
 __all__ = ["DEFAULT_INTERVAL", "TASK_ID_LABEL", "TASK_LABEL", "WAITING", "TaskWaitSampler", "WaitingRow"]
@@ -81,6 +95,7 @@ MAX_INTERVAL = 10.0
 DEFAULT_BUDGET = 0.01
 FLUSH_NS = 5_000_000_000
 MAX_BACKOFF_S = 5.0
+BURST_S = 10.0  # the budget may be saved up over this much wall time
 _MAX_CHAIN = 256  # coroutine links followed per task
 _MAX_PARENTS = 32  # awaiter levels followed per task
 _CACHE_LIMIT = 50_000  # frames or chains before the tables are dropped
@@ -111,8 +126,8 @@ def validate(async_interval: float, budget: float) -> None:
 
 
 # A task's own suspended chain, cached while it waits on the same future:
-# (the pending future it waits on -- a strong reference, so its id cannot be
-# reused --, chain id, task name).  A plain tuple: built once per moved task.
+# (the future it waits on -- a strong reference, so its id cannot be reused --,
+# chain id, task name).  A plain tuple: built once per moved task.
 _Chain = tuple[Any, int, str]
 
 
@@ -137,9 +152,13 @@ class TaskWaitSampler:
         self._unit_ns = max(int(unit_ns), 1)
         self._lock = threading.Lock()  # the accumulator: ticks (loop thread) vs flush (any thread)
         self._closed = False
-        self._handle: asyncio.TimerHandle | None = None
-        self._thread = 0
-        self._last_ns = 0
+        self._stop = _thread.allocate_lock()
+        self._stop.acquire()  # released by close()
+        self._worker: Background | None = None
+        self._loop_thread = 0  # native id of the loop's thread, once known
+        self._tick_ns = 0  # monotonic time of the previous tick (the budget's clock)
+        self._tokens_ns = self.budget * BURST_S * 1e9  # CPU time the budget still grants (starts full)
+        self._last_ns = 0  # monotonic time up to which waiting time was charged
         self._last_flush_ns = 0
         self._chains: dict[Any, _Chain] = {}  # task -> its cached own chain
         self._chain_ids: dict[tuple[int, ...], int] = {}
@@ -161,7 +180,8 @@ class TaskWaitSampler:
 
     # ------------------------------------------------------------------ control
     def attach(self) -> None:
-        """Start snapshots on the loop (thread-safe; the first runs one interval from now)."""
+        """Start snapshotting the loop (from any thread): a background thread
+        takes the first snapshot one interval from now."""
         if self.loop.is_closed():
             raise RuntimeError("the event loop is closed")
         try:
@@ -169,56 +189,56 @@ class TaskWaitSampler:
         except RuntimeError:
             running = None
         if running is self.loop:
-            self._start()
+            self._loop_thread = threading.get_native_id()
         else:
-            self.loop.call_soon_threadsafe(self._start)
+            self.loop.call_soon_threadsafe(self._learn_loop_thread)
+        self._last_flush_ns = time.monotonic_ns()
+        self._worker = Background(self._run, name="ringprof-async")
 
-    def _start(self) -> None:
-        if self._closed:
-            return
-        self._thread = threading.get_native_id()
-        self._last_ns = self._last_flush_ns = time.monotonic_ns()
-        self._schedule(self.interval)
-
-    def _schedule(self, delay: float) -> None:
-        # Jitter (+-25 %) keeps snapshots from locking in phase with periodic work.
-        self._handle = self.loop.call_later(delay * random.uniform(0.75, 1.25), self._tick)
+    def _learn_loop_thread(self) -> None:
+        self._loop_thread = threading.get_native_id()
 
     def close(self) -> None:
-        """Stop snapshotting (thread-safe) and deliver what was accumulated."""
+        """Stop snapshotting and deliver what was accumulated (from any thread;
+        idempotent).  Waits up to a second for a snapshot in progress."""
         if self._closed:
             return
         self._closed = True
-        handle = self._handle
-        if handle is not None:
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is self.loop:
-                handle.cancel()
-            elif not self.loop.is_closed():
-                try:
-                    self.loop.call_soon_threadsafe(handle.cancel)
-                except RuntimeError:  # closed meanwhile
-                    pass
-        self.flush()
-        self._chains.clear()
+        self._stop.release()
+        worker = self._worker
+        if worker is not None:
+            worker.join(1.0)
+        self.flush(until_now=True)
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     # ------------------------------------------------------------------ snapshots
-    def _tick(self) -> None:
-        if self._closed:
-            return
+    def _run(self) -> None:
+        """The snapshot thread: never sampled by the signal path, never visible."""
+        try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
+            from . import _native
+
+            _native.load().exclude_current_thread()
+        except Exception:  # sampling unavailable here: nothing to exclude from
+            pass
+        delay = self.interval
+        while not self._stop.acquire(timeout=delay * random.uniform(0.75, 1.25)):
+            # Jitter (+-25 %) keeps snapshots from locking in phase with periodic work.
+            if self.loop.is_closed():
+                break
+            delay = self._tick()
+        self._closed = True
+
+    def _tick(self) -> float:
+        """One snapshot and its accounting; returns the delay until the next one."""
         c0 = time.thread_time_ns()
         now = time.monotonic_ns()
-        elapsed, self._last_ns = now - self._last_ns, now
         try:
-            self._snapshot(elapsed)
-        except Exception as exc:  # never let a snapshot reach the loop's exception handler
+            self._snapshot()
+        except Exception as exc:  # never let a snapshot fail the program
             self.stats["errors"] += 1
             if self.stats["errors"] == 1:
                 log.warning("ringprof: async task snapshot failed: %r", exc)
@@ -229,13 +249,22 @@ class TaskWaitSampler:
         stats["snapshots"] += 1
         stats["cost_ns"] += cost
         stats["max_cost_ns"] = max(stats["max_cost_ns"], cost)
+        # Token bucket: the budget refills it (fraction of wall time), each
+        # snapshot spends its CPU time; credit saved while under budget (at most
+        # BURST_S worth) absorbs a rare slow snapshot (a collection, a burst of
+        # new tasks); in debt, the next snapshot waits until it is repaid.
+        if self._tick_ns:
+            self._tokens_ns = min(self._tokens_ns + self.budget * (now - self._tick_ns),
+                                  self.budget * BURST_S * 1e9)
+        self._tick_ns = now
+        self._tokens_ns -= cost
         delay = self.interval
-        needed = cost / 1e9 / self.budget
-        if needed > delay:
-            stats["backoffs"] += 1
-            delay = min(needed, MAX_BACKOFF_S)
-        if not self._closed:
-            self._schedule(delay)
+        if self._tokens_ns < 0:
+            needed = -self._tokens_ns / self.budget / 1e9
+            if needed > delay:
+                stats["backoffs"] += 1
+                delay = min(needed, MAX_BACKOFF_S)
+        return delay
 
     def _reset_caches(self) -> None:
         """Drop the frame and chain tables (and the code objects they keep alive).
@@ -255,7 +284,7 @@ class TaskWaitSampler:
             self._cache_since = time.monotonic_ns()
             self.table_generation = next(_generations)
 
-    def _snapshot(self, elapsed_ns: int) -> None:
+    def _snapshot(self) -> None:
         """One snapshot: find what changed since the previous one and advance the clock.
 
         Weight is kept as an integral: ``self._clock`` is the wall time summed
@@ -266,12 +295,22 @@ class TaskWaitSampler:
         if (len(self._chain_frames) >= _CACHE_LIMIT
                 or time.monotonic_ns() - self._cache_since >= CACHE_LIFETIME_NS):
             self._reset_caches()
-        tasks = _pending_tasks(self.loop)
+        loop = self.loop
+        if self._loop_thread and loop.is_running():
+            tasks = _pending_tasks(loop)
+            running = asyncio.current_task(loop)  # on CPU (the signal path's business), not waiting
+            if running is not None:
+                try:
+                    tasks.remove(running)
+                except ValueError:
+                    pass
+        else:
+            tasks = []
         self.stats["tasks_seen"] += len(tasks)
         old = self._chains
         old_get = old.get
         changed = len(tasks) != len(old)
-        if not changed:  # the common case in a quiet second: one comparison per task
+        if not changed:  # the common case in a quiet second: one check per task
             for task in tasks:
                 cached = old_get(task)
                 if cached is None or cached[0] is None or cached[0] is not task._fut_waiter:
@@ -288,9 +327,19 @@ class TaskWaitSampler:
                     chains[task] = (waiter, self._own_chain(task), task.get_name())
             self._chains = chains
         with self._lock:
+            # The state seen at the previous snapshot is charged the time until
+            # this one; snapshot times do not depend on what the loop does (a
+            # thread, jittered), so either end of the interval is unbiased.
+            self._advance()
             if changed:
                 self._relink(self._chains)
-            self._clock += elapsed_ns
+
+    def _advance(self) -> None:
+        """Charge the live keys up to now (holding ``_lock``)."""
+        now = time.monotonic_ns()
+        if self._last_ns:
+            self._clock += now - self._last_ns
+        self._last_ns = now
 
     def _relink(self, chains: dict[Any, _Chain]) -> None:
         """Recompute awaiters and the live keys after some task moved (holding ``_lock``)."""
@@ -300,13 +349,10 @@ class TaskWaitSampler:
             parent = self._awaiter(task, waiting_on)
             if parent is not None and parent is not task and parent in chains:
                 parent_of[task] = parent
-        awaiters = set(parent_of.values())
         clock = self._clock
         live = self._live
         new_live: dict[tuple[tuple[int, ...], int, str], int] = {}
         for task, chain in chains.items():
-            if task in awaiters:
-                continue
             parent = parent_of.get(task)
             if parent is None:
                 path: tuple[int, ...] = (chain[1],)
@@ -400,9 +446,15 @@ class TaskWaitSampler:
         return None
 
     # ------------------------------------------------------------------ delivery
-    def flush(self) -> None:
-        """Hand the accumulated waiting time to the profile (thread-safe)."""
+    def flush(self, until_now: bool = False) -> None:
+        """Hand the accumulated waiting time to the profile (thread-safe).
+
+        ``until_now``: charge the tasks seen at the last snapshot up to now
+        (they are assumed to wait on until the next one): used when recording
+        stops, so the time after the last snapshot is not lost."""
         with self._lock:
+            if until_now and self._live:
+                self._advance()
             acc, self._acc = self._acc, {}
             clock = self._clock
             for key, since in self._live.items():
@@ -416,7 +468,7 @@ class TaskWaitSampler:
             carry = self._carry
             new_carry: dict[tuple[tuple[int, ...], int, str], int] = {}
             rows: list[WaitingRow] = []
-            generation, thread = self.table_generation, self._thread
+            generation, thread = self.table_generation, self._loop_thread
             now = self._last_flush_ns
             for key, ns in acc.items():
                 ns += carry.get(key, 0)
