@@ -102,7 +102,7 @@ class Profile(CProfileMethods):
         follow_fork: bool = False,
         threads: ThreadsArg = None,
         async_tasks: bool = False,
-        async_interval: float = 0.05,
+        async_interval: float = 0.1,
         async_budget: float = 0.01,
     ) -> None:
         if callable(interval):
