@@ -46,8 +46,9 @@ keys with one addition (see :meth:`TaskWaitSampler._snapshot`).  The CPU time
 of each snapshot is measured (``time.thread_time_ns``, the snapshot thread's
 own clock) against a token bucket that refills at ``budget`` (1 %) of a core:
 when the bucket runs dry, snapshots are postponed.  Samples are aggregated per
-(stack, task) and handed to the profile every 5 s (and whenever the profile's
-data is read): one row per waiting task and 5 s, whatever the rate.
+(stack, task) and handed to the profile every 0.5 s (a few tasks) to 5 s (a
+thousand), and whenever the profile's data is read: at most about 200 rows a
+second, whatever the rate.
 
 CPython 3.14+ maintains, for ``asyncio.graph``, each future's
 ``_asyncio_awaited_by`` set; it is used to find awaiters there.  The frames
@@ -94,6 +95,8 @@ MIN_INTERVAL = 0.01
 MAX_INTERVAL = 10.0
 DEFAULT_BUDGET = 0.01
 FLUSH_NS = 5_000_000_000
+MIN_FLUSH_NS = 500_000_000
+FLUSH_NS_PER_TASK = 5_000_000
 MAX_BACKOFF_S = 5.0
 BURST_S = 2.0  # the budget may be saved up over this much wall time
 _MAX_CHAIN = 256  # coroutine links followed per task
@@ -242,7 +245,9 @@ class TaskWaitSampler:
             self.stats["errors"] += 1
             if self.stats["errors"] == 1:
                 log.warning("ringprof: async task snapshot failed: %r", exc)
-        if now - self._last_flush_ns >= FLUSH_NS:
+        # Flush every 0.5 s with a few tasks, up to every 5 s with a thousand:
+        # about 200 rows a second at most, and a usable timeline when it is cheap.
+        if now - self._last_flush_ns >= min(max(len(self._live) * FLUSH_NS_PER_TASK, MIN_FLUSH_NS), FLUSH_NS):
             self.flush()
         cost = time.thread_time_ns() - c0
         stats = self.stats

@@ -235,6 +235,8 @@ class Profile(CProfileMethods):
                                      self.async_budget, self.max_depth)
             waiter.attach()
             self._waiters.append(waiter)
+            with self._lock:
+                self._async_stats["loops"] = int(self._async_stats.get("loops", 0)) + 1
 
     def _close_waiters(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -508,7 +510,7 @@ class Profile(CProfileMethods):
             self._merge_async_stats(merged, waiter.stats)
         merged.setdefault("interval", self.async_interval)
         merged.setdefault("budget", self.async_budget)
-        merged["loops"] = len(self._waiters)
+        merged.setdefault("loops", 0)
         data.meta["async"] = merged
 
     def snapshot(self) -> ProfileData:
