@@ -323,11 +323,15 @@ def test_thread_stops_with_the_profile_and_the_loop() -> None:
     sampler.attach()
     worker = sampler._worker
     assert worker is not None
-    loop.run_until_complete(asyncio.sleep(0.1))
+    task = loop.create_task(hold())
+    loop.run_until_complete(asyncio.sleep(0.3))
+    task.cancel()
+    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
     loop.close()
     assert worker.join(2.0), "the snapshot thread did not notice the closed loop"
-    sampler.close()
+    sampler.close()  # after the thread ended on its own: still delivers what it saw
     assert sampler.closed
+    assert sum(row[5] for row in rows) * 0.01 >= 0.1, rows
 
 
 @pytest.mark.skipif(sys.version_info < (3, 14), reason="asyncio.graph is new in CPython 3.14")
@@ -354,3 +358,24 @@ def test_frames_agree_with_asyncio_graph() -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(main())
+
+
+def test_disable_stops_the_snapshot_thread_and_releases_tasks() -> None:
+    import gc
+    import weakref
+
+    async def main() -> tuple[Any, Any]:
+        prof = ringprof.Profile(mode="cpu", async_tasks=True, async_interval=0.02)
+        prof.enable()
+        task = asyncio.create_task(hold())
+        await asyncio.sleep(0.1)
+        sampler = prof._waiters[0]
+        worker = sampler._worker
+        prof.disable()
+        await task
+        return worker, weakref.ref(task)
+
+    worker, task_ref = asyncio.run(main())
+    assert worker is not None and not worker.is_alive()
+    gc.collect()
+    assert task_ref() is None, "the async view kept a finished task alive"

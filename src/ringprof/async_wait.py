@@ -233,7 +233,7 @@ class TaskWaitSampler:
             if self.loop.is_closed():
                 break
             delay = self._tick()
-        self._closed = True
+        self._chains = {}  # no task or future outlives the recording through us
 
     def _tick(self) -> float:
         """One snapshot and its accounting; returns the delay until the next one."""
