@@ -56,7 +56,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .report import ROOT, check_writable, count, ratio_pct, read_json_files, table
+
 TARGET = "benchmarks.tachyon_target"
 DEFAULT_WORKLOADS = ("calls", "threads", "io_sleep", "pp_raytrace")
 
@@ -313,56 +314,53 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 def _pct(q: dict[str, float], spread: bool = True) -> str:
     if not q:
         return "-"
-    s = f"{100 * (q['median'] - 1):+.1f}%"
-    if spread:
-        s += f" <sub>[{100 * (q['min'] - 1):+.1f}, {100 * (q['max'] - 1):+.1f}]</sub>"
-    return s
+    return ratio_pct(q["median"], q["min"], q["max"]) if spread else ratio_pct(q["median"])
 
 
 def _rate(q: dict[str, float]) -> str:
-    return f"{q['median']:,.0f}" if q else "-"
+    return count(q["median"]) if q else "-"
 
 
 def render(res: dict[str, Any]) -> str:
-    lines: list[str] = []
-    w = lines.append
-    w("| workload | profiler | (a) CPU in workload | (a) wall in workload | (b) whole-tree CPU, window | "
-      "(b) whole-tree CPU, launch | profiler's own CPU | (c) samples/s |")
-    w("| :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows = []
     for r in res["rows"]:
         if not r.get("pairs"):
-            w(f"| {r['workload']} | {r['config']} | unavailable: {'; '.join(e for e in r['errors'] if e)} "
-              "| | | | | |")
+            rows.append([r["workload"], r["config"], f"unavailable: {'; '.join(e for e in r['errors'] if e)}",
+                         *[""] * 5])
             continue
         own = f"{r['profiler_cpu_pct']['median']:.1f}%" if r.get("profiler_cpu_pct") else "in (a)"
         if r["profiler"] == "tachyon":
             rate = f"{_rate(r.get('stacks_per_s', {}))} ({_rate(r.get('passes_per_s', {}))} passes)"
         else:
             rate = f"{_rate(r.get('stacks_per_s', {}))} ({_rate(r.get('samples_per_cpu_s', {}))} per CPU-s)"
-        w(f"| {r['workload']} | {r['config']} | {_pct(r['cpu'])} | {_pct(r['wall'])} | {_pct(r['tree_window'])} "
-          f"| {_pct(r['tree_launch'], spread=False)} | {own} | {rate} |")
+        rows.append([r["workload"], r["config"], _pct(r["cpu"]), _pct(r["wall"]), _pct(r["tree_window"]),
+                     _pct(r["tree_launch"], spread=False), own, rate])
+    lines = table(["workload", "profiler", "(a) CPU in workload", "(a) wall in workload",
+                   "(b) whole-tree CPU, window", "(b) whole-tree CPU, launch", "profiler's own CPU",
+                   "(c) samples/s"], rows, "ll" + "r" * 6)
     per_pass = [r for r in res["rows"] if r.get("profiler_us_per_pass")]
     if per_pass:
-        w("")
-        w("| workload | Tachyon | its CPU per sampling pass (us) | passes/s | target's CPU / wall in the window |")
-        w("| :--- | :--- | ---: | ---: | ---: |")
+        rows = []
         for r in per_pass:
             q = r["profiler_us_per_pass"]
             f = r.get("on_cpu_fraction", {})
-            w(f"| {r['workload']} | {r['config']} | {q['median']:,.0f} <sub>[{q['min']:,.0f}, {q['max']:,.0f}]</sub> "
-              f"| {_rate(r.get('passes_per_s', {}))} | {f.get('median', float('nan')):.2f} |")
+            rows.append([r["workload"], r["config"], f"{count(q['median'])} <sub>[{count(q['min'])}, "
+                         f"{count(q['max'])}]</sub>", _rate(r.get("passes_per_s", {})),
+                         f"{f.get('median', float('nan')):.2f}"])
+        lines += ["", *table(["workload", "Tachyon", "its CPU per sampling pass (us)", "passes/s",
+                              "target's CPU / wall in the window"], rows, "llrrr")]
     if res.get("split"):
-        w("")
-        w("| profiler | part_a % | part_b % | part_c % | truth (same run) | max error (pp) | samples |")
-        w("| :--- | ---: | ---: | ---: | :--- | ---: | ---: |")
+        rows = []
         for s in res["split"]:
             if "error" in s:
-                w(f"| {s['config']} | unavailable: {s['error']} | | | | | |")
+                rows.append([s["config"], f"unavailable: {s['error']}", *[""] * 5])
                 continue
             sh, tr = s["shares"], s["truth"]
-            w(f"| {s['config']} | {100 * sh['part_a']:.1f} | {100 * sh['part_b']:.1f} | {100 * sh['part_c']:.1f} | "
-              f"{100 * tr['part_a']:.1f} / {100 * tr['part_b']:.1f} / {100 * tr['part_c']:.1f} | "
-              f"**{s['max_abs_error_pp']:.1f}** | {s['samples']} |")
+            rows.append([s["config"], *(f"{100 * sh[k]:.1f}" for k in ("part_a", "part_b", "part_c")),
+                         " / ".join(f"{100 * tr[k]:.1f}" for k in ("part_a", "part_b", "part_c")),
+                         f"**{s['max_abs_error_pp']:.1f}**", str(s["samples"])])
+        lines += ["", *table(["profiler", "part_a %", "part_b %", "part_c %", "truth (same run)", "max error (pp)",
+                              "samples"], rows, "lrrrlrr")]
     return "\n".join(lines)
 
 
@@ -381,13 +379,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="print the Markdown tables of earlier --json files (e.g. the two --only halves) and exit")
     ns = p.parse_args(argv)
     if ns.render:
+        parts = read_json_files(ns.render, "benchmarks.tachyon")
+        if parts is None:
+            return 2
         try:
-            parts = []
-            for path in ns.render:
-                with open(path) as fh:
-                    parts.append(json.load(fh))
             print(render(merge(parts)))
-        except (OSError, ValueError, KeyError) as exc:
+        except (ValueError, KeyError) as exc:
             print(f"benchmarks.tachyon: cannot render {' '.join(ns.render)}: {exc}", file=sys.stderr)
             return 2
         return 0
@@ -397,13 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--rates must be integers in Hz: {ns.rates!r}")
     if ns.reps < 3 or ns.scale <= 0 or not rates or min(rates) <= 0:
         p.error("need --reps >= 3, a positive --scale and positive --rates")
-    if ns.json:  # fail now, not after half an hour of runs
-        try:
-            with open(ns.json, "a"):
-                pass
-        except OSError as exc:
-            print(f"benchmarks.tachyon: cannot write {ns.json}: {exc.strerror}", file=sys.stderr)
-            return 2
+    if ns.json and not check_writable(ns.json, "benchmarks.tachyon"):  # fail now, not after half an hour
+        return 2
     why = tachyon_available(ns.python)
     if why:
         print(f"benchmarks.tachyon: {why}", file=sys.stderr)

@@ -32,7 +32,8 @@ import tempfile
 import time
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .report import ROOT, check_writable, count, ratio_pct, read_json_files, table
+
 SPLIT_CONFIGS = (("cpu", 100), ("cpu", 250), ("wall", 1000))
 
 
@@ -95,23 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-micro", action="store_true", help="skip the handler-cost micro-benchmark")
     ns = p.parse_args(argv)
     if ns.render:
-        try:
-            data = []
-            for path in ns.render:
-                with open(path) as fh:
-                    data.append(json.load(fh))
-        except (OSError, ValueError) as exc:
-            print(f"benchmarks.versions: cannot read {exc}", file=sys.stderr)
+        data = read_json_files(ns.render, "benchmarks.versions")
+        if data is None:
             return 2
         print(render(data))
         return 0
     if not ns.json:
         p.error("give --json PATH (or --render FILES)")
-    try:  # fail now, not after ten minutes of runs
-        with open(ns.json, "a"):
-            pass
-    except OSError as exc:
-        print(f"benchmarks.versions: cannot write {ns.json}: {exc.strerror}", file=sys.stderr)
+    if not check_writable(ns.json, "benchmarks.versions"):  # fail now, not after ten minutes of runs
         return 2
     t0 = time.monotonic()
 
@@ -139,18 +131,11 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---------------------------------------------------------------------- rendering
 def _cell(row: dict[str, Any]) -> str:
-    if row.get("error"):
-        return "error"
-    return (f"{100 * (row['cpu_ratio'] - 1):+.1f}% <sub>[{100 * (row['cpu_min'] - 1):+.1f}, "
-            f"{100 * (row['cpu_max'] - 1):+.1f}]</sub>")
+    return "error" if row.get("error") else ratio_pct(row["cpu_ratio"], row["cpu_min"], row["cpu_max"])
 
 
 def render(data: list[dict[str, Any]]) -> str:
-    vers = [d["python"] for d in data]
-    lines: list[str] = []
-    w = lines.append
-    w("| workload | " + " | ".join(vers) + " |")
-    w("| :--- |" + " ---: |" * len(vers))
+    rows: list[list[str]] = []
     workloads: list[str] = []
     for d in data:
         for r in d["gate"].get("rows", []):
@@ -158,28 +143,28 @@ def render(data: list[dict[str, Any]]) -> str:
                 workloads.append(r["workload"])
     by = [{r["workload"]: r for r in d["gate"].get("rows", [])} for d in data]
     for wl in workloads:
-        w(f"| {wl} | " + " | ".join(_cell(b[wl]) if wl in b else "-" for b in by) + " |")
+        rows.append([wl, *(_cell(b[wl]) if wl in b else "-" for b in by)])
     meds = []
     for b in by:
         vals = [r["cpu_ratio"] for r in b.values() if not r.get("error")]
-        meds.append(f"**{100 * (statistics.median(vals) - 1):+.1f}%**" if vals else "-")
-    w("| *median over workloads* | " + " | ".join(meds) + " |")
-    w("| *gate verdict* | " + " | ".join(("OK" if d["gate"].get("rc") == 0 else f"exit {d['gate'].get('rc')}")
-                                         for d in data) + " |")
+        meds.append(f"**{ratio_pct(statistics.median(vals))}**" if vals else "-")
+    rows.append(["*median over workloads*", *meds])
+    rows.append(["*gate verdict*", *("OK" if d["gate"].get("rc") == 0 else f"exit {d['gate'].get('rc')}"
+                                     for d in data)])
     for i, (mode, hz) in enumerate(SPLIT_CONFIGS):
         cells = []
         for d in data:
-            rows = d.get("split", {}).get("rows", [])
-            if i < len(rows):
-                r = rows[i]
+            split_rows = d.get("split", {}).get("rows", [])
+            if i < len(split_rows):
+                r = split_rows[i]
                 cells.append(f"{r['max_abs_error_pp']:.1f} pp <sub>({r['samples']} samples)</sub>")
             else:
                 cells.append("-")
         label = f"{hz / 1000:g}kHz" if hz >= 1000 else f"{hz}Hz"
-        w(f"| 50/30/20 worst error, ringprof {mode} {label} | " + " | ".join(cells) + " |")
-    w("| truth a/b/c % (unprofiled, same process) | " + " | ".join(
+        rows.append([f"50/30/20 worst error, ringprof {mode} {label}", *cells])
+    rows.append(["truth a/b/c % (unprofiled, same process)", *(
         "/".join(f"{100 * d['split']['truth'][k]:.1f}" for k in ("part_a", "part_b", "part_c")) if d.get("split")
-        else "-" for d in data) + " |")
+        else "-" for d in data)])
     # wall mode's self-timing includes preemption by other tenants (RESULTS.md, findings): kept in the JSON only
     for mode in ("cpu",):
         for depth in ("10", "30", "100"):
@@ -187,14 +172,13 @@ def render(data: list[dict[str, Any]]) -> str:
             for d in data:
                 h = d.get("handler", {}).get("modes", {}).get(mode, {}).get("depths", {}).get(depth)
                 if h and h.get("ns_per_sample_median_window") is not None:
-                    cells.append(f"{h['ns_per_sample_median_window']:,.0f} <sub>(min window "
-                                 f"{h['min_window']:,.0f})</sub>")
+                    cells.append(f"{count(h['ns_per_sample_median_window'])} <sub>(min window "
+                                 f"{count(h['min_window'])})</sub>")
                 else:
                     cells.append("-")
-            w(f"| handler body ns/sample, {mode} mode, depth {depth} | " + " | ".join(cells) + " |")
-    w("| load average start / end | " + " | ".join(
-        f"{d['load_start'][0]:.1f} / {d['load_end'][0]:.1f}" for d in data) + " |")
-    return "\n".join(lines)
+            rows.append([f"handler body ns/sample, {mode} mode, depth {depth}", *cells])
+    rows.append(["load average start / end", *(f"{d['load_start'][0]:.1f} / {d['load_end'][0]:.1f}" for d in data)])
+    return "\n".join(table(["workload", *(d["python"] for d in data)], rows))
 
 
 if __name__ == "__main__":

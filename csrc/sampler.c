@@ -17,6 +17,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -24,7 +27,6 @@
 #include <unistd.h>
 
 #define RP_LIVE_RANGES 16    /* datastack chunks checked; deeper ones are copied */
-#define RP_SIGNAL SIGPROF
 
 /* Slot states (consumer side). */
 enum { SLOT_FREE = 0, SLOT_LIVE = 1, SLOT_RETIRED = 2 };
@@ -35,8 +37,11 @@ typedef struct rp_slot {
     _Atomic int live;      /* 1 while the handler may record into this slot */
     pthread_t owner;       /* pthread of the sampled thread */
     uint64_t tid;          /* its kernel thread id */
+    uint64_t ts_id;        /* its PyThreadState's unique id: tells a new thread from a dead one with its tid */
     clockid_t cpuclock;    /* its CPU-time clock */
     uint64_t last_cpu_ns;  /* wall mode: CPU clock at the previous sample (handler-owned) */
+    uint64_t rng;          /* cpu mode, perf: next-period randomisation (handler-owned xorshift) */
+    uint64_t perf_samples; /*   samples since the timer was armed (handler-owned) */
     _Atomic uint64_t samples;
     _Atomic uint64_t handler_ns;
     rp_ring ring;
@@ -44,6 +49,7 @@ typedef struct rp_slot {
     int state;
     int has_timer;
     timer_t timer;
+    int perf_fd;   /* cpu mode: its task-clock perf event, or -1 (then `timer` is used) */
     int seen;      /* mark for rp_sync_threads */
     uint64_t snap; /* head position captured by rp_drain_prepare */
 } rp_slot;
@@ -56,17 +62,43 @@ static _Atomic uint64_t g_dropped_retired; /* drops of slots already recycled */
 static _Atomic uint64_t g_samples_retired;
 static _Atomic uint64_t g_handler_ns_retired;
 static uint64_t g_timer_errors;
-static rp_config g_cfg;
+static rp_config g_cfg;           /* consumer side only; the handler reads the atomics below */
+static _Atomic uint32_t g_max_depth; /* g_cfg.max_depth, for the handler */
+static _Atomic int g_mode;           /* g_cfg.mode, for the handler */
+static _Atomic uint64_t g_interval_ns; /* g_cfg.interval_ns, for the handler */
 static int g_timer_kind;
-static uint32_t g_slot_hwm; /* slots ever used: bounds every scan */
+static _Atomic uint32_t g_slot_hwm; /* slots ever used: bounds every scan (only grows) */
+static _Atomic uint64_t g_test_delay_ns; /* test hook: the handler spins this long (0 = off) */
 static PyInterpreterState *g_main_interp;
 static long g_excluded_tid = -1;
 static struct sigaction g_old_action;
 static int g_installed;
+static int g_signo;         /* the signal of the running (or last) session: g_rt_signo or SIGPROF */
+static int g_rt_signo;      /* the real-time signal chosen for this process (0: not yet) */
 static pthread_mutex_t g_ctl = PTHREAD_MUTEX_INITIALIZER;
 static int g_atfork_registered;
 static pid_t g_pid;       /* for process_vm_readv on ourselves; reset in fork children */
 static int g_safe_copy;   /* process_vm_readv works here (probed at start) */
+static int g_use_perf;    /* cpu mode: per-thread task-clock perf events (probed at start) */
+
+/* cpu mode clock source.  A POSIX CPU-time timer expires only at the kernel
+ * tick (4 ms at 250 Hz): its samples sit at tick instants, so work whose
+ * period is commensurate with the tick (a 20 ms loop) is only ever seen at the
+ * same few phases, and its profile is wrong at every interval.  A perf
+ * "task-clock" software event is a high-resolution timer that runs only while
+ * the thread is on CPU and fires in the thread's own context, so a sample
+ * lands at an arbitrary instruction of the thread's CPU time; the handler
+ * draws each next period at random in [interval/2, 3*interval/2) so no
+ * periodic work can phase-lock with it.  It is also delivered in the thread's
+ * context on a loaded machine, where a signal sent from another thread would
+ * wait for the thread to be scheduled and land where it was preempted (a
+ * biased place: preemptions cluster at system-call exits).  The overflow
+ * signal (F_SETSIG, F_OWNER_TID) carries the event's fd; g_fd_slot maps it to
+ * the slot (index | generation), so a signal from a closed or reused fd never
+ * reaches the wrong slot.  Where perf events are not allowed
+ * (perf_event_paranoid, seccomp), POSIX CPU-time timers are used. */
+#define RP_FD_SLOTS 4096
+static _Atomic uint64_t g_fd_slot[RP_FD_SLOTS];
 /* Per-thread label id.  initial-exec TLS: a plain %fs-relative load, with no
  * __tls_get_addr call that could allocate inside the handler. */
 static __thread uint64_t t_label __attribute__((tls_model("initial-exec")));
@@ -86,10 +118,16 @@ static inline uint64_t now_ns(clockid_t clk)
  * a pointer from the kernel, it bounds-checks an index. */
 static inline void *encode_value(uint32_t idx, uint64_t gen) { return (void *)(uintptr_t)((gen << 16) | idx); }
 
+static int is_perf_signal(const siginfo_t *si)
+{
+    return (si->si_code == POLL_IN || si->si_code == POLL_HUP) && si->si_fd >= 0 && si->si_fd < RP_FD_SLOTS;
+}
+
 static rp_slot *slot_for_signal(const siginfo_t *si)
 {
-    if (g_timer_kind == RP_TIMER_THREAD && si->si_code == SI_TIMER) {
-        uint64_t v = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+    if (g_timer_kind == RP_TIMER_THREAD && (si->si_code == SI_TIMER || is_perf_signal(si))) {
+        uint64_t v = si->si_code == SI_TIMER ? (uint64_t)(uintptr_t)si->si_value.sival_ptr
+                                             : atomic_load_explicit(&g_fd_slot[si->si_fd], memory_order_acquire);
         uint32_t idx = (uint32_t)(v & 0xffff);
         if (idx >= RP_MAX_SLOTS) {
             return NULL;
@@ -103,9 +141,9 @@ static rp_slot *slot_for_signal(const siginfo_t *si)
     if (g_timer_kind == RP_TIMER_ITIMER) {
         /* Process-wide timer: find this thread's slot by a bounded scan. */
         pthread_t self = pthread_self();
-        uint32_t n = g_slot_hwm;
+        uint32_t n = atomic_load_explicit(&g_slot_hwm, memory_order_acquire);
         for (uint32_t i = 0; i < n && i < RP_MAX_SLOTS; i++) {
-            if (atomic_load_explicit(&g_slots[i].live, memory_order_acquire) &&
+            if (atomic_load(&g_slots[i].live) && /* seq_cst: see the handshake in sampler.h */
                 pthread_equal(g_slots[i].owner, self)) {
                 return &g_slots[i];
             }
@@ -391,6 +429,45 @@ static int running_other_interp(PyThreadState *ts)
 #endif
 }
 
+/* Handler, per-thread timers: every RP_PERF_REDRAW-th sample, draw the
+ * period anew, uniform in [interval/2, 3*interval/2), so no periodic work can
+ * phase-lock with the samples.  A system call (async-signal-safe), but not a
+ * cheap one: it restarts the timer, which costs about as much as a signal
+ * delivery, so it is amortised.  A
+ * workload with a period commensurate with the drawn one sees each block of
+ * samples at one random phase: unbiased, with the noise of fewer samples. */
+#define RP_PERF_REDRAW 4
+
+static uint64_t random_period(rp_slot *s)
+{
+    uint64_t interval = atomic_load_explicit(&g_interval_ns, memory_order_relaxed);
+    s->rng ^= s->rng >> 12;
+    s->rng ^= s->rng << 25;
+    s->rng ^= s->rng >> 27;
+    return interval / 2 + ((s->rng * 0x2545F4914F6CDD1Dull) >> 11) % (interval ? interval : 1);
+}
+
+static void next_period(rp_slot *s, const siginfo_t *si)
+{
+    if (++s->perf_samples % RP_PERF_REDRAW != 0) {
+        return;
+    }
+    uint64_t period = random_period(s);
+    if (is_perf_signal(si)) {
+        ioctl(si->si_fd, PERF_EVENT_IOC_PERIOD, &period);
+    } else if (si->si_code == SI_TIMER) {
+        /* POSIX timers (wall mode; cpu mode without perf): the next expiry
+         * at random, then the nominal period until the next redraw.
+         * timer_settime is async-signal-safe. */
+        uint64_t interval = atomic_load_explicit(&g_interval_ns, memory_order_relaxed);
+        struct itimerspec its = {
+            .it_interval = {(time_t)(interval / 1000000000ull), (long)(interval % 1000000000ull)},
+            .it_value = {(time_t)(period / 1000000000ull), (long)(period % 1000000000ull)},
+        };
+        timer_settime(s->timer, 0, &its, NULL);
+    }
+}
+
 static void rp_handler(int sig, siginfo_t *si, void *uctx)
 {
     (void)sig;
@@ -400,13 +477,21 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
         goto out;
     }
     uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+    uint64_t delay = atomic_load_explicit(&g_test_delay_ns, memory_order_relaxed);
+    while (delay && now_ns(CLOCK_MONOTONIC) - t0 < delay) {
+        /* test hook: a slow handler, to check that stop waits for it */
+    }
     rp_slot *s = slot_for_signal(si);
-    if (s == NULL || !atomic_load_explicit(&s->live, memory_order_acquire) ||
+    /* live is loaded seq_cst: together with the seq_cst increment of g_active
+     * above, either this handler sees live == 0, or whoever cleared live and
+     * then loads g_active (stop, the drain freeing a retired slot) sees it
+     * running.  An acquire load would allow both to miss each other. */
+    if (s == NULL || !atomic_load(&s->live) ||
         !pthread_equal(s->owner, pthread_self())) {
         atomic_fetch_add_explicit(&g_unattributed, 1, memory_order_relaxed);
         goto out;
     }
-    uint32_t max_depth = g_cfg.max_depth;
+    uint32_t max_depth = atomic_load_explicit(&g_max_depth, memory_order_relaxed);
     uint64_t pos;
     rp_record *rec = rp_ring_reserve(&s->ring, (uint32_t)(sizeof(rp_record) + max_depth * sizeof(rp_frame)), &pos);
     if (rec == NULL) {
@@ -423,7 +508,7 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
         rec->weight += (uint64_t)si->si_overrun;
     }
     rec->cpu_ns = 0;
-    if (g_cfg.mode == RP_MODE_WALL) {
+    if (atomic_load_explicit(&g_mode, memory_order_relaxed) == RP_MODE_WALL) {
         uint64_t cpu = now_ns(s->cpuclock);
         rec->cpu_ns = (s->last_cpu_ns && cpu >= s->last_cpu_ns) ? cpu - s->last_cpu_ns : 0;
         s->last_cpu_ns = cpu;
@@ -444,6 +529,9 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
     }
     rec->len = (uint32_t)(sizeof(rp_record) + rec->nframes * sizeof(rp_frame));
     rp_ring_commit(&s->ring, pos, rec);
+    if (g_timer_kind == RP_TIMER_THREAD) {
+        next_period(s, si);
+    }
     atomic_fetch_add_explicit(&s->samples, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->handler_ns, now_ns(CLOCK_MONOTONIC) - t0, memory_order_relaxed);
 out:
@@ -453,12 +541,65 @@ out:
 
 /* ------------------------------------------------------------------ slots and timers */
 
+static int open_task_clock(pid_t tid, uint64_t period)
+{
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.size = sizeof(attr);
+    attr.config = PERF_COUNT_SW_TASK_CLOCK;
+    attr.sample_period = period;
+    attr.disabled = 1;
+    attr.wakeup_events = 1;
+    return (int)syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* cpu mode: a task-clock event for thread `tid` that signals that thread. */
+static int arm_perf(rp_slot *s, uint32_t idx, uint64_t first)
+{
+    int fd = open_task_clock((pid_t)s->tid, first);
+    if (fd < 0) {
+        return -1;
+    }
+    struct f_owner_ex owner = {F_OWNER_TID, (pid_t)s->tid};
+    if (fd >= RP_FD_SLOTS || fcntl(fd, F_SETOWN_EX, &owner) != 0 || fcntl(fd, F_SETSIG, g_rt_signo) != 0 ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_ASYNC) != 0) {
+        close(fd);
+        return -1;
+    }
+    atomic_store_explicit(&g_fd_slot[fd], (atomic_load(&s->gen) << 16) | idx, memory_order_release);
+    if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) != 0) {
+        atomic_store(&g_fd_slot[fd], 0);
+        close(fd);
+        return -1;
+    }
+    s->perf_fd = fd;
+    return 0;
+}
+
+static void close_perf(rp_slot *s)
+{
+    if (s->perf_fd >= 0) {
+        ioctl(s->perf_fd, PERF_EVENT_IOC_DISABLE, 0);
+        atomic_store(&g_fd_slot[s->perf_fd], 0);
+        close(s->perf_fd);
+        s->perf_fd = -1;
+    }
+}
+
 static int arm_timer(rp_slot *s, uint32_t idx)
 {
+    s->rng = (s->tid * 0x9E3779B97F4A7C15ull) ^ (uint64_t)random() ^ 0xD1B54A32D192ED03ull;
+    s->perf_samples = 0;
+    if (g_cfg.mode == RP_MODE_CPU && g_use_perf &&
+        arm_perf(s, idx, g_cfg.interval_ns / 2 + (uint64_t)random() % g_cfg.interval_ns) == 0) {
+        s->has_timer = 1;
+        return 0;
+    }
     struct sigevent sev;
     memset(&sev, 0, sizeof(sev));
     sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = RP_SIGNAL;
+    sev.sigev_signo = g_rt_signo;
     sev.sigev_value.sival_ptr = encode_value(idx, atomic_load(&s->gen));
 #ifdef sigev_notify_thread_id
     sev.sigev_notify_thread_id = (pid_t)s->tid;
@@ -488,28 +629,38 @@ static int arm_timer(rp_slot *s, uint32_t idx)
 static void disarm(rp_slot *s)
 {
     if (s->has_timer) {
-        timer_delete(s->timer);
+        if (s->perf_fd >= 0) {
+            close_perf(s);
+        } else {
+            timer_delete(s->timer);
+        }
         s->has_timer = 0;
     }
 }
 
 /* Claim a slot for (tid, owner); returns it with a fresh generation. */
-static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint32_t *idx_out)
+static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, uint32_t *idx_out)
 {
     for (uint32_t i = 0; i < RP_MAX_SLOTS; i++) {
         rp_slot *s = &g_slots[i];
         if (s->state != SLOT_FREE) {
             continue;
         }
-        if (s->ring.buf == NULL) {
-            if (rp_ring_init(&s->ring, g_cfg.ring_bytes) != 0) {
+        if (s->ring.buf == NULL || s->ring.cap < g_cfg.ring_bytes) {
+            /* A ring is never unmapped: a handler that is late beyond every
+             * check must still find mapped memory.  A slot's ring only grows
+             * (a larger ring_bytes than any before); the smaller mapping it
+             * replaces stays mapped, which bounds that cost by the number of
+             * doublings.  Reset it first so the replaced ring reads as empty. */
+            rp_ring fresh;
+            if (rp_ring_init(&fresh, g_cfg.ring_bytes) != 0) {
                 return NULL;
             }
-        } else if (s->ring.cap != g_cfg.ring_bytes) {
-            rp_ring_destroy(&s->ring); /* no producer can use a FREE slot */
-            if (rp_ring_init(&s->ring, g_cfg.ring_bytes) != 0) {
-                return NULL;
-            }
+            atomic_fetch_add(&g_dropped_retired, atomic_exchange(&s->ring.dropped, 0));
+            s->ring.cap = fresh.cap;
+            atomic_store(&s->ring.head, 0);
+            atomic_store(&s->ring.tail, 0);
+            s->ring.buf = fresh.buf;
         }
         /* Fold the old owner's counters into the retired totals. */
         atomic_fetch_add(&g_dropped_retired, atomic_exchange(&s->ring.dropped, 0));
@@ -517,13 +668,15 @@ static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint32_t *idx_out)
         atomic_fetch_add(&g_handler_ns_retired, atomic_exchange(&s->handler_ns, 0));
         s->owner = owner;
         s->tid = tid;
+        s->ts_id = ts_id;
         s->cpuclock = (clockid_t)(((~(clockid_t)tid) << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
         s->last_cpu_ns = 0;
+        s->perf_fd = -1;
         s->seen = 1;
         s->state = SLOT_LIVE;
         atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
-        if (i + 1 > g_slot_hwm) {
-            g_slot_hwm = i + 1;
+        if (i + 1 > atomic_load_explicit(&g_slot_hwm, memory_order_relaxed)) {
+            atomic_store_explicit(&g_slot_hwm, i + 1, memory_order_release);
         }
         *idx_out = i;
         return s;
@@ -539,26 +692,38 @@ static void retire_slot(rp_slot *s)
     s->state = SLOT_RETIRED; /* becomes FREE once the drain emptied its ring */
 }
 
-static rp_slot *find_live(uint64_t tid)
+/* The live slot of thread (tid, ts_id).  A live slot with the same tid but
+ * another thread-state id belonged to a thread that exited before the sweep
+ * noticed and whose tid the kernel has handed to this new thread: it is
+ * retired here, so the new thread gets a slot (and a timer bound to it) of its
+ * own.  The pthread_t cannot tell them apart (glibc reuses a dead thread's
+ * stack, and pthread_t is an address in it); PyThreadState.id is unique for
+ * the interpreter's lifetime. */
+static rp_slot *find_live(uint64_t tid, uint64_t ts_id)
 {
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
-        if (g_slots[i].state == SLOT_LIVE && g_slots[i].tid == tid) {
-            return &g_slots[i];
+    uint32_t n = atomic_load_explicit(&g_slot_hwm, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        rp_slot *s = &g_slots[i];
+        if (s->state == SLOT_LIVE && s->tid == tid) {
+            if (s->ts_id == ts_id) {
+                return s;
+            }
+            retire_slot(s);
         }
     }
     return NULL;
 }
 
 /* Give thread `tid` a slot and a timer unless it has one; returns 1 if armed. */
-static int register_locked(uint64_t tid, pthread_t owner)
+static int register_locked(uint64_t tid, pthread_t owner, uint64_t ts_id)
 {
-    rp_slot *found = find_live(tid);
+    rp_slot *found = find_live(tid, ts_id);
     if (found) {
         found->seen = 1;
         return 0;
     }
     uint32_t idx;
-    rp_slot *s = claim_slot(tid, owner, &idx);
+    rp_slot *s = claim_slot(tid, owner, ts_id, &idx);
     if (s == NULL) {
         g_timer_errors++;
         return 0;
@@ -578,8 +743,9 @@ int rp_register_current_thread(void)
     pthread_mutex_lock(&g_ctl);
     int armed = 0;
     long tid = (long)syscall(SYS_gettid);
-    if (atomic_load(&g_enabled) && tid != g_excluded_tid) {
-        armed = register_locked((uint64_t)tid, pthread_self());
+    PyThreadState *ts = PyGILState_GetThisThreadState();
+    if (atomic_load(&g_enabled) && tid != g_excluded_tid && ts != NULL) {
+        armed = register_locked((uint64_t)tid, pthread_self(), (uint64_t)ts->id);
     }
     pthread_mutex_unlock(&g_ctl);
     return armed;
@@ -590,7 +756,7 @@ static int sync_threads_locked(void)
     if (!atomic_load(&g_enabled) || g_main_interp == NULL) {
         return 0;
     }
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         g_slots[i].seen = 0;
     }
     int armed = 0;
@@ -599,9 +765,9 @@ static int sync_threads_locked(void)
         if (tid == 0 || (long)tid == g_excluded_tid) {
             continue;
         }
-        armed += register_locked(tid, (pthread_t)ts->thread_id);
+        armed += register_locked(tid, (pthread_t)ts->thread_id, (uint64_t)ts->id);
     }
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         if (g_slots[i].state == SLOT_LIVE && !g_slots[i].seen) {
             retire_slot(&g_slots[i]);
         }
@@ -625,23 +791,40 @@ static sigset_t prof_set(void)
 {
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, RP_SIGNAL);
+    sigaddset(&set, SIGPROF);
+    if (g_rt_signo > 0) {
+        sigaddset(&set, g_rt_signo);
+    }
     return set;
 }
 
 /* Blocking the signal around fork() keeps a SIGPROF storm from restarting
- * clone() forever (gperftools issue 278) and any handler from running mid-fork. */
+ * clone() forever (gperftools issue 278) and any handler from running mid-fork.
+ * The forking thread's own mask is saved (per thread: two threads may fork at
+ * once) and given back afterwards, in parent and child: a thread that had the
+ * signal blocked keeps it blocked. */
+static __thread sigset_t t_fork_saved_mask __attribute__((tls_model("initial-exec")));
+
 static void atfork_prepare(void)
 {
     sigset_t set = prof_set();
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_sigmask(SIG_BLOCK, &set, &t_fork_saved_mask);
 }
 
-static void atfork_parent(void)
+static void restore_fork_mask(void)
 {
     sigset_t set = prof_set();
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sigismember(&set, sig) == 1 && sigismember(&t_fork_saved_mask, sig) == 0) {
+            sigaddset(&unblock, sig);
+        }
+    }
+    pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
 }
+
+static void atfork_parent(void) { restore_fork_mask(); }
 
 /* In the child only the forking thread exists and no timer was inherited.
  * Async-signal-safe work only: forget every slot and give SIGPROF back. */
@@ -651,10 +834,17 @@ static void atfork_child(void)
     g_pid = getpid();
     atomic_store(&g_active, 0);
     pthread_mutex_init(&g_ctl, NULL);
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         atomic_store(&s->live, 0);
         atomic_fetch_add(&s->gen, 1);
+        if (s->perf_fd >= 0) {
+            /* Inherited fds of events that count the parent's threads and
+             * signal them: close ours (close is async-signal-safe). */
+            atomic_store(&g_fd_slot[s->perf_fd], 0);
+            close(s->perf_fd);
+            s->perf_fd = -1;
+        }
         s->has_timer = 0; /* timers are not inherited */
         s->state = SLOT_FREE;
         if (s->ring.buf) {
@@ -668,19 +858,97 @@ static void atfork_child(void)
     atomic_store(&g_samples_retired, 0);
     atomic_store(&g_handler_ns_retired, 0);
     if (g_installed) {
-        sigaction(RP_SIGNAL, &g_old_action, NULL);
+        sigaction(g_signo, &g_old_action, NULL);
         g_installed = 0;
     }
-    sigset_t set = prof_set();
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    restore_fork_mask();
+}
+
+/* ------------------------------------------------------------------ the signal */
+
+/* Per-thread samples travel on a real-time signal, not SIGPROF: SIGPROF is
+ * shared with every other profiler and with ITIMER_PROF users (CPython's own
+ * test_signal), which install, reset (SIG_DFL terminates the process) and
+ * ignore it at will.  The real-time signal is chosen once per process:
+ *   - RINGPROF_SIGNAL=N, =SIGRTMIN+k or =SIGRTMAX-k picks it explicitly (it
+ *     must be a real-time signal);
+ *   - otherwise the highest signal in SIGRTMAX..SIGRTMIN whose disposition is
+ *     SIG_DFL: libraries that allocate real-time signals (glibc's own
+ *     internal ones sit below SIGRTMIN) conventionally count up from SIGRTMIN.
+ * SIGPROF is used only by the ITIMER_PROF fallback. */
+static int parse_signal_env(const char *v)
+{
+    char *end = NULL;
+    long base = 0, off = 0;
+    int sign = 1;
+    if (strncmp(v, "SIGRTMIN", 8) == 0) {
+        base = SIGRTMIN;
+        v += 8;
+    } else if (strncmp(v, "SIGRTMAX", 8) == 0) {
+        base = SIGRTMAX;
+        v += 8;
+    }
+    if (base && *v == '\0') {
+        return (int)base;
+    }
+    if (base) {
+        if (*v != '+' && *v != '-') {
+            return -1;
+        }
+        sign = *v == '-' ? -1 : 1;
+        v++;
+    }
+    off = strtol(v, &end, 10);
+    if (end == v || *end != '\0') {
+        return -1;
+    }
+    long sig = base + sign * off;
+    return (sig >= SIGRTMIN && sig <= SIGRTMAX) ? (int)sig : -1;
+}
+
+static int choose_rt_signal(char *err, size_t errlen)
+{
+    if (g_rt_signo > 0) {
+        return 0;
+    }
+    const char *env = getenv("RINGPROF_SIGNAL");
+    if (env != NULL && *env != '\0') {
+        int sig = parse_signal_env(env);
+        if (sig < 0) {
+            snprintf(err, errlen, "RINGPROF_SIGNAL=%s is not a real-time signal (%d..%d, SIGRTMIN+k or SIGRTMAX-k)",
+                     env, SIGRTMIN, SIGRTMAX);
+            return -1;
+        }
+        g_rt_signo = sig;
+        return 0;
+    }
+    for (int sig = SIGRTMAX; sig >= SIGRTMIN; sig--) {
+        struct sigaction cur;
+        if (sigaction(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL) {
+            g_rt_signo = sig;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "no free real-time signal (every one in %d..%d has a handler); set RINGPROF_SIGNAL",
+             SIGRTMIN, SIGRTMAX);
+    return -1;
+}
+
+int rp_signal_number(void)
+{
+    char err[256];
+    pthread_mutex_lock(&g_ctl);
+    int rc = choose_rt_signal(err, sizeof(err));
+    pthread_mutex_unlock(&g_ctl);
+    return rc == 0 ? g_rt_signo : -1;
 }
 
 /* ------------------------------------------------------------------ start/stop */
 
-int rp_foreign_handler(char *desc, size_t desclen)
+static int foreign_handler_of(int sig, char *desc, size_t desclen)
 {
     struct sigaction cur;
-    if (sigaction(RP_SIGNAL, NULL, &cur) != 0) {
+    if (sig <= 0 || sigaction(sig, NULL, &cur) != 0) {
         return 0;
     }
     void *h = (cur.sa_flags & SA_SIGINFO) ? (void *)cur.sa_sigaction : (void *)cur.sa_handler;
@@ -696,10 +964,12 @@ int rp_foreign_handler(char *desc, size_t desclen)
     return 1;
 }
 
+int rp_foreign_handler(char *desc, size_t desclen) { return foreign_handler_of(SIGPROF, desc, desclen); }
+
 int rp_handler_installed(void)
 {
     struct sigaction cur;
-    if (sigaction(RP_SIGNAL, NULL, &cur) != 0) {
+    if (g_signo <= 0 || sigaction(g_signo, NULL, &cur) != 0) {
         return 0;
     }
     return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == rp_handler;
@@ -742,6 +1012,15 @@ int rp_verify_layout(char *err, size_t errlen)
 int rp_is_enabled(void) { return atomic_load(&g_enabled); }
 int rp_timer_kind(void) { return g_timer_kind; }
 
+/* RINGPROF_PERF=0 keeps cpu mode on POSIX CPU-time timers. */
+static int perf_allowed(void)
+{
+    const char *v = getenv("RINGPROF_PERF");
+    return v == NULL || strcmp(v, "0") != 0;
+}
+
+int rp_uses_perf(void) { return g_timer_kind == RP_TIMER_THREAD && g_cfg.mode == RP_MODE_CPU && g_use_perf; }
+
 static int start_locked(const rp_config *cfg, char *err, size_t errlen)
 {
     if (atomic_load(&g_enabled)) {
@@ -752,7 +1031,19 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         return -1;
     }
     char desc[512];
-    if (rp_foreign_handler(desc, sizeof(desc))) {
+    int kind = cfg->timer_kind;
+    int signo = SIGPROF;
+    if (kind == RP_TIMER_THREAD) {
+        if (choose_rt_signal(err, errlen) != 0) {
+            return -1;
+        }
+        signo = g_rt_signo;
+        if (foreign_handler_of(signo, desc, sizeof(desc))) {
+            snprintf(err, errlen, "signal %d (RINGPROF_SIGNAL) is already handled by %s; choose another", signo, desc);
+            return -1;
+        }
+    } else if (foreign_handler_of(SIGPROF, desc, sizeof(desc))) {
+        /* The ITIMER_PROF fallback needs SIGPROF itself. */
         snprintf(err, errlen, "SIGPROF is already handled by %s; refusing to take it over", desc);
         return -1;
     }
@@ -762,7 +1053,6 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "invalid sampler configuration");
         return -1;
     }
-    int kind = cfg->timer_kind;
     if (kind == RP_TIMER_THREAD) {
         /* Probe: per-thread timers can be missing (old kernels, seccomp,
          * non-Linux).  Failing here lets the caller fall back to ITIMER_PROF. */
@@ -770,7 +1060,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         timer_t probe;
         memset(&sev, 0, sizeof(sev));
         sev.sigev_notify = SIGEV_THREAD_ID;
-        sev.sigev_signo = RP_SIGNAL;
+        sev.sigev_signo = signo;
 #ifdef sigev_notify_thread_id
         sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
 #else
@@ -781,6 +1071,14 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
             return -1;
         }
         timer_delete(probe);
+        g_use_perf = 0;
+        if (cfg->mode == RP_MODE_CPU && perf_allowed()) {
+            int fd = open_task_clock((pid_t)syscall(SYS_gettid), cfg->interval_ns);
+            if (fd >= 0) {
+                close(fd);
+                g_use_perf = 1;
+            }
+        }
     }
     if (kind == RP_TIMER_ITIMER) {
         if (cfg->mode == RP_MODE_WALL) {
@@ -794,7 +1092,11 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         }
     }
     g_cfg = *cfg;
+    atomic_store(&g_max_depth, cfg->max_depth);
+    atomic_store(&g_mode, cfg->mode);
+    atomic_store(&g_interval_ns, cfg->interval_ns);
     g_timer_kind = kind;
+    g_signo = signo;
     g_pid = getpid();
     {
         uint64_t probe_src = 42, probe_dst = 0;
@@ -814,8 +1116,8 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     sa.sa_sigaction = rp_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(RP_SIGNAL, &sa, &g_old_action) != 0) {
-        snprintf(err, errlen, "sigaction(SIGPROF) failed: %s", strerror(errno));
+    if (sigaction(g_signo, &sa, &g_old_action) != 0) {
+        snprintf(err, errlen, "sigaction(%d) failed: %s", signo, strerror(errno));
         return -1;
     }
     g_installed = 1;
@@ -829,7 +1131,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         if (setitimer(ITIMER_PROF, &itv, NULL) != 0) {
             snprintf(err, errlen, "setitimer(ITIMER_PROF) failed: %s", strerror(errno));
             atomic_store(&g_enabled, 0);
-            sigaction(RP_SIGNAL, &g_old_action, NULL);
+            sigaction(g_signo, &g_old_action, NULL);
             g_installed = 0;
             return -1;
         }
@@ -860,13 +1162,18 @@ static int stop_locked(char *err, size_t errlen)
             setitimer(ITIMER_PROF, &zero, NULL);
         }
     }
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         if (g_slots[i].state == SLOT_LIVE) {
             retire_slot(&g_slots[i]);
         }
     }
-    /* Wait (bounded) for handlers that already started. */
-    for (int spins = 0; atomic_load(&g_active) != 0 && spins < 20000; spins++) {
+    /* Wait for handlers that already started, however long they take: one
+     * that passed its checks before enabled/live were cleared may still be
+     * writing into its ring.  Every handler is bounded (RP_WALK_LIMIT frames),
+     * so this ends; returning earlier would break "stop is synchronous".  A
+     * handler that starts from now on sees enabled == 0 (or a bumped slot
+     * generation after a restart) and touches nothing. */
+    while (atomic_load(&g_active) != 0) {
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
     }
@@ -881,9 +1188,9 @@ static int stop_locked(char *err, size_t errlen)
         memset(&ign, 0, sizeof(ign));
         ign.sa_handler = SIG_IGN;
         sigemptyset(&ign.sa_mask);
-        sigaction(RP_SIGNAL, &ign, NULL);
-        if (sigaction(RP_SIGNAL, &g_old_action, NULL) != 0) {
-            snprintf(err, errlen, "could not restore the previous SIGPROF handler: %s", strerror(errno));
+        sigaction(g_signo, &ign, NULL);
+        if (sigaction(g_signo, &g_old_action, NULL) != 0) {
+            snprintf(err, errlen, "could not restore the previous handler of signal %d: %s", g_signo, strerror(errno));
             g_installed = 0;
             return -1;
         }
@@ -906,7 +1213,7 @@ uint64_t rp_drain_prepare(void)
 {
     uint64_t n = 0;
     pthread_mutex_lock(&g_ctl);
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         s->snap = s->ring.buf ? atomic_load_explicit(&s->ring.head, memory_order_acquire) : 0;
         if (s->state != SLOT_FREE && s->ring.buf) {
@@ -921,7 +1228,7 @@ uint64_t rp_drain(uint8_t *out, uint64_t cap)
 {
     uint64_t n = 0;
     pthread_mutex_lock(&g_ctl);
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         if (s->state == SLOT_FREE || s->ring.buf == NULL) {
             continue;
@@ -942,7 +1249,7 @@ void rp_get_stats(rp_stats *st)
     st->samples = atomic_load(&g_samples_retired);
     st->dropped = atomic_load(&g_dropped_retired);
     st->handler_ns = atomic_load(&g_handler_ns_retired);
-    for (uint32_t i = 0; i < g_slot_hwm; i++) {
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         st->samples += atomic_load(&s->samples);
         st->dropped += atomic_load(&s->ring.dropped);
@@ -956,3 +1263,6 @@ void rp_get_stats(rp_stats *st)
 
 void rp_set_thread_label(uint64_t label) { t_label = label; }
 uint64_t rp_get_thread_label(void) { return t_label; }
+
+int rp_active_handlers(void) { return atomic_load(&g_active); }
+void rp_test_set_handler_delay(uint64_t ns) { atomic_store(&g_test_delay_ns, ns); }

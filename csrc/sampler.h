@@ -1,5 +1,5 @@
 /*
- * sampler.h -- timers, the SIGPROF handler, per-thread slots, start/stop.
+ * sampler.h -- timers, the sampling-signal handler, per-thread slots, start/stop.
  *
  * SIGNAL-SAFETY CONTRACT (the handler, rp_handler in sampler.c)
  * -------------------------------------------------------------
@@ -16,9 +16,11 @@
  * START/STOP HANDSHAKE
  * --------------------
  * The handler increments g_active, then checks g_enabled (both seq_cst).
- * rp_stop() clears g_enabled, deletes the timers, then waits for g_active to
- * reach zero: either a handler saw enabled == 0, or stop saw it running and
- * waits.  After rp_stop() returns no handler is running, no timer is armed and
+ * rp_stop() clears g_enabled and every slot's live flag, deletes the timers,
+ * then waits -- without a time limit -- for g_active to reach zero: either a
+ * handler saw enabled == 0 / live == 0, or stop saw it running and waits
+ * (a store-buffering pattern: every access involved is seq_cst).  Rings are
+ * never unmapped, so even a handler beyond every check touches mapped memory.  After rp_stop() returns no handler is running, no timer is armed and
  * the previous SIGPROF disposition is back (pending SIGPROFs are discarded by a
  * transient SIG_IGN first, so they cannot hit a restored SIG_DFL).
  *
@@ -66,6 +68,8 @@ int rp_verify_layout(char *err, size_t errlen);
  * -1 where the interpreter has no debug offsets (before 3.13). */
 int rp_set_layout_override(int on, size_t at, uint64_t value);
 int rp_timer_kind(void);
+/* 1 if cpu mode samples on per-thread perf task-clock events (else POSIX CPU-time timers). */
+int rp_uses_perf(void);
 
 /* Arm timers for Python threads of the main interpreter that have none and
  * retire slots of threads that are gone.  GIL held.  Returns threads armed. */
@@ -87,9 +91,18 @@ void rp_set_thread_label(uint64_t label);
 uint64_t rp_get_thread_label(void);
 /* Fault-free copies the walks have made since the process started (benchmarks, tests). */
 uint64_t rp_walk_copies(void);
-/* Is our handler still the installed SIGPROF handler?  1 yes, 0 replaced. */
+/* Is our handler still installed on the session's signal?  1 yes, 0 replaced. */
 int rp_handler_installed(void);
-/* Describe the current SIGPROF disposition if it belongs to someone else. */
+/* Describe the current SIGPROF disposition if it belongs to someone else
+ * (what the ITIMER_PROF fallback would refuse to take over). */
 int rp_foreign_handler(char *desc, size_t desclen);
+/* The real-time signal per-thread samples are delivered with (chosen once per
+ * process, see choose_rt_signal in sampler.c), or -1 if none is free. */
+int rp_signal_number(void);
+
+/* Handlers running right now (0 whenever rp_stop has returned). */
+int rp_active_handlers(void);
+/* Test hook: every handler spins `ns` nanoseconds before recording (0 = off). */
+void rp_test_set_handler_delay(uint64_t ns);
 
 #endif /* RINGPROF_SAMPLER_H */

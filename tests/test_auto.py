@@ -213,3 +213,50 @@ def test_start_from_env_in_process(tmp_path, monkeypatch):
         assert start_from_env({"RINGPROF": "1"}) is None  # already running
     finally:
         ringprof.stop()
+
+
+# ------------------------------------------------------- import ringprof.auto with profiling off is light
+# What `import ringprof.auto` may load when profiling is off: the package (whose __init__ binds the
+# small `labels` function) and the entry module.  `__future__` comes with `from __future__ import
+# annotations` in those modules.  Everything else waits for RINGPROF to be on.
+OFF_PATH_MODULES = {"__future__", "ringprof", "ringprof.auto", "ringprof.labels"}
+# Modules the on path loads (so the check below can see them) that the off path must not.
+HEAVY_MODULES = ("ringprof.launcher", "ringprof.config", "ringprof.sinks", "ringprof.control",
+                 "ringprof.sampler", "ringprof._native", "ringprof._sampler", "ringprof.recording",
+                 "ringprof.model", "numpy", "logging", "typing", "dataclasses", "runpy", "shutil",
+                 "threading", "ctypes", "pickle", "pstats")
+
+_NEW_MODULES = """
+import json, os, sys
+before = set(sys.modules)
+import ringprof.auto
+new = sorted(set(sys.modules) - before)
+print(json.dumps({"new": new, "threads": len(os.listdir("/proc/self/task"))}))
+"""
+
+
+def _import_auto_in_a_child(tmp_path, **env):
+    import json
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RINGPROF")}
+    clean.update(env)
+    proc = subprocess.run([sys.executable, "-c", _NEW_MODULES], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env=clean)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("value", [None, "", "0", "off", " False ", "no"])
+def test_import_with_profiling_off_loads_only_the_entry_module(tmp_path, value):
+    env = {} if value is None else {"RINGPROF": value}
+    got = _import_auto_in_a_child(tmp_path, **env)
+    assert set(got["new"]) <= OFF_PATH_MODULES, sorted(set(got["new"]) - OFF_PATH_MODULES)
+    assert not set(got["new"]) & set(HEAVY_MODULES)
+    assert got["threads"] == 1
+    assert not os.listdir(tmp_path)  # built nothing: no profile directory, no file
+
+
+def test_import_with_profiling_on_does_load_them(tmp_path):
+    """The control for the test above: the same child sees the heavy modules when they load."""
+    got = _import_auto_in_a_child(tmp_path, RINGPROF="1", RINGPROF_SINKS=f"dir:{tmp_path}/out?format=pprof")
+    assert {"ringprof.launcher", "ringprof.config", "ringprof.sinks", "ringprof.sampler"} <= set(got["new"])

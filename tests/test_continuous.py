@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+from common_helpers import burn_wall
 
 import ringprof
 from ringprof import continuous
@@ -20,18 +21,12 @@ from ringprof.model import ProfileData
 INTERVAL = 0.001
 
 
-def burn(seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        sum(range(300))
-
-
 def only_a(seconds: float) -> None:
-    burn(seconds)
+    burn_wall(seconds)
 
 
 def only_b(seconds: float) -> None:
-    burn(seconds)
+    burn_wall(seconds)
 
 
 @pytest.fixture(autouse=True)
@@ -50,10 +45,10 @@ def test_windows_are_cut_exported_and_tagged():
     ctl = prof.continuous
     assert isinstance(ctl, continuous.Continuous) and continuous.current() is ctl
     with ringprof.labels(route="/w"):
-        burn(1.0)
+        burn_wall(1.0)
         deadline = time.monotonic() + 10  # a loaded machine may cut late: burn on (bounded) until it has
         while ctl.stats["windows"] < 3 and time.monotonic() < deadline:
-            burn(0.1)
+            burn_wall(0.1)
     stopped = ringprof.stop()
     assert stopped is prof and continuous.current() is None
     assert len(windows) >= 3, ctl.stats
@@ -93,18 +88,20 @@ def test_window_tables_hold_only_that_windows_stacks():
 def test_final_window_is_exported_on_stop():
     windows: list[ProfileData] = []
     ringprof.start(interval=INTERVAL, continuous=True, window=3600, sinks=[windows.append])
-    burn(0.2)
+    burn_wall(0.2)
     ringprof.stop()
     assert len(windows) == 1 and len(windows[0]) > 0
 
 
 def test_empty_windows_are_skipped_unless_asked():
     windows: list[ProfileData] = []
-    # Only this (sleeping) thread is recorded: a thread left running by an
-    # earlier test (an HTTP receiver finishing its reply) may burn CPU and be
-    # sampled, which is not what this test is about.
+    # Only a sleeping thread is recorded: this thread burns CPU inside start()
+    # itself, and a thread left running by an earlier test (an HTTP receiver
+    # finishing its reply) may burn CPU too; neither is what this test is about.
+    idle = threading.Thread(target=time.sleep, args=(0.5,), daemon=True)
+    idle.start()
     prof = ringprof.start(interval=INTERVAL, continuous=True, window=3600, sinks=[windows.append],
-                          threads="current")
+                          threads=[idle])
     time.sleep(0.05)  # cpu mode: an idle thread takes no samples
     prof.continuous.cut_now()
     ringprof.stop()
@@ -131,7 +128,7 @@ def test_slow_sink_never_blocks_and_the_queue_is_bounded():
     end = time.monotonic() + 0.8
     while time.monotonic() < end:  # the application keeps running at full speed
         t0 = time.perf_counter()
-        burn(0.005)
+        burn_wall(0.005)
         worst = max(worst, time.perf_counter() - t0)
     assert len(ctl._queue) <= 2
     assert ctl.stats["dropped"] >= 3, ctl.stats
@@ -158,11 +155,11 @@ def test_failing_sink_is_logged_once_per_streak(caplog):
     ctl = prof.continuous
     deadline = time.monotonic() + 5
     while state["calls"] < 4 and time.monotonic() < deadline:
-        burn(0.02)
+        burn_wall(0.02)
     state["fail"] = False
     calls = state["calls"]
     while state["calls"] < calls + 2 and time.monotonic() < deadline:
-        burn(0.02)
+        burn_wall(0.02)
     ringprof.stop()
     failures = [r for r in caplog.records if "flaky failed:" in r.getMessage()]
     recovered = [r for r in caplog.records if "recovered" in r.getMessage()]
@@ -192,7 +189,7 @@ def test_cut_swaps_data_atomically_under_load():
     prof.enable()
     parts: list[ProfileData] = []
     stop = threading.Event()
-    workers = [threading.Thread(target=lambda: [burn(0.01) for _ in iter(stop.is_set, True)])
+    workers = [threading.Thread(target=lambda: [burn_wall(0.01) for _ in iter(stop.is_set, True)])
                for _ in range(2)]
     for w in workers:
         w.start()

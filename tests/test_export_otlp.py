@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("opentelemetry.proto.profiles.v1development.profiles_pb2",
                     reason="opentelemetry-proto is not installed (test extra)")
 
+from common_helpers import burn_wall
 from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -284,18 +285,12 @@ def test_surrogates_in_names_still_make_valid_utf8() -> None:
     assert "/tmp/\\udcff.py" in msg.dictionary.string_table
 
 
-def _burn(seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        sum(range(300))
-
-
 def in_checkout(seconds: float) -> None:
-    _burn(seconds)
+    burn_wall(seconds)
 
 
 def in_payment(seconds: float) -> None:
-    _burn(seconds)
+    burn_wall(seconds)
 
 
 def test_files_carry_links_to_the_spans_of_a_real_tracer(tmp_path: Path) -> None:
@@ -318,7 +313,7 @@ def test_files_carry_links_to_the_spans_of_a_real_tracer(tmp_path: Path) -> None
                 in_checkout(0.12)
                 with tracer.start_as_current_span("payment"):
                     in_payment(0.12)
-            _burn(0.03)
+            burn_wall(0.03)
     finally:
         provider.shutdown()
     ids = {s.name: (s.get_span_context().trace_id.to_bytes(16, "big"), s.get_span_context().span_id.to_bytes(8, "big"))

@@ -11,18 +11,11 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from common_helpers import burn
 
 import ringprof
 from ringprof.integrations import SlowRequest, normalize_path, select
 from ringprof.model import ProfileData
-
-
-def burn(seconds: float) -> None:
-    """Burn `seconds` of this thread's CPU (not wall time: a loaded machine
-    would hand the thread less CPU than the profile is asked to show)."""
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        sum(range(300))
 
 
 def get(url: str) -> tuple[int, bytes]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 pytest.importorskip("opentelemetry.sdk.trace", reason="opentelemetry-sdk is not installed (extra 'otel')")
 
+from common_helpers import burn_wall
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -18,18 +18,12 @@ from ringprof.integrations.otel import RingprofSpanProcessor, for_span, for_trac
 from ringprof.labels import current as current_labels
 
 
-def burn(seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        sum(range(300))
-
-
 def in_outer(seconds: float) -> None:
-    burn(seconds)
+    burn_wall(seconds)
 
 
 def in_inner(seconds: float) -> None:
-    burn(seconds)
+    burn_wall(seconds)
 
 
 @pytest.fixture
@@ -73,7 +67,7 @@ def test_one_spans_profile(tracing):
             in_outer(0.15)
             with tracer.start_as_current_span("db") as inner:
                 in_inner(0.15)
-        burn(0.05)  # outside any span
+        burn_wall(0.05)  # outside any span
     trace_id, outer_id = hexes(outer)
     _, inner_id = hexes(inner)
     data = prof.data

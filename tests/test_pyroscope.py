@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import ssl
-import subprocess
-import threading
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from common_helpers import Receiver, burn_wall, running, self_signed_cert
 
 import ringprof
 from ringprof.exporters import pprof
@@ -22,51 +17,14 @@ from ringprof.sinks import SinkError, from_url
 from ringprof.sinks.pyroscope import PyroscopeSink
 
 
-class IngestServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), IngestHandler)
-        self.received: list[dict] = []
-        self.statuses: list[int] = []  # answered in order, then 200
-        self.delay = 0.0
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if isinstance(self.socket, ssl.SSLSocket) else "http"
-        return f"{scheme}://127.0.0.1:{self.server_address[1]}"
-
-
-class IngestHandler(BaseHTTPRequestHandler):
-    server: IngestServer
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        parts = urlsplit(self.path)
-        record = {"path": parts.path, "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
-                  "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
-        self.server.received.append(record)
-        status = self.server.statuses.pop(0) if self.server.statuses else 200
-        if self.server.delay:
-            time.sleep(self.server.delay)
-        self.send_response(status)
-        message = b"ok" if status == 200 else b"ingest says no"
-        self.send_header("Content-Length", str(len(message)))
-        self.end_headers()
-        self.wfile.write(message)
+def ingest_answer(status: int, record: dict) -> tuple[dict[str, str], bytes]:
+    return {}, b"ok" if status == 200 else b"ingest says no"
 
 
 @pytest.fixture
 def server():
-    srv = IngestServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with running(Receiver(respond=ingest_answer)) as srv:
+        yield srv
 
 
 def form_parts(record: dict) -> dict[str, bytes]:
@@ -141,21 +99,10 @@ def test_retry_after_is_honoured(server):
     sink._sleep = delays.append
     sink.export(window())
     assert len(server.received) == 2 and len(delays) == 1 and delays[0] <= 0.01  # 429 is retried
-    server.statuses = [503]
     # Retry-After (seconds) wins over a shorter backoff.
-    IngestHandler_send = IngestHandler.send_response
-
-    def with_retry_after(self, code, message=None):
-        IngestHandler_send(self, code, message)
-        if code == 503:
-            self.send_header("Retry-After", "2")
-
-    IngestHandler.send_response = with_retry_after
-    try:
-        delays.clear()
-        sink.export(window())
-    finally:
-        IngestHandler.send_response = IngestHandler_send
+    server.statuses = [(503, {"Retry-After": "2"})]
+    delays.clear()
+    sink.export(window())
     assert delays == [2.0]
 
 
@@ -189,21 +136,9 @@ def test_timeouts_are_retried(server):
 
 @pytest.fixture
 def tls_server(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
-    srv = IngestServer()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(cert), str(key))
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv, cert
-    srv.shutdown()
-    srv.server_close()
+    cert, key = self_signed_cert(tmp_path)
+    with running(Receiver(respond=ingest_answer), tls=(cert, key)) as srv:
+        yield srv, cert
 
 
 def test_https_with_a_ca_file(tls_server):
@@ -222,9 +157,7 @@ def test_continuous_mode_pushes_labelled_windows(server):
                    sinks=[f"pyroscope:{server.url}?retries=1&backoff=10ms"])
     try:
         with ringprof.labels(route="/checkout"):
-            end = time.perf_counter() + 0.6
-            while time.perf_counter() < end:
-                sum(range(300))
+            burn_wall(0.6)  # windows are cut by the clock
     finally:
         ringprof.stop()
     assert len(server.received) >= 2

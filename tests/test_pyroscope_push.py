@@ -9,13 +9,11 @@ JSON parser.
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 pytest.importorskip("google.protobuf", reason="protobuf is not installed (test extra)")
 
+from common_helpers import Receiver, running
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 
 from ringprof.exporters import pprof
@@ -52,52 +50,26 @@ def _push_classes():
 PushRequest = _push_classes()
 
 
-class PushServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), PushHandler)
-        self.received: list[dict] = []
-        self.statuses: list[int] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+def decode_push(headers: dict[str, str], body: bytes) -> dict:
+    request = PushRequest()
+    if headers.get("content-type") == "application/json":
+        json_format.Parse(body, request)  # unknown JSON names would raise
+    else:
+        request.ParseFromString(body)
+    return {"request": request}
 
 
-class PushHandler(BaseHTTPRequestHandler):
-    server: PushServer
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        request = PushRequest()
-        if headers.get("content-type") == "application/json":
-            json_format.Parse(body, request)  # unknown JSON names would raise
-        else:
-            request.ParseFromString(body)
-        self.server.received.append({"path": self.path, "headers": headers, "request": request})
-        status = self.server.statuses.pop(0) if self.server.statuses else 200
-        # Connect unary: a JSON error body on failure, the (empty) PushResponse on success.
-        payload = b'{"code":"invalid_argument","message":"bad labels"}' if status != 200 else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json" if status != 200 else headers.get("content-type", ""))
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+def connect_answer(status: int, record: dict) -> tuple[dict[str, str], bytes]:
+    """Connect unary: a JSON error body on failure, the (empty) PushResponse on success."""
+    if status != 200:
+        return {"Content-Type": "application/json"}, b'{"code":"invalid_argument","message":"bad labels"}'
+    return {"Content-Type": record["headers"].get("content-type", "")}, b""
 
 
 @pytest.fixture
 def server():
-    srv = PushServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with running(Receiver(decode=decode_push, respond=connect_answer)) as srv:
+        yield srv
 
 
 def window(mode: str = "cpu") -> ProfileData:

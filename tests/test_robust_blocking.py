@@ -33,8 +33,9 @@ def test_blocking_calls_are_not_interrupted() -> None:
                 check(f"sleep{rnd}", 0.149 <= dt < 0.5, dt)
 
                 a, b = socket.socketpair()
+                t0 = time.monotonic()  # before the sender's timer starts: a late t0 would shorten dt
                 later(0.1, b.sendall, b"x" * 10)
-                t0 = time.monotonic(); got = a.recv(10); dt = time.monotonic() - t0
+                got = a.recv(10); dt = time.monotonic() - t0
                 check(f"recv{rnd}", got == b"x" * 10 and dt >= 0.09, (got, dt))
                 a.settimeout(0.1)
                 t0 = time.monotonic()
@@ -95,8 +96,9 @@ def test_blocking_calls_are_not_interrupted() -> None:
                 later(0.05, q.put, 42)
                 check(f"queue_get{rnd}", q.get(timeout=5) == 42)
 
+                t0 = time.monotonic()  # before the thread starts sleeping, as for recv above
                 t = threading.Thread(target=time.sleep, args=(0.1,)); t.start()
-                t0 = time.monotonic(); t.join(); check(f"join{rnd}", time.monotonic() - t0 >= 0.09)
+                t.join(); check(f"join{rnd}", time.monotonic() - t0 >= 0.09)
         except InterruptedError as exc:
             interrupted.append(repr(exc))
         n = len(prof.data)

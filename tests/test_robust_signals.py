@@ -1,10 +1,12 @@
 """Never crash the host: other users of SIGPROF and other profilers at the same time.
 
-* A Python-level SIGPROF handler installed *before* start: enable() refuses
-  with a message naming it.
-* One installed *after* start: the drain thread notices within a drain
-  interval, says so on stderr, stops sampling, and leaves the user's handler
-  installed and working.
+* Per-thread sampling uses a real-time signal, so SIGPROF users (handlers,
+  ITIMER_PROF, resets to SIG_IGN / SIG_DFL) before or during sampling change
+  nothing for it, and their SIGPROF keeps working.
+* The ITIMER_PROF fallback needs SIGPROF: a handler installed *before* start
+  makes enable() refuse with a message naming it; one installed *after* start
+  is noticed within a drain interval, said on stderr, sampling stops, and the
+  user's handler stays installed and working.
 * Peers: cProfile (sys.setprofile, no signals: both work), faulthandler's
   watchdog thread and signal dumps, and yappi if it is installed.
 """
@@ -20,7 +22,9 @@ from robust_helpers import run_child
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler is Linux-only")
 
 
-def test_python_sigprof_handler_before_start_is_refused() -> None:
+def test_python_sigprof_handler_before_start_coexists() -> None:
+    """Per-thread samples travel on a real-time signal: a SIGPROF user that was
+    there first keeps SIGPROF and ringprof samples anyway."""
     child = run_child('''
         import signal
         calls = []
@@ -28,12 +32,32 @@ def test_python_sigprof_handler_before_start_is_refused() -> None:
             calls.append(signum)
         signal.signal(signal.SIGPROF, my_profiler_tick)
         prof = ringprof.Profile(interval=0.004)
+        prof.enable()
+        signal.setitimer(signal.ITIMER_PROF, 0.005, 0.005)
+        burn(0.3)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        prof.disable()
+        result(mine=signal.getsignal(signal.SIGPROF) is my_profiler_tick, calls=len(calls),
+               weight=int(prof.data.weight.sum()), sig=native.signal_number())
+    ''')
+    r = child.result
+    assert r["mine"] and r["calls"] >= 10, child.describe()
+    assert r["weight"] >= 15 and r["sig"] != 27, child.describe()  # 0.3 s at 250 Hz is ~75
+
+
+def test_python_sigprof_handler_before_start_refuses_the_itimer_fallback() -> None:
+    child = run_child('''
+        import signal
+        calls = []
+        def my_profiler_tick(signum, frame):
+            calls.append(signum)
+        signal.signal(signal.SIGPROF, my_profiler_tick)
+        prof = ringprof.Profile(interval=0.004, timer_kind="itimer")
         try:
             prof.enable()
             outcome = "enabled"
         except RuntimeError as exc:
             outcome = str(exc)
-        # still the user's, and still working
         signal.setitimer(signal.ITIMER_PROF, 0.005, 0.005)
         burn(0.2)
         signal.setitimer(signal.ITIMER_PROF, 0)
@@ -45,38 +69,81 @@ def test_python_sigprof_handler_before_start_is_refused() -> None:
     assert r["mine"] and r["calls"] >= 10 and r["active"] and not r["native"], child.describe()
 
 
-def test_sigprof_handler_set_with_sigaction_in_c_before_start_is_refused() -> None:
-    """A C-level handler (here libc's own `abort`, installed through ctypes) is named too."""
-    child = run_child('''
+@pytest.mark.parametrize("timer_kind", ["thread", "itimer"])
+def test_sigprof_handler_set_with_sigaction_in_c_before_start(timer_kind: str) -> None:
+    """A C-level handler (here libc's own `abort`, installed through ctypes): the
+    itimer fallback refuses and names it; per-thread sampling does not need SIGPROF."""
+    child = run_child(f'''
         import ctypes, ctypes.util, signal
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         handler = ctypes.cast(libc.abort, ctypes.c_void_p).value
         libc.signal.restype = ctypes.c_void_p
         libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
         libc.signal(int(signal.SIGPROF), handler)
+        prof = ringprof.Profile(interval=0.004, timer_kind={timer_kind!r})
         try:
-            ringprof.Profile(interval=0.004).enable()
+            prof.enable()
+            burn(0.2)
+            prof.disable()
             outcome = "enabled"
         except RuntimeError as exc:
             outcome = str(exc)
         libc.signal(int(signal.SIGPROF), 0)   # SIG_DFL
-        result(outcome=outcome)
+        result(outcome=outcome, weight=int(prof.data.weight.sum()))
     ''')
-    assert "SIGPROF is already handled by" in child.result["outcome"], child.describe()
-    assert "abort" in child.result["outcome"], child.describe()
+    r = child.result
+    if timer_kind == "itimer":
+        assert "SIGPROF is already handled by" in r["outcome"] and "abort" in r["outcome"], child.describe()
+    else:
+        assert r["outcome"] == "enabled" and r["weight"] >= 10, child.describe()
 
 
-@pytest.mark.parametrize("mode,interval,timer_kind", [("cpu", 0.004, "thread"), ("wall", 0.0002, "thread"),
-                                                     ("cpu", 0.004, "itimer")])
-def test_python_sigprof_handler_after_start_is_detected(mode: str, interval: float, timer_kind: str) -> None:
-    """With the itimer fallback the user typically arms ITIMER_PROF right after
-    installing the handler: ringprof's stop must not disarm *their* timer."""
+@pytest.mark.parametrize("mode,interval", [("cpu", 0.004), ("wall", 0.0005)])
+def test_sigprof_users_come_and_go_while_sampling(mode: str, interval: float) -> None:
+    """Another SIGPROF user installs a handler and arms ITIMER_PROF, then resets
+    SIGPROF to SIG_IGN and to SIG_DFL (which terminates on SIGPROF): the process
+    survives and ringprof samples all along."""
     child = run_child(f'''
         import signal
         calls = []
         def user_handler(signum, frame):
             calls.append(signum)
-        prof = ringprof.Profile(interval={interval}, mode={mode!r}, drain_interval=0.05, timer_kind={timer_kind!r})
+        prof = ringprof.Profile(interval={interval}, mode={mode!r}, drain_interval=0.05)
+        prof.enable()
+        def phase():
+            w0 = int(prof.data.weight.sum()) if len(prof.data) else 0
+            burn(0.25)
+            time.sleep(0.15)   # let a drain run
+            return int(prof.data.weight.sum()) - w0
+        gains = [phase()]
+        signal.signal(signal.SIGPROF, user_handler)
+        signal.setitimer(signal.ITIMER_PROF, 0.005, 0.005)
+        gains.append(phase())
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, signal.SIG_IGN)
+        gains.append(phase())
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)
+        gains.append(phase())
+        enabled = prof.enabled
+        prof.disable()
+        result(gains=gains, calls=len(calls), enabled=enabled, errors=prof.errors)
+    ''')
+    r = child.result
+    assert r["enabled"] and not r["errors"], child.describe()
+    assert r["calls"] >= 10, child.describe()
+    assert min(r["gains"]) >= 0.2 * max(r["gains"]) > 0, f"sampling stalled in a phase: {r['gains']}\n" \
+        + child.describe()
+
+
+def test_python_sigprof_handler_after_start_is_detected_with_the_itimer_fallback() -> None:
+    """With the itimer fallback the user typically arms ITIMER_PROF right after
+    installing the handler: ringprof's stop must not disarm *their* timer."""
+    child = run_child('''
+        import signal
+        calls = []
+        def user_handler(signum, frame):
+            calls.append(signum)
+        prof = ringprof.Profile(interval=0.004, drain_interval=0.05, timer_kind="itimer")
         prof.enable()
         burn(0.1)
         before = len(prof.data)
@@ -99,22 +166,21 @@ def test_python_sigprof_handler_after_start_is_detected(mode: str, interval: flo
     assert r["before"] > 0, child.describe()
     assert not r["enabled"] and r["active"] and not r["native"], child.describe()
     assert r["noticed"] < 1.0, f"took {r['noticed']:.2f}s to notice (drain interval 0.05s)\n{child.describe()}"
-    assert "SIGPROF handler was replaced" in child.stderr, child.describe()
+    assert "handler was replaced" in child.stderr, child.describe()
     assert r["mine"] and r["calls"] >= 10, child.describe()
     assert any("replaced" in e for e in r["errors"]), child.describe()
 
 
-def test_sigprof_reset_to_default_after_start_does_not_kill() -> None:
-    """signal.signal(SIGPROF, SIG_DFL) while armed: SIG_DFL terminates on SIGPROF,
-    so this is the window where a careless profiler kills its host.  ringprof
-    cannot stop a signal that is already on its way, but it must disarm within
-    a drain interval; the workload keeps running meanwhile with SIGPROF
-    blocked in its thread, as a careful application would."""
+def test_sigprof_reset_to_default_with_the_itimer_fallback_does_not_kill() -> None:
+    """signal.signal(SIGPROF, SIG_DFL) while ITIMER_PROF is armed: SIG_DFL
+    terminates on SIGPROF.  ringprof cannot stop a signal already on its way,
+    but it must disarm within a drain interval; the workload keeps running
+    meanwhile with SIGPROF blocked in its thread, as a careful application would."""
     child = run_child('''
         import signal
-        prof = ringprof.Profile(interval=0.0002, mode="wall", drain_interval=0.02)
+        prof = ringprof.Profile(interval=0.001, timer_kind="itimer", drain_interval=0.02)
         prof.enable()
-        spin(0.05)
+        burn(0.05)
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
         signal.signal(signal.SIGPROF, signal.SIG_IGN)   # IGN discards what is pending
         signal.signal(signal.SIGPROF, signal.SIG_DFL)
@@ -124,7 +190,7 @@ def test_sigprof_reset_to_default_after_start_does_not_kill() -> None:
         signal.signal(signal.SIGPROF, signal.SIG_IGN)
         signal.signal(signal.SIGPROF, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF})
-        spin(0.3)
+        burn(0.3)
         result(enabled=prof.enabled, native=native.is_enabled())
     ''')
     assert child.result == {"enabled": False, "native": False}, child.describe()

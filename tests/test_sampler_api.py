@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
+import common_helpers
 import numpy as np
 import pytest
+from common_helpers import burn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "targets"))
 
@@ -26,15 +27,6 @@ import ringprof
 from ringprof import control, recording, sampler
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler is Linux-only")
-
-
-def burn(seconds: float) -> int:
-    deadline = time.thread_time() + seconds
-    acc = 0
-    while time.thread_time() < deadline:
-        for i in range(300):
-            acc += i * i
-    return acc
 
 
 @pytest.fixture(autouse=True)
@@ -212,9 +204,11 @@ def _python_sigprof_handler(signum: int, frame: Any) -> None:  # pragma: no cove
 
 
 def test_python_sigprof_handler_makes_enable_raise_naming_it() -> None:
+    """Only the ITIMER_PROF fallback needs SIGPROF (per-thread sampling uses a
+    real-time signal: tests/test_robust_signals.py)."""
     old = signal.signal(signal.SIGPROF, _python_sigprof_handler)
     try:
-        prof = ringprof.Profile()
+        prof = ringprof.Profile(timer_kind="itimer")
         with pytest.raises(RuntimeError, match="_python_sigprof_handler") as info:
             prof.enable()
         assert "SIGPROF" in str(info.value)
@@ -237,13 +231,13 @@ def test_c_level_sigprof_handler_makes_enable_raise(tmp_path: Any) -> None:
         libc.signal.argtypes = [ctypes.c_int, ctypes.c_void_p]
         libc.signal(signal.SIGPROF, ctypes.cast(libc.getpid, ctypes.c_void_p))
         try:
-            ringprof.Profile().enable()
+            ringprof.Profile(timer_kind="itimer").enable()
         except RuntimeError as exc:
             emit({"error": str(exc)})
         else:
             emit({"error": None})
     """)
-    assert result["error"] is not None, "enable() took over a foreign SIGPROF handler"
+    assert result["error"] is not None, "the itimer fallback took over a foreign SIGPROF handler"
     assert "SIGPROF is already handled" in result["error"]
     assert "getpid" in result["error"]
 
@@ -274,7 +268,7 @@ def test_top_and_collapsed_name_the_hot_function() -> None:
     assert top and top[0].total_pct >= 90
     assert "burn" in [r.name for r in top]
     burn_row = next(r for r in top if r.name == "burn")
-    assert burn_row.filename == __file__ and burn_row.self_pct >= 80
+    assert burn_row.filename == common_helpers.__file__ and burn_row.self_pct >= 80
     text = prof.format_top(5)
     assert "burn" in text and "samples" in text
     collapsed = prof.to_collapsed()

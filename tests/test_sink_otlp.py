@@ -6,16 +6,14 @@ import base64
 import gzip
 import json
 import logging
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 pytest.importorskip("opentelemetry.proto.profiles.v1development.profiles_pb2",
                     reason="opentelemetry-proto is not installed (test extra)")
 
+from common_helpers import Receiver, burn_wall, closed_port, running, self_signed_cert
 from google.protobuf import json_format
 from opentelemetry.proto.collector.profiles.v1development import profiles_service_pb2 as svc
 from otlp_helpers import assert_no_unknown_fields, check_indices, profiles, resource, weight_by_stack
@@ -28,69 +26,40 @@ from ringprof.sinks.otlp import OTLPSink, resolve_endpoint
 NO_ENV: dict[str, str] = {}
 
 
-class Collector(ThreadingHTTPServer):
+def decode_otlp(headers: dict[str, str], raw: bytes) -> dict:
+    body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
+    request = svc.ExportProfilesServiceRequest()
+    if headers.get("content-type") == "application/json":
+        doc = json.loads(body)
+        for link in doc.get("dictionary", {}).get("linkTable", []):  # OTLP/JSON ids are hex
+            for key in ("traceId", "spanId"):
+                if key in link:
+                    link[key] = base64.b64encode(bytes.fromhex(link[key])).decode()
+        json_format.ParseDict(doc, request)
+    elif headers.get("content-type") == "application/x-protobuf":
+        request.ParseFromString(body)
+    else:
+        request = None
+    return {"raw": raw, "request": request}
+
+
+class Collector(Receiver):
     """A stand-in OTLP/HTTP profiles receiver: decodes each request as the Collector would."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), CollectorHandler)
-        self.received: list[dict] = []
-        self.statuses: list[tuple[int, dict[str, str]]] = []  # answered in order, then 200
-        self.delay = 0.0
-        self.release = threading.Event()  # ends any delay early (teardown)
+        super().__init__(decode=decode_otlp, respond=self.answer)
         self.response = b""  # body of a 200 answer (an ExportProfilesServiceResponse)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class CollectorHandler(BaseHTTPRequestHandler):
-    server: Collector
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
-        request = svc.ExportProfilesServiceRequest()
-        if headers.get("content-type") == "application/json":
-            doc = json.loads(body)
-            for link in doc.get("dictionary", {}).get("linkTable", []):  # OTLP/JSON ids are hex
-                for key in ("traceId", "spanId"):
-                    if key in link:
-                        link[key] = base64.b64encode(bytes.fromhex(link[key])).decode()
-            json_format.ParseDict(doc, request)
-        elif headers.get("content-type") == "application/x-protobuf":
-            request.ParseFromString(body)
-        else:
-            request = None
-        self.server.received.append({"path": self.path, "headers": headers, "raw": raw, "request": request})
-        status, extra = self.server.statuses.pop(0) if self.server.statuses else (200, {})
-        if self.server.delay:
-            self.server.release.wait(self.server.delay)
-        payload = self.server.response if status == 200 else b"collector says no"
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-protobuf" if status == 200 else "text/plain")
-        for k, v in extra.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+    def answer(self, status: int, record: dict) -> tuple[dict[str, str], bytes]:
+        if status == 200:
+            return {"Content-Type": "application/x-protobuf"}, self.response
+        return {"Content-Type": "text/plain"}, b"collector says no"
 
 
 @pytest.fixture
 def collector():
-    srv = Collector()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
+    with running(Collector()) as srv:
+        yield srv
 
 
 def window(mode: str = "cpu") -> ProfileData:
@@ -103,12 +72,6 @@ def window(mode: str = "cpu") -> ProfileData:
     data.add_sample([main, work], thread=7, time_ns=1_000, weight=3, labels={"route": "/a"})
     data.add_sample([main], thread=7, time_ns=2_000, weight=1)
     return data
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_posts_each_window_as_the_collector_expects(collector):
@@ -204,25 +167,9 @@ def test_sink_options_and_bad_specs(collector):
 
 @pytest.fixture
 def tls_collector(tmp_path):
-    import shutil
-    import ssl
-    import subprocess
-
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
-    srv = Collector()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(cert), str(key))
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv, str(cert)
-    srv.shutdown()
-    srv.server_close()
+    cert, key = self_signed_cert(tmp_path)
+    with running(Collector(), tls=(cert, key)) as srv:
+        yield srv, str(cert)
 
 
 def test_https_with_the_ca_from_the_environment(tls_collector):
@@ -300,18 +247,12 @@ def tracing():
     provider.shutdown()
 
 
-def burn(seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        sum(range(300))
-
-
 def in_request(seconds: float) -> None:
-    burn(seconds)
+    burn_wall(seconds)
 
 
 def in_query(seconds: float) -> None:
-    burn(seconds)
+    burn_wall(seconds)
 
 
 def test_continuous_push_carries_links_to_real_spans(collector, tracing):
@@ -323,7 +264,7 @@ def test_continuous_push_carries_links_to_real_spans(collector, tracing):
             in_request(0.15)
             with tracer.start_as_current_span("query"):
                 in_query(0.15)
-        burn(0.05)  # outside any span
+        burn_wall(0.05)  # outside any span
     finally:
         ringprof.stop()
     finished = {s.name: s.get_span_context() for s in spans.get_finished_spans()}
@@ -369,7 +310,7 @@ def test_slow_or_absent_collector_never_blocks_the_application(collector):
         end = time.monotonic() + 0.8
         while time.monotonic() < end:  # the application keeps running at full speed
             t0 = time.perf_counter()
-            burn(0.005)
+            burn_wall(0.005)
             worst = max(worst, time.perf_counter() - t0)
         assert len(ctl._queue) <= 2
         assert ctl.stats["dropped"] >= 3, ctl.stats

@@ -58,15 +58,45 @@ def test_bad_sink_urls_are_one_line_errors(spec, message):
     assert "\n" not in str(info.value)
 
 
-def test_parse_duration():
-    assert sinks.parse_duration("90") == 90
-    assert sinks.parse_duration("250ms") == 0.25
-    assert sinks.parse_duration("5m") == 300
-    assert sinks.parse_duration("2h") == 7200
-    assert sinks.parse_duration("7d") == 7 * 86400
-    for bad in ("", "-1", "0", "1w", "abc"):
-        with pytest.raises(ValueError):
-            sinks.parse_duration(bad)
+# The forms `ringprof -i` accepts (tests/test_config_durations.py), rates aside: a rate is a sampling
+# interval, not a timeout or an age.
+DURATION_FORMS = ["0.01", "10ms", "500us", "1s", " 2 s ", "5m", "2h", "7d", "1e-3", "10MS", "90", "250ms"]
+
+
+@pytest.mark.parametrize("text", DURATION_FORMS)
+def test_sink_durations_take_the_same_forms_as_the_interval_option(text: str, tmp_path) -> None:
+    from urllib.parse import quote
+
+    from ringprof import cli
+
+    seconds = cli.interval_arg(text)
+    value = quote(text)
+    assert DirectorySink.from_url(f"{tmp_path}?max_age={value}").max_age == seconds
+    assert PyroscopeSink.from_url(f"http://127.0.0.1:4040?timeout={value}&backoff={value}").timeout == seconds
+    assert sinks.from_url(f"pyroscope:http://127.0.0.1:4040?backoff={value}").backoff == seconds
+    otlp = sinks.from_url(f"otlp:http://127.0.0.1:4318?timeout={value}&backoff={value}")
+    assert otlp.timeout == seconds and otlp.backoff == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "-1", "0", "1w", "abc", "100hz", "nan"])
+def test_bad_sink_durations_are_the_parser_s_one_line_errors(bad: str, tmp_path) -> None:
+    from urllib.parse import quote
+
+    for spec in (f"dir:{tmp_path}?max_age={quote(bad)}", f"pyroscope:http://h?timeout={quote(bad)}",
+                 f"otlp:http://h?backoff={quote(bad)}"):
+        with pytest.raises(ValueError) as info:
+            sinks.parse(spec)
+        assert "\n" not in str(info.value) and "sink" in str(info.value), spec
+
+
+def test_sinks_have_no_duration_parser_of_their_own() -> None:
+    from ringprof import config
+    from ringprof.sinks import directory, http, otlp, pyroscope
+
+    assert not hasattr(sinks, "parse_duration")
+    for module in (directory, http, otlp, pyroscope):  # the network sinks parse their options in http
+        assert getattr(module, "parse_duration", config.parse_duration) is config.parse_duration, module
+    assert directory.parse_duration is http.parse_duration is config.parse_duration
 
 
 def test_coerce_accepts_urls_objects_and_callables(tmp_path):
@@ -167,3 +197,23 @@ def test_directory_sink_render_failure_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         DirectorySink(tmp_path).export(window())
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("scheme", ["pyroscope", "otlp"])
+def test_network_sinks_share_auth_tls_and_retry_options(scheme: str) -> None:
+    from ringprof.sinks.http import HTTPSink
+
+    sink = sinks.from_url(f"{scheme}:http://127.0.0.1:4040?token=t&tenant=team&timeout=2s&retries=1&backoff=50ms")
+    assert isinstance(sink, HTTPSink)
+    assert sink.headers["Authorization"] == "Bearer t" and sink.headers["X-Scope-OrgID"] == "team"
+    assert (sink.timeout, sink.retries, sink.backoff) == (2.0, 1, 0.05)
+    basic = sinks.from_url(f"{scheme}:http://alice:s%20cret@127.0.0.1:4040")
+    assert basic.headers["Authorization"] == "Basic YWxpY2U6cyBjcmV0" and "alice" not in basic.endpoint
+    for bad, message in ((f"{scheme}:http://u:p@127.0.0.1:4040?token=t", "not both"),
+                         (f"{scheme}:ftp://127.0.0.1", "must be http"),
+                         (f"{scheme}:http://127.0.0.1:4040?ca=/nonexistent.pem", "does not exist"),
+                         (f"{scheme}:http://127.0.0.1:4040?verify=maybe", "verify must be"),
+                         (f"{scheme}:http://127.0.0.1:4040?retries=-1", "at least 0")):
+        with pytest.raises(ValueError, match=message) as info:
+            sinks.from_url(bad)
+        assert str(info.value).startswith(f"{scheme} sink"), info.value

@@ -40,11 +40,13 @@ CSRC = ROOT / "csrc"
 ALLOWED: dict[str, str] = {
     # POSIX.1-2017 async-signal-safe list
     "clock_gettime": "POSIX async-signal-safe; vDSO, no locks",
+    "timer_settime": "POSIX async-signal-safe: the next random period of the thread's own timer",
     "pthread_self": "a TCB register read (glibc/musl); POSIX-safe since 2016 TC",
     "pthread_equal": "pointer compare",
     # raw syscalls with no libc state (not on the POSIX list, which only names
     # POSIX functions; a syscall wrapper that neither allocates nor locks is safe)
     "process_vm_readv": "raw syscall: fault-free copy of our own memory (EFAULT instead of SIGSEGV)",
+    "ioctl": "raw syscall: PERF_EVENT_IOC_PERIOD on the thread's own perf event (next random period)",
     # errno lives in TLS; reading its address allocates nothing (static TLS of libc)
     "__errno_location": "errno save/restore (static TLS of libc)",
     # CPython getters documented lock-free in compat/compat.h (plain TSS/TLS or atomic loads)

@@ -71,6 +71,7 @@ cdef extern from "sampler.h":
     int rp_verify_layout(char *err, size_t errlen)
     int rp_set_layout_override(int on, size_t at, uint64_t value)
     int rp_timer_kind()
+    int rp_uses_perf()
     int rp_sync_threads()
     int rp_register_current_thread()
     void rp_exclude_tid(long tid)
@@ -82,6 +83,9 @@ cdef extern from "sampler.h":
     int rp_handler_installed()
     int rp_foreign_handler(char *desc, size_t desclen)
     uint64_t rp_walk_copies()
+    int rp_active_handlers()
+    int rp_signal_number()
+    void rp_test_set_handler_delay(uint64_t ns)
 
 cdef extern from "codes.h":
     ctypedef struct rp_dead_code:
@@ -174,6 +178,11 @@ def timer_kind():
     return "itimer" if rp_timer_kind() == RP_TIMER_ITIMER else "thread"
 
 
+def uses_perf():
+    """True when cpu mode samples on per-thread perf task-clock events."""
+    return bool(rp_uses_perf())
+
+
 def sync_threads():
     """Arm timers for new Python threads, retire exited ones (GIL held)."""
     return rp_sync_threads()
@@ -199,6 +208,26 @@ def foreign_handler():
     if rp_foreign_handler(desc, sizeof(desc)):
         return desc.decode("utf-8", "replace")
     return None
+
+
+def signal_number():
+    """The real-time signal per-thread samples are delivered with (SIGPROF
+    is used only by the ITIMER_PROF fallback).  Chosen once per process:
+    RINGPROF_SIGNAL, else the highest free one in SIGRTMAX..SIGRTMIN."""
+    cdef int sig = rp_signal_number()
+    if sig < 0:
+        raise SamplerError("no free real-time signal; set RINGPROF_SIGNAL")
+    return sig
+
+
+def active_handlers():
+    """Signal handlers running right now (always 0 once stop() has returned)."""
+    return rp_active_handlers()
+
+
+def _test_handler_delay(uint64_t ns):
+    """Test hook: every handler spins ``ns`` nanoseconds before recording (0: off)."""
+    rp_test_set_handler_delay(ns)
 
 
 def set_thread_label(uint64_t label):

@@ -107,6 +107,8 @@ def _check_writable(path: str) -> None:
         raise UsageError(f"cannot write {path!r}: directory {directory!r} does not exist")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise UsageError(f"cannot write {path!r}: permission denied")
+    if exporters.is_special_file(path):  # /dev/stdout, a named pipe: written into, nothing created beside it
+        return
     probe = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.ringprof-probe")
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -388,6 +390,16 @@ def _read_profile(path: str) -> ProfileData:
         raise UsageError(str(exc)) from None
 
 
+def _write_failure(path: str, exc: Exception) -> UsageError:
+    """One line for an output that could not be written (the OS reason, not a wrapped repeat of the path)."""
+    if isinstance(exc, OSError):
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        reason = cause.strerror or str(cause)
+    else:
+        reason = str(exc)
+    return UsageError(f"could not write {path}: {reason}")
+
+
 def _convert(argv: Sequence[str]) -> int:
     p = _Parser(prog="ringprof convert", description="Convert a saved profile to another format.")
     p.add_argument("input", help=READABLE_HELP)
@@ -407,7 +419,7 @@ def _convert(argv: Sequence[str]) -> int:
     try:
         exporters.write(data, ns.output, fmt)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"could not write {ns.output}: {exc}") from None
+        raise _write_failure(ns.output, exc) from None
     print(f"ringprof: wrote {ns.output} ({fmt}, {len(data)} samples)", file=sys.stderr)
     return 0
 
@@ -429,7 +441,7 @@ def _view(argv: Sequence[str]) -> int:
     try:
         exporters.write(data, out, "html", **options)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"could not write {out}: {exc}") from None
+        raise _write_failure(out, exc) from None
     opened = False
     if not ns.no_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                               or sys.platform == "darwin"):
@@ -493,7 +505,7 @@ def _diff(argv: Sequence[str]) -> int:
             else:
                 diff.write_text(text, ns.outfile)
         except (OSError, ValueError) as exc:
-            raise UsageError(f"could not write {ns.outfile}: {exc}") from None
+            raise _write_failure(ns.outfile, exc) from None
         print(f"ringprof: wrote {ns.outfile}", file=sys.stderr)
     if ns.fail_above is None:
         return 0

@@ -77,7 +77,8 @@ def parse_duration(text: str | float, what: str = "duration", *, rate: bool = Fa
     """Seconds from ``0.01``, ``500us``, ``10ms``, ``30s``, ``5m``, ``2h`` or ``7d``.
 
     The one duration parser of ringprof: the CLI's ``-i``, ``ringprof overhead
-    -i``, ``RINGPROF_INTERVAL`` and ``RINGPROF_WINDOW`` all use it.  With
+    -i``, ``RINGPROF_INTERVAL``, ``RINGPROF_WINDOW`` and the sink options
+    (``timeout``, ``backoff``, ``max_age``) all use it.  With
     ``rate=True`` (sampling intervals) a rate such as ``100hz`` is accepted too
     and means its period.  A number without a unit is seconds; numbers pass
     through.  Raises ValueError with a one-line message naming ``what``.

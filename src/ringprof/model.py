@@ -60,7 +60,7 @@ FLAG_FINALIZING = 0x20  #: the interpreter was finalizing (not walked)
 META_KEYS = (
     "mode",  # "cpu" or "wall"
     "interval",  # requested sampling interval, seconds (float)
-    "timer",  # "thread-cputime", "thread-monotonic" or "itimer-prof"
+    "timer",  # "thread-perf", "thread-cputime", "thread-monotonic" or "itimer-prof"
     "max_depth",  # frames kept per sample
     "start_time",  # wall-clock (unix) time of the first enable(), seconds
     "duration",  # seconds the sampler was enabled, summed over enable/disable
@@ -557,13 +557,15 @@ class ProfileData:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ProfileData:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        try:
-            d = json.loads(gzip.decompress(raw))
-        except (OSError, ValueError, EOFError) as exc:
-            raise ValueError(f"{os.fspath(path)}: not a ringprof profile ({exc})") from None
-        return cls.from_dict(d)
+        """Read a saved profile: the native format, or any format :mod:`ringprof.readers` reads.
+
+        Malformed content raises :class:`ringprof.readers.ProfileFormatError`
+        (a ValueError) with a one-line message naming the file; a file that
+        cannot be opened raises OSError.
+        """
+        from .readers import read
+
+        return read(path)
 
 
 def top_functions(data: ProfileData, n: int, sort: str = "total") -> list[FunctionStats]:

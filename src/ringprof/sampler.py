@@ -223,7 +223,7 @@ class _Sampler:
     def _start(self, requested: Settings, defer_thread: bool) -> None:
         native = _native.load()
         handler = signal.getsignal(signal.SIGPROF)
-        if callable(handler):
+        if callable(handler) and requested.timer_kind == "itimer":  # only the itimer fallback uses SIGPROF
             name = getattr(handler, "__qualname__", repr(handler))
             module = getattr(handler, "__module__", None)
             raise RuntimeError(f"SIGPROF is already handled by the Python handler "
@@ -243,6 +243,8 @@ class _Sampler:
                     break  # only a missing timer_create warrants the fallback
                 continue
             timer = TIMER_NAMES[(kind, requested.mode)]
+            if timer == "thread-cputime" and native.uses_perf():
+                timer = "thread-perf"  # task-clock perf events: see csrc/sampler.c
             error = None
             break
         if error is not None:
@@ -408,7 +410,7 @@ class _Sampler:
     def _drain_loop(self, ready: threading.Event, wake: threading.Event) -> None:
         native = _native.load()
         try:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF} | _sampling_signal(native))
             native.exclude_current_thread()
         finally:
             ready.set()  # the starter must never wait forever
@@ -447,7 +449,7 @@ class _Sampler:
                 sub.on_error(message)
 
     def _handler_lost(self, wake: threading.Event) -> bool:
-        """Someone replaced our SIGPROF handler: disarm at once, keep the data.
+        """Someone replaced our sampling signal's handler: disarm at once, keep the data.
 
         Returns False when the control lock is busy (the caller retries)."""
         # Never block here: a stop may hold the lock while it joins us.
@@ -456,7 +458,7 @@ class _Sampler:
         try:
             if wake.is_set() or self.settings is None:
                 return True
-            message = "SIGPROF handler was replaced by another library; sampling stopped"
+            message = "the sampling signal's handler was replaced by another library; sampling stopped"
             print(f"ringprof: {message}", file=sys.stderr)
             self._report(message)
             subs = list(self.subs)
@@ -595,3 +597,11 @@ def after_fork_in_child() -> None:
         native = _native.load()
         native.set_codes_active(False)
         native.release_codes(native.codes_mark())
+
+
+def _sampling_signal(native: Any) -> set[int]:
+    """The real-time signal per-thread samples travel on, if one was chosen."""
+    try:
+        return {int(native.signal_number())}
+    except Exception:
+        return set()

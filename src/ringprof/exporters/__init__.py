@@ -26,6 +26,7 @@ import importlib
 import json
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -145,6 +146,10 @@ def write(data: ProfileData, path: str | os.PathLike[str], format: str | None = 
     temporary behind. Most formats are rendered in memory first; an exporter
     that defines ``write_to(data, file, **options)`` (chrome) streams into the
     temporary file instead, so its memory does not grow with the output.
+
+    A ``path`` that is a device, a FIFO or a socket (``/dev/stdout``,
+    ``/dev/null``, a named pipe) is written into directly: replacing it with
+    a file would destroy it (and root is allowed to).
     """
     target = os.fspath(path)
     fmt = format or format_from_path(target)
@@ -152,6 +157,16 @@ def write(data: ProfileData, path: str | os.PathLike[str], format: str | None = 
         raise ValueError(f"the native format takes no options (got {', '.join(sorted(options))})")
     stream = _streamer(fmt)
     payload = None if stream is not None else render(data, fmt, **options)
+    if is_special_file(target):
+        try:
+            with open(target, "wb") as fh:
+                if stream is not None:
+                    stream(data, fh, **options)
+                else:
+                    fh.write(cast(bytes, payload))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write {target!r}: {exc.strerror or exc}") from exc
+        return
     directory = os.path.dirname(os.path.abspath(target))
     tmp = os.path.join(directory, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
     try:
@@ -176,6 +191,15 @@ def write(data: ProfileData, path: str | os.PathLike[str], format: str | None = 
         if isinstance(exc, OSError):
             raise OSError(exc.errno, f"cannot write {target!r}: {exc.strerror or exc}") from exc
         raise
+
+
+def is_special_file(path: str) -> bool:
+    """Whether ``path`` (followed through symlinks) exists and is neither a regular file nor a directory."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def read(path: str | os.PathLike[str], format: str | None = None) -> ProfileData:

@@ -29,7 +29,7 @@ __all__ = ["post_fork", "worker_exit"]
 def post_fork(server: Any, worker: Any) -> None:
     """gunicorn ``post_fork`` hook: start continuous profiling in the worker."""
     from .. import continuous
-    from ..auto import start_from_env
+    from ..launcher import start_from_env
 
     if continuous.current() is not None:  # already re-armed by follow_fork (ringprof-run)
         return

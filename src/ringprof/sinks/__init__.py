@@ -21,7 +21,6 @@ commas).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -30,7 +29,7 @@ from urllib.parse import parse_qsl
 if TYPE_CHECKING:
     from ringprof.model import ProfileData
 
-__all__ = ["CallbackSink", "Sink", "SinkError", "coerce", "from_url", "parse", "parse_duration"]
+__all__ = ["CallbackSink", "Sink", "SinkError", "coerce", "from_url", "parse"]
 
 #: URL schemes of the built-in sinks.
 SCHEMES = ("dir", "pyroscope", "otlp")
@@ -63,24 +62,6 @@ def sink_name(sink: object) -> str:
     """A short human name for log lines."""
     name = getattr(sink, "name", None)
     return str(name) if name else type(sink).__name__
-
-
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {None: 1.0, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str | float, what: str = "duration") -> float:
-    """Seconds from ``30``, ``30s``, ``250ms``, ``5m``, ``2h`` or ``7d``."""
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        value = float(text)
-    else:
-        m = _DURATION.match(str(text))
-        if not m:
-            raise ValueError(f"{what} {text!r} is not a duration (e.g. 60, 60s, 500ms, 5m, 2h, 7d)")
-        value = float(m.group(1)) * _UNITS[m.group(2)]
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be positive, got {text!r}")
-    return value
 
 
 def parse_int(text: str, what: str, minimum: int = 0) -> int:

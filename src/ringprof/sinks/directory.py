@@ -28,7 +28,8 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import check_options, parse_duration, parse_int, split_query
+from ..config import parse_duration
+from . import check_options, parse_int, split_query
 
 if TYPE_CHECKING:
     from ringprof.model import ProfileData

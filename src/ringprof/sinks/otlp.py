@@ -52,17 +52,15 @@ windows when too many wait.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from . import check_options, parse_bool, parse_duration, parse_int, split_query
-from . import http as _http
+from . import check_options, split_query
+from .http import COMPRESSIONS, HTTPSink, compress
 
 if TYPE_CHECKING:
     from ringprof.model import ProfileData
@@ -110,9 +108,9 @@ def resolve_endpoint(url: str | None, env: Mapping[str, str]) -> str:
     return _signal_url(env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or DEFAULT_ENDPOINT)
 
 
-class OTLPSink:
-    OPTIONS = ("encoding", "compression", "headers", "token", "tenant", "ca", "cert", "key", "verify",
-               "timeout", "retries", "backoff")
+class OTLPSink(HTTPSink):
+    WHAT = "otlp sink"
+    OPTIONS = ("encoding", "compression", "headers", *HTTPSink.COMMON_OPTIONS)
 
     def __init__(self, url: str | None = None, *, encoding: str | None = None, compression: str | None = None,
                  headers: Mapping[str, str] | None = None, token: str | None = None, tenant: str | None = None,
@@ -124,16 +122,6 @@ class OTLPSink:
         env = dict(os.environ if env is None else env)
         self.env = env
         endpoint = resolve_endpoint(url, env)
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"otlp sink: endpoint must be an http(s)://host[:port] URL, got {endpoint!r}")
-        basic_auth: str | None = None
-        if parts.username is not None:  # http://user:pass@host: basic auth, kept out of the URL and logs
-            cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            basic_auth = "Basic " + base64.b64encode(cred.encode()).decode("ascii")
-            netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-            parts = parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else ""))
-        self.endpoint = urlunsplit(parts)
         if encoding is None:
             protocol = _env(env, "PROTOCOL") or "http/protobuf"
             if protocol not in _PROTOCOLS:
@@ -145,7 +133,7 @@ class OTLPSink:
         if encoding not in _ENCODINGS:
             raise ValueError(f"otlp sink: encoding must be protobuf or json, got {encoding!r}")
         compression = compression or _env(env, "COMPRESSION") or "gzip"
-        if compression not in ("gzip", "none"):
+        if compression not in COMPRESSIONS:
             raise ValueError(f"otlp sink: compression must be gzip or none, got {compression!r}")
         if timeout is None:
             env_timeout = _env(env, "TIMEOUT")
@@ -154,33 +142,19 @@ class OTLPSink:
             except ValueError:
                 raise ValueError(f"otlp sink: OTEL_EXPORTER_OTLP_[PROFILES_]TIMEOUT must be milliseconds, "
                                  f"got {env_timeout!r}") from None
-        _http.check_retry_settings("otlp sink", timeout, retries, backoff)
-        self.encoding = encoding
-        self.compression = compression
-        self.timeout = float(timeout)
-        self.retries = int(retries)
-        self.backoff = float(backoff)
-        self.resource = dict(resource or {})
-        self.headers: dict[str, str] = {
+        all_headers = {
             **parse_key_values(env.get("OTEL_EXPORTER_OTLP_HEADERS", "")),
             **parse_key_values(env.get("OTEL_EXPORTER_OTLP_PROFILES_HEADERS", "")),
             **dict(headers or {}),
         }
-        if token and basic_auth:
-            raise ValueError("otlp sink: give either a token or user:password in the URL, not both")
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
-        elif basic_auth:
-            self.headers["Authorization"] = basic_auth
-        if tenant:
-            self.headers["X-Scope-OrgID"] = tenant
-        ca = ca or _env(env, "CERTIFICATE")
-        cert = cert or _env(env, "CLIENT_CERTIFICATE")
-        key = key or _env(env, "CLIENT_KEY")
-        self._context = _http.tls_context("otlp sink", parts.scheme, ca, cert, key, verify)
+        parts = self._setup(endpoint, token=token, tenant=tenant, ca=ca or _env(env, "CERTIFICATE"),
+                            cert=cert or _env(env, "CLIENT_CERTIFICATE"), key=key or _env(env, "CLIENT_KEY"),
+                            verify=verify, timeout=timeout, retries=retries, backoff=backoff, headers=all_headers)
+        self.endpoint = urlunsplit(parts)
+        self.encoding = encoding
+        self.compression = compression
+        self.resource = dict(resource or {})
         self.name = f"otlp:{self.endpoint}"
-        self._sleep = _sleep  # tests may replace it
-        self.attempts = 0
         self.partial_failures = 0  # windows the server accepted only in part
 
     @classmethod
@@ -189,23 +163,12 @@ class OTLPSink:
 
         url, options = split_query(rest)
         check_options("otlp", options, cls.OPTIONS)
-        kw: dict[str, Any] = {}
-        for k in ("encoding", "compression", "token", "tenant", "ca", "cert", "key"):
+        kw = cls.common_options(options)
+        for k in ("encoding", "compression"):
             if k in options:
                 kw[k] = options[k]
-        for k in ("ca", "cert", "key"):
-            if k in kw and not os.path.isfile(kw[k]):
-                raise ValueError(f"otlp sink: {k} file {kw[k]!r} does not exist")
         if "headers" in options:
             kw["headers"] = parse_key_values(options["headers"])
-        if "verify" in options:
-            kw["verify"] = parse_bool(options["verify"], "otlp sink verify")
-        if "timeout" in options:
-            kw["timeout"] = parse_duration(options["timeout"], "otlp sink timeout")
-        if "retries" in options:
-            kw["retries"] = parse_int(options["retries"], "otlp sink retries")
-        if "backoff" in options:
-            kw["backoff"] = float(parse_duration(options["backoff"], "otlp sink backoff"))
         return cls(url or None, **kw)
 
     def body(self, data: ProfileData) -> tuple[bytes, dict[str, str]]:
@@ -214,38 +177,21 @@ class OTLPSink:
 
         payload = render(data, "otlp" if self.encoding == "protobuf" else "otlp-json",
                          resource=self.resource, env=self.env)
-        headers = {"Content-Type": _ENCODINGS[self.encoding]}
-        if self.compression == "gzip":
-            payload = gzip.compress(payload, compresslevel=6, mtime=0)
-            headers["Content-Encoding"] = "gzip"
-        return payload, headers
+        payload, encoding = compress(payload, self.compression)
+        return payload, {"Content-Type": _ENCODINGS[self.encoding], **encoding}
 
     def export(self, data: ProfileData) -> None:
-        from ringprof import __version__
-
         body, content = self.body(data)
-        headers = {**self.headers, **content, DEVELOPMENT_VERSION_HEADER: DEVELOPMENT_VERSION,
-                   "User-Agent": f"ringprof/{__version__}"}
-        resp = _http.post(self.endpoint, body, headers, timeout=self.timeout, retries=self.retries,
-                          backoff=self.backoff, retryable=_retryable, context=self._context, sleep=self._sleep,
-                          on_attempt=self._count_attempt)
+        resp = self._post(self.endpoint, body, {**content, DEVELOPMENT_VERSION_HEADER: DEVELOPMENT_VERSION},
+                          retryable=_retryable)
         rejected, message = _partial_success(resp.body, resp.headers.get("Content-Type", ""))
         if rejected or message:
             self.partial_failures += 1
             log.warning("ringprof: %s accepted the window only in part: %d profile(s) rejected%s",
                         self.endpoint, rejected, f": {message}" if message else "")
 
-    def _count_attempt(self) -> None:
-        self.attempts += 1
-
     def __repr__(self) -> str:
         return f"<OTLPSink {self.endpoint} {self.encoding}>"
-
-
-def _sleep(seconds: float) -> None:
-    import time
-
-    time.sleep(seconds)
 
 
 def _partial_success(body: bytes, content_type: str) -> tuple[int, str]:

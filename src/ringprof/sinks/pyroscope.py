@@ -64,16 +64,15 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
 import time
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlunsplit
 
-from . import check_options, parse_bool, parse_duration, parse_int, split_query
-from . import http as _http
+from . import check_options, split_query
+from .http import HTTPSink
 
 if TYPE_CHECKING:
     from ringprof.model import ProfileData
@@ -103,9 +102,9 @@ def sample_type_config(mode: str) -> dict[str, dict[str, Any]]:
             for t in types}
 
 
-class PyroscopeSink:
-    OPTIONS = ("api", "encoding", "app", "token", "token_file", "user", "password", "tenant", "ca", "cert",
-               "key", "verify", "timeout", "retries", "backoff")
+class PyroscopeSink(HTTPSink):
+    WHAT = "pyroscope sink"
+    OPTIONS = ("api", "encoding", "app", "token_file", "user", "password", *HTTPSink.COMMON_OPTIONS)
 
     def __init__(self, url: str, *, app: str | None = None, tags: Mapping[str, str] | None = None,
                  token: str | None = None, user: str | None = None, password: str | None = None,
@@ -119,47 +118,23 @@ class PyroscopeSink:
             raise ValueError(f"pyroscope sink: encoding must be one of {', '.join(_ENCODINGS)}, got {encoding!r}")
         if encoding != "proto" and api != "push":
             raise ValueError("pyroscope sink: encoding applies to api=push only")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"pyroscope sink: server URL must be http(s)://host[:port], got {url!r}")
-        if parts.username is not None:
-            user = user if user is not None else unquote(parts.username)
-            password = password if password is not None else unquote(parts.password or "")
-            netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-            if parts.port:
-                netloc += f":{parts.port}"
-            parts = parts._replace(netloc=netloc)
-        if token and user is not None:
-            raise ValueError("pyroscope sink: give either a token or basic auth (user/password), not both")
-        _http.check_retry_settings("pyroscope sink", timeout, retries, backoff)
+        parts = self._setup(url, token=token, user=user, password=password, tenant=tenant, ca=ca, cert=cert,
+                            key=key, verify=verify, timeout=timeout, retries=retries, backoff=backoff,
+                            headers=headers)
         self.api = api
         self.encoding = encoding
         path = PUSH_PATH if api == "push" else "/ingest"
         self.endpoint = urlunsplit(parts._replace(path=parts.path.rstrip("/") + path, query="", fragment=""))
         self.app = app
         self.tags = dict(tags or {})
-        self.timeout = float(timeout)
-        self.retries = int(retries)
-        self.backoff = float(backoff)
-        self.headers: dict[str, str] = dict(headers or {})
-        if token:
-            self.headers["Authorization"] = f"Bearer {token}"
-        elif user is not None:
-            cred = base64.b64encode(f"{user}:{password or ''}".encode()).decode("ascii")
-            self.headers["Authorization"] = f"Basic {cred}"
-        if tenant:
-            self.headers["X-Scope-OrgID"] = tenant
-        self._context = _http.tls_context("pyroscope sink", parts.scheme, ca, cert, key, verify)
         self.name = f"pyroscope:{urlunsplit(parts._replace(query='', fragment=''))}"
-        self._sleep = time.sleep  # tests may replace it
-        self.attempts = 0  # HTTP attempts made (for tests and stats)
 
     @classmethod
     def from_url(cls, rest: str) -> PyroscopeSink:
         url, options = split_query(rest)
         check_options("pyroscope", options, cls.OPTIONS)
-        kw: dict[str, Any] = {}
-        for k in ("api", "encoding", "app", "token", "user", "password", "tenant", "ca", "cert", "key"):
+        kw = cls.common_options(options)
+        for k in ("api", "encoding", "app", "user", "password"):
             if k in options:
                 kw[k] = options[k]
         if "token_file" in options:
@@ -171,17 +146,6 @@ class PyroscopeSink:
             except OSError as exc:
                 raise ValueError(f"pyroscope sink: cannot read token_file {options['token_file']!r}: "
                                  f"{exc.strerror or exc}") from None
-        for k in ("ca", "cert", "key"):
-            if k in kw and not os.path.isfile(kw[k]):
-                raise ValueError(f"pyroscope sink: {k} file {kw[k]!r} does not exist")
-        if "verify" in options:
-            kw["verify"] = parse_bool(options["verify"], "pyroscope sink verify")
-        if "timeout" in options:
-            kw["timeout"] = parse_duration(options["timeout"], "pyroscope sink timeout")
-        if "retries" in options:
-            kw["retries"] = parse_int(options["retries"], "pyroscope sink retries")
-        if "backoff" in options:
-            kw["backoff"] = float(parse_duration(options["backoff"], "pyroscope sink backoff"))
         return cls(url, **kw)
 
     # ------------------------------------------------------------------ request
@@ -259,13 +223,7 @@ class PyroscopeSink:
             body, ctype = self.body(data)
             url = self.request_url(data)
             extra = {}
-        headers = {**self.headers, **extra, "Content-Type": ctype, "User-Agent": "ringprof"}
-        _http.post(url, body, headers, timeout=self.timeout, retries=self.retries, backoff=self.backoff,
-                   retryable=_retryable, context=self._context, sleep=self._sleep, label=self.endpoint,
-                   on_attempt=self._count_attempt)
-
-    def _count_attempt(self) -> None:
-        self.attempts += 1
+        self._post(url, body, {**extra, "Content-Type": ctype}, retryable=_retryable, label=self.endpoint)
 
     def __repr__(self) -> str:
         return f"<PyroscopeSink {self.endpoint}>"
