@@ -79,7 +79,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from ._threads import Background
+from ._threads import Background, forget_dummy
 from .model import Frame
 
 __all__ = ["DEFAULT_INTERVAL", "TASK_ID_LABEL", "TASK_LABEL", "WAITING", "TaskWaitSampler", "WaitingRow"]
@@ -137,9 +137,9 @@ _Chain = tuple[Any, int, str]
 class TaskWaitSampler:
     """Snapshots of the pending tasks of one event loop (see the module docstring).
 
-    ``deliver(rows)`` receives :class:`WaitingRow` lists on the loop thread (or
-    the thread that calls :meth:`flush`); ``unit_ns`` converts wall time to
-    sample weight.  Start with :meth:`attach` (from any thread), stop with
+    ``deliver(rows)`` receives :data:`WaitingRow` lists on the snapshot thread
+    (or the thread that calls :meth:`flush` or :meth:`close`); ``unit_ns``
+    converts wall time to sample weight.  Start with :meth:`attach` (from any thread), stop with
     :meth:`close` (from any thread; idempotent).
     """
 
@@ -153,7 +153,7 @@ class TaskWaitSampler:
         self.max_depth = max_depth
         self._deliver = deliver
         self._unit_ns = max(int(unit_ns), 1)
-        self._lock = threading.Lock()  # the accumulator: ticks (loop thread) vs flush (any thread)
+        self._lock = threading.Lock()  # the accumulator: snapshots vs flush (any thread)
         self._closed = False
         self._stop = _thread.allocate_lock()
         self._stop.acquire()  # released by close()
@@ -245,6 +245,7 @@ class TaskWaitSampler:
             self.stats["errors"] += 1
             if self.stats["errors"] == 1:
                 log.warning("ringprof: async task snapshot failed: %r", exc)
+                forget_dummy()  # logging registered this raw thread with threading
         # Flush every 0.5 s with a few tasks, up to every 5 s with a thousand:
         # about 200 rows a second at most, and a usable timeline when it is cheap.
         if now - self._last_flush_ns >= min(max(len(self._live) * FLUSH_NS_PER_TASK, MIN_FLUSH_NS), FLUSH_NS):
