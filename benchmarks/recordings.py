@@ -49,11 +49,14 @@ while time.thread_time() < end:
 # Read the storage while recording, as a long-running service holds it (the old
 # version merged its per-drain chunks only when .data was read).
 data = prof._data
-cols = dict(data._cols)
-pending = list(getattr(data, "_pending", []))
-size = sum(sys.getsizeof(c) for c in cols.values())
-size += sum(sys.getsizeof(a) for chunk in pending for a in chunk.values()) + sys.getsizeof(pending)
-n = len(cols["stack"]) + sum(len(chunk["stack"]) for chunk in pending)
+if hasattr(data, "_store"):  # packed columns: the store counts its own allocated buffers
+    size, n = data.nbytes(), len(data)
+else:
+    cols = dict(data._cols)
+    pending = list(getattr(data, "_pending", []))
+    size = sum(sys.getsizeof(c) for c in cols.values())
+    size += sum(sys.getsizeof(a) for chunk in pending for a in chunk.values()) + sys.getsizeof(pending)
+    n = len(cols["stack"]) + sum(len(chunk["stack"]) for chunk in pending)
 prof.disable()
 print(size / max(n, 1), n)
 """

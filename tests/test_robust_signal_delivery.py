@@ -126,3 +126,33 @@ def test_thread_reusing_a_dead_threads_tid_before_the_sweep_is_armed() -> None:
     assert r["reused"] is not None, f"could not make a thread reuse a tid\n{child.describe()}"
     # 0.4 s of CPU at 500 Hz is ~200 intervals; a thread that is never armed has 0.
     assert r["mine"] >= 40, f"the thread that reused tid {r['reused']} was not sampled\n{child.describe()}"
+
+
+def test_new_threads_are_armed_without_a_profile_hook_on_312_and_later() -> None:
+    """On 3.12+ threading.setprofile is built on sys.monitoring and toggles
+    instrumentation interpreter-wide for every new thread: ringprof does not
+    install it there; it wraps Thread._bootstrap_inner.  A thread that lives
+    far less than a drain interval (no sweep runs) is still sampled, on every
+    version, and the program's own profile hook is left alone."""
+    child = run_child('''
+        prof = ringprof.Profile(interval=0.002, drain_interval=10)
+        prof.enable()
+        hook = threading.getprofile()
+        got = []
+        t = threading.Thread(target=lambda: got.append((threading.get_native_id(), burn(0.3))))
+        t.start()
+        t.join()
+        prof.disable()
+        after = threading.Thread(target=lambda: got.append(sys.getprofile()))
+        after.start()
+        after.join()
+        tid = got[0][0]
+        mine = int(prof.data.weight[prof.data.thread == tid].sum())
+        result(hook=repr(hook), mine=mine, version=list(sys.version_info[:2]), after=repr(got[1]))
+    ''', timeout=60)
+    r = child.result
+    if tuple(r["version"]) >= (3, 12):
+        assert r["hook"] == "None", f"a profile hook is installed on 3.12+: {r['hook']}\n{child.describe()}"
+    assert r["after"] == "None", f"a new thread got a profile function after disable(): {r}\n{child.describe()}"
+    # 0.3 s of CPU at 500 Hz is ~150 intervals.
+    assert r["mine"] >= 40, f"a short-lived thread was not sampled: {r}\n{child.describe()}"

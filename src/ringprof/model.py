@@ -19,9 +19,12 @@ Time attributed to a sample is ``weight * interval_ns`` (see
 :meth:`ProfileData.sample_ns`). Nothing here knows about the sampler: the model
 can be built by hand, which is how exporters are tested.
 
-Storage: the columns are stdlib :mod:`array` arrays (46 bytes per sample:
-int32 stack, int64 thread, time, weight and CPU ns, uint16 flags, int32 labels
-and depth), appended in place, so recording never imports numpy.  Reading a
+Storage: the columns are 46 bytes a sample at their full widths (int32
+stack, int64 thread, time, weight and CPU ns, uint16 flags, int32 labels and
+depth) but are kept packed, exactly, in stdlib :mod:`array` arrays (about
+10-21 bytes a sample; see :mod:`ringprof.sample_store`), so recording never
+imports numpy.  A recording with a sample cap folds its oldest samples into
+aggregate rows (:mod:`ringprof.folding`; ``meta["folded"]``).  Reading a
 column (``data.stack``, ...) returns a :class:`Column` snapshot: an
 ``array.array`` (``tolist()``, ``len``, iteration and the buffer protocol need
 no numpy) that also behaves as a numpy array for analysis (``col == 3``,
@@ -41,6 +44,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
+from .folding import FLAG_FOLDED as FLAG_FOLDED
+from .folding import FoldedSamples
+from .sample_store import COLUMN_TYPECODES, SampleStore
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -55,6 +62,7 @@ FLAG_NO_TSTATE = 0x04  #: the thread had no Python thread state
 FLAG_BAD_FRAME = 0x08  #: the frame walk stopped on an implausible frame
 FLAG_OTHER_INTERP = 0x10  #: the thread belonged to a sub-interpreter (not walked)
 FLAG_FINALIZING = 0x20  #: the interpreter was finalizing (not walked)
+# FLAG_FOLDED = 0x40 (Python only, from ringprof.folding): the row is an aggregate of folded samples.
 
 #: Documented keys of :attr:`ProfileData.meta`.
 META_KEYS = (
@@ -68,6 +76,7 @@ META_KEYS = (
     "pid",
     "argv",
     "stats",  # sampler statistics: samples, dropped, handler_ns, rate_per_thread, ...
+    "folded",  # present once samples were folded: see ringprof.folding.FoldedSamples.meta
 )
 
 
@@ -98,19 +107,10 @@ class Frame:
 
 #: Column name -> array typecode; the numpy dtypes of the columns follow from
 #: these (int32, int64, int64, int64, int64, uint16, int32, int32).
-_COLUMNS: dict[str, str] = {
-    "stack": "i",
-    "thread": "q",
-    "time_ns": "q",
-    "weight": "q",
-    "cpu_ns": "q",
-    "flags": "H",
-    "labels": "i",
-    "depth": "i",
-}
+_COLUMNS: dict[str, str] = COLUMN_TYPECODES
 _NP_DTYPES = {"i": "int32", "q": "int64", "H": "uint16"}
 _DEFAULTS = {"weight": 1, "cpu_ns": 0, "flags": 0, "labels": 0, "depth": 0}
-#: Bytes one sample takes in the columns.
+#: Bytes one sample takes in the columns at their full widths (as read, and in the saved format).
 BYTES_PER_SAMPLE = sum(array.array(tc).itemsize for tc in _COLUMNS.values())
 
 
@@ -251,8 +251,26 @@ class ProfileData:
         self._frame_ids: dict[Frame, int] = {}
         self._stack_ids: dict[tuple[int, ...], int] = {}
         self._label_ids: dict[tuple[tuple[str, str], ...], int] = {(): 0}
-        self._cols: dict[str, array.array[int]] = {k: array.array(tc) for k, tc in _COLUMNS.items()}
+        self._store = SampleStore()
+        self._folded: FoldedSamples | None = None
+        self._max_samples: int | None = None
         self._snapshots: dict[str, Column] = {}
+
+    @property
+    def max_samples(self) -> int | None:
+        """Samples kept unfolded (None: no cap); older ones are folded (see
+        :mod:`ringprof.folding`).  Set by the recording that owns the data."""
+        return self._max_samples
+
+    @max_samples.setter
+    def max_samples(self, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ValueError(f"max_samples must be None or >= 1, got {value}")
+        self._max_samples = value
+        if value is not None:
+            # Fold a segment at a time, at most a quarter of the cap: 3/4 of it or more stay unfolded.
+            self._store.segment_samples = max(1, min(value // 4, SampleStore().segment_samples))
+            self._fold()
 
     # ------------------------------------------------------------------ interning
     def intern_frame(self, frame: Frame) -> int:
@@ -306,9 +324,28 @@ class ProfileData:
         conversion; each ``chunk[name]`` has the typecode of the column)."""
         if not len(chunk["stack"]):
             return
-        for name, col in self._cols.items():
-            col.extend(chunk[name])
+        self._store.append(chunk)
         self._snapshots.clear()
+        if self._max_samples is not None and len(self._store) > self._max_samples:
+            self._fold()
+
+    def _fold(self) -> None:
+        cap = self._max_samples
+        store = self._store
+        if cap is None or len(store) <= cap or store.segments < 2:
+            return
+        folded = self._folded
+        if folded is None:
+            folded = self._folded = FoldedSamples()
+        while len(store) > cap and store.segments > 1:
+            folded.add(store.pop_oldest())
+        self.meta["folded"] = folded.meta(cap)
+        self._snapshots.clear()
+
+    @property
+    def folded(self) -> bool:
+        """True if some samples are folded rows (``flags & FLAG_FOLDED``)."""
+        return self._folded is not None or "folded" in self.meta
 
     def add_sample(self, frames_root_first: Iterable[Frame], thread: int = 0, time_ns: int = 0,
                    weight: int = 1, cpu_ns: int = 0, flags: int = 0,
@@ -321,7 +358,12 @@ class ProfileData:
     def _column(self, name: str) -> Column:
         snap = self._snapshots.get(name)
         if snap is None:
-            snap = self._snapshots[name] = Column(_COLUMNS[name], self._cols[name])
+            tc = _COLUMNS[name]
+            snap = Column(tc)
+            if self._folded is not None:
+                snap.extend(self._folded.column(name, tc))
+            snap.extend(self._store.column(name))
+            self._snapshots[name] = snap
         return snap
 
     @property
@@ -357,11 +399,14 @@ class ProfileData:
         return self._column("depth")
 
     def nbytes(self) -> int:
-        """Bytes held by the sample columns (the tables not included)."""
-        return sum(col.buffer_info()[1] * col.itemsize for col in self._cols.values())
+        """Bytes held by the samples: packed columns with their allocation slack
+        and side tables, and folded rows (the frame/stack/label tables and read
+        snapshots not included)."""
+        return self._store.nbytes() + (self._folded.nbytes() if self._folded is not None else 0)
 
     def __len__(self) -> int:
-        return len(self._cols["stack"])
+        """Samples held: kept samples plus folded rows."""
+        return len(self._store) + (len(self._folded) if self._folded is not None else 0)
 
     # ------------------------------------------------------------------ views
     @property
@@ -371,7 +416,7 @@ class ProfileData:
     def sample_ns(self) -> Column:
         """Nanoseconds each sample stands for: ``weight * interval``."""
         unit = self.interval_ns
-        return Column("q", [w * unit for w in self._cols["weight"]])
+        return Column("q", [w * unit for w in self._column("weight")])
 
     def stack_weights(self) -> np.ndarray:
         """Total weight per stack id (length ``len(stacks)``)."""
@@ -409,7 +454,7 @@ class ProfileData:
         return sorted(stats.values(), key=lambda s: (-s.total_weight, -s.self_weight, s.key))
 
     def total_weight(self) -> int:
-        return sum(self._cols["weight"])
+        return sum(self._column("weight"))
 
     # ------------------------------------------------------------------ transforms
     def filter(self, mask: npt.ArrayLike | None = None, *, thread: int | None = None,
@@ -418,7 +463,7 @@ class ProfileData:
         """A new ProfileData with only the selected samples (tables are shared copies)."""
         out = self._copy_tables()
         if mask is None and thread is None and labels is None and start_ns is None and end_ns is None:
-            out._cols = {k: array.array(tc, self._cols[k]) for k, tc in _COLUMNS.items()}
+            out._store = SampleStore.from_columns({k: self._column(k) for k in _COLUMNS})
             return out
         np = _numpy()
         keep = self.select_mask(thread=thread, labels=labels, start_ns=start_ns, end_ns=end_ns)
@@ -462,8 +507,9 @@ class ProfileData:
             while i < len(stack) - 1 and is_wrapper(self.frames[stack[i]]):
                 i += 1
             remap.append(out.intern_stack(stack[i:]))
-        out._cols = {k: array.array(tc, self._cols[k]) for k, tc in _COLUMNS.items()}
-        out._cols["stack"] = array.array("i", [remap[s] for s in self._cols["stack"]])
+        cols: dict[str, array.array[int]] = {k: self._column(k) for k in _COLUMNS}
+        cols["stack"] = array.array("i", [remap[s] for s in cols["stack"]])
+        out._store = SampleStore.from_columns(cols)
         return out
 
     def _copy_tables(self) -> ProfileData:
@@ -487,9 +533,9 @@ class ProfileData:
         lmap = [self.intern_labels(ls) for ls in other.label_sets]
         self.threads.update(other.threads)
         if len(other):
-            cols = {k: array.array(tc, other._cols[k]) for k, tc in _COLUMNS.items()}
-            cols["stack"] = array.array("i", [smap[s] for s in other._cols["stack"]])
-            cols["labels"] = array.array("i", [lmap[x] for x in other._cols["labels"]])
+            cols: dict[str, array.array[int]] = {k: other._column(k) for k in _COLUMNS}
+            cols["stack"] = array.array("i", [smap[s] for s in cols["stack"]])
+            cols["labels"] = array.array("i", [lmap[x] for x in cols["labels"]])
             self.append_columns(cols)
 
     # ------------------------------------------------------------------ persistence
@@ -508,7 +554,7 @@ class ProfileData:
             "stacks": [list(s) for s in self.stacks],
             "label_sets": self.label_sets,
             "threads": {str(k): v for k, v in self.threads.items()},
-            "columns": {k: enc(self._cols[k]) for k in _COLUMNS},
+            "columns": {k: enc(self._column(k)) for k in _COLUMNS},
         }
 
     @classmethod
@@ -543,7 +589,7 @@ class ProfileData:
             raise ValueError("corrupt ringprof profile: columns differ in length")
         if n and (min(cols["stack"]) < 0 or max(cols["stack"]) >= len(out.stacks)):
             raise ValueError("corrupt ringprof profile: stack id out of range")
-        out._cols = cols
+        out._store = SampleStore.from_columns(cols)
         out._snapshots.clear()
         return out
 

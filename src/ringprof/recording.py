@@ -24,6 +24,7 @@ from typing import Any, Literal, NamedTuple
 
 from . import _native, process_hooks, sampler
 from .cprofile import CProfileMethods
+from .folding import DEFAULT_MAX_SAMPLES
 from .model import ProfileData
 from .resolve import Batch
 from .sampler import Mode, Settings, Subscription, TimerKind, validate_options
@@ -74,7 +75,10 @@ class Profile(CProfileMethods):
     including threads blocked in I/O.  ``max_depth`` frames are kept per sample
     (the leaf side).  ``threads`` picks the threads recorded: None (all),
     ``"current"`` (the thread calling :meth:`enable`) or thread ids /
-    :class:`threading.Thread` objects.  ``timer``, ``timeunit``, ``subcalls``
+    :class:`threading.Thread` objects.  ``max_samples`` caps the samples kept
+    as taken (None: no cap); older ones are folded into one row per stack,
+    thread and label set, with their weights exact (see
+    :mod:`ringprof.folding`).  ``timer``, ``timeunit``, ``subcalls``
     and ``builtins`` are accepted for cProfile compatibility (also
     positionally: ``Profile(timer, timeunit, subcalls, builtins)``) and ignored.
 
@@ -101,6 +105,7 @@ class Profile(CProfileMethods):
         ring_bytes: int = 1 << 18,
         follow_fork: bool = False,
         threads: ThreadsArg = None,
+        max_samples: int | None = DEFAULT_MAX_SAMPLES,
         async_tasks: bool = False,
         async_interval: float = 0.1,
         async_budget: float = 0.01,
@@ -120,6 +125,9 @@ class Profile(CProfileMethods):
             raise ValueError(f"ring_bytes must be a power of two >= 4096, got {ring_bytes}")
         if threads is not None and threads != "current":
             threads = _thread_ids(threads)  # validate now; a generator is read once
+        if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 100):
+            raise ValueError(f"max_samples must be None or an int >= 100, got {max_samples!r}")
+        self.max_samples = max_samples
         if async_tasks:
             from .async_wait import validate
 
@@ -135,7 +143,7 @@ class Profile(CProfileMethods):
         self.ring_bytes = ring_bytes
         self.follow_fork = follow_fork
         self.threads = threads
-        self._data = ProfileData(self._base_meta())
+        self._data = self._new_data()
         # Lock order: _state_lock (enable/disable) -> the sampler's locks -> _lock
         # (the data, taken by deliveries).  Never call the sampler holding _lock.
         self._state_lock = threading.RLock()
@@ -159,6 +167,11 @@ class Profile(CProfileMethods):
         self.continuous: Any = None
 
     # ------------------------------------------------------------------ metadata
+    def _new_data(self) -> ProfileData:
+        data = ProfileData(self._base_meta())
+        data.max_samples = self.max_samples
+        return data
+
     def _base_meta(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
@@ -471,7 +484,7 @@ class Profile(CProfileMethods):
                 self._stats_at_open = now
                 self._active_since = time.monotonic()
             self._update_rates()
-            new = ProfileData(self._base_meta())
+            new = self._new_data()
             for key in ("mode", "interval", "max_depth", "timer", "requested"):
                 if key in old.meta:
                     new.meta[key] = old.meta[key]
@@ -629,7 +642,7 @@ def _after_fork_in_child() -> None:
             continue
         child = Profile(prof.interval, prof.mode, prof.max_depth, timer_kind=prof.timer_kind,
                         drain_interval=prof.drain_interval, ring_bytes=prof.ring_bytes, follow_fork=True,
-                        threads=None if prof.threads is None else prof.threads)
+                        threads=None if prof.threads is None else prof.threads, max_samples=prof.max_samples)
         try:
             with child._state_lock:
                 child._sub = child._subscribe(None if prof.threads is None else

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, NamedTuple
 
-from . import _native
+from . import _native, label_table
 from ._threads import Background, forget_dummy
 from .resolve import Batch, Resolver
 
@@ -234,6 +234,7 @@ class _Sampler:
                  ["thread"] if requested.timer_kind == "auto" else [requested.timer_kind])
         error: Exception | None = None
         timer = None
+        label_table.set_sampling(True)  # from now on, samples may name a label set until drained
         for kind in kinds:
             try:
                 native.start(requested.mode, kind, requested.interval, requested.max_depth, requested.ring_bytes)
@@ -248,6 +249,7 @@ class _Sampler:
             error = None
             break
         if error is not None:
+            label_table.set_sampling(False)
             raise RuntimeError(str(error)) from None
         self.settings = requested._replace(timer=timer)
         self.wake = threading.Event()
@@ -323,6 +325,7 @@ class _Sampler:
                 thread.join(timeout=5)
             with self.drain_lock:
                 self._drain_pass(final=True)
+            label_table.set_sampling(False)  # the last sample is drained
             native.set_codes_active(False)
             native.release_codes(native.codes_mark())
             if self._gc_poke in gc.callbacks:
@@ -383,6 +386,7 @@ class _Sampler:
         (drain_lock held).  Returns whether there were records."""
         native = _native.load()
         began = time.monotonic_ns()
+        labels_token = label_table.drain_begins()
         buf, mark = native.drain()
         self.counters["drains"] += 1
         try:
@@ -398,6 +402,8 @@ class _Sampler:
                     sub.receive(batch, sub.rows(batch))
                 except Exception as exc:  # one broken recording must not starve the others
                     self._failed(exc)
+        # Every label id this pass copied is looked up: sets unused since before it began may go.
+        label_table.drain_ends(labels_token)
         if final:
             with self.subs_lock:
                 self.subs = []
@@ -480,38 +486,77 @@ class _ThreadStartHook:
     less than a drain interval are sampled too.  The drain's periodic sweep
     stays the source of truth (it also covers ``_thread`` and C threads).
 
-    ``threading.setprofile`` hands our function to every new thread; it runs
-    once, on the thread's first profile event, registers the thread and hands
-    over to the user's own hook, if there was one.
+    On 3.11 ``threading.setprofile`` hands our function to every new thread;
+    it runs once, on the thread's first profile event, registers the thread
+    and hands over to the user's own hook, if there was one.
+
+    On 3.12+ ``sys.setprofile`` is built on ``sys.monitoring``: each new
+    thread that installs and removes a profile function switches legacy
+    profiling instrumentation on and off for the whole interpreter, which cost
+    a thread-per-request program 9 % of its main thread's work (issue 11,
+    item 12).  There the hook wraps ``threading.Thread._bootstrap_inner``
+    instead (the method every ``threading`` thread runs first, on the new
+    thread): one Python call per new thread and nothing interpreter-wide.  A
+    subclass that overrides ``_bootstrap_inner`` is armed by the sweep.
     """
+
+    WRAP_BOOTSTRAP = sys.version_info >= (3, 12)
 
     def __init__(self, sampler: _Sampler) -> None:
         self.sampler = sampler
         self.previous: Any = None
         self.installed = False
+        self.original_bootstrap: Any = None
 
-    def _hook(self, frame: Any, event: str, arg: Any) -> Any:
-        previous = self.previous
-        sys.setprofile(previous)
+    def _arm_current_thread(self) -> None:
         try:
             _native.load().register_current_thread()
             if self.sampler.deferred_until is not None:
                 self.sampler.ensure_thread()  # the program starts threads: so may we
         except Exception:  # pragma: no cover - never break the user's thread
             pass
+
+    def _hook(self, frame: Any, event: str, arg: Any) -> Any:
+        previous = self.previous
+        sys.setprofile(previous)
+        self._arm_current_thread()
         if previous is not None:
             return previous(frame, event, arg)
         return None
 
+    def _wrapped_bootstrap(self) -> Any:
+        original = self.original_bootstrap
+        hook = self
+
+        def _bootstrap_inner(thread: threading.Thread) -> None:
+            if hook.installed:
+                hook._arm_current_thread()
+            original(thread)
+
+        _bootstrap_inner.__wrapped__ = original  # type: ignore[attr-defined]
+        return _bootstrap_inner
+
     def install(self) -> None:
-        if not self.installed:
+        if self.installed:
+            return
+        if self.WRAP_BOOTSTRAP:
+            current = getattr(threading.Thread, "_bootstrap_inner", None)
+            if current is None:
+                return  # not CPython's threading: the sweep arms threads
+            if getattr(current, "__wrapped__", None) is None or self.original_bootstrap is None:
+                self.original_bootstrap = current
+                threading.Thread._bootstrap_inner = self._wrapped_bootstrap()  # type: ignore[attr-defined]
+        else:
             self.previous = threading.getprofile()
             threading.setprofile(self._hook)
-            self.installed = True
+        self.installed = True
 
     def uninstall(self) -> None:
+        """Stop arming new threads.  On 3.12+ the wrapper stays in place and
+        does nothing while uninstalled: a thread may be inside it right now,
+        and another library may have wrapped it in turn."""
         if self.installed:
-            if threading.getprofile() == self._hook:
+            if not self.WRAP_BOOTSTRAP and threading.getprofile() == self._hook:
                 threading.setprofile(self.previous)
             self.installed = False
 

@@ -25,6 +25,14 @@ second writes.  Memory beyond the model is about 40 bytes per sample (time-sorte
 copies of the columns) plus 8 bytes per event of the largest thread; the output
 is about 110-150 bytes per event (see the README for measured sizes).
 :func:`render` (bytes in memory) is for small profiles and tests.
+
+Folded recordings (:mod:`ringprof.folding`): a folded row is the aggregate of
+many older samples whose times were dropped.  Such rows are drawn on a track
+of their own per thread, named ``"<thread> (folded: aggregated, not in time
+order)"`` (track id: the thread id plus :data:`FOLDED_TRACK`), laid end to end
+from the oldest folded time, grouped by stack, each as long as its weight
+times the interval: the time axis of that track means nothing, the widths are
+exact.
 """
 
 from __future__ import annotations
@@ -37,7 +45,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from ringprof.model import Frame, ProfileData
+from ringprof.model import FLAG_FOLDED, Frame, ProfileData
+
+#: Added to a thread id to name the track of its folded rows.
+FOLDED_TRACK = 1 << 32
 
 EXTENSIONS: tuple[str, ...] = (".trace.json", ".chrome.json")
 
@@ -178,10 +189,11 @@ def write_to(data: ProfileData, out: IO[bytes], *, lines: bool = False) -> None:
     process = " ".join(str(a) for a in argv) if isinstance(argv, list) and argv else "python"
 
     keep = data.weight > 0
-    times = data.time_ns[keep]
+    all_times, all_threads = _folded_tracks(data, keep)
+    times = all_times[keep]
     t0 = int(times.min()) if times.size else 0
-    order = np.lexsort((np.arange(times.size), times, data.thread[keep]))
-    threads = data.thread[keep][order]
+    order = np.lexsort((np.arange(times.size), times, all_threads[keep]))
+    threads = all_threads[keep][order]
     times = times[order]
     ends = times + data.sample_ns()[keep][order]
     sids = data.stack[keep][order]
@@ -196,7 +208,10 @@ def write_to(data: ProfileData, out: IO[bytes], *, lines: bool = False) -> None:
     events = _EventWriter(out)
     events.add(_dump({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": process}}))
     for tid in tids:
-        name = data.threads.get(tid) or f"thread {tid}"
+        base = tid - FOLDED_TRACK if tid >= FOLDED_TRACK else tid
+        name = data.threads.get(base) or f"thread {base}"
+        if tid >= FOLDED_TRACK:
+            name += " (folded: aggregated, not in time order)"
         events.add(_dump({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": name}}))
     keys = _Keys(data, lines)
     for tid, lo, hi in zip(tids, lows, highs, strict=True):
@@ -210,10 +225,35 @@ def write_to(data: ProfileData, out: IO[bytes], *, lines: bool = False) -> None:
         del event_ends
     events.flush()
     other: dict[str, Any] = {"exporter": "ringprof"}
-    for key in ("mode", "interval", "start_time", "duration", "python"):
+    for key in ("mode", "interval", "start_time", "duration", "python", "folded"):
         if key in data.meta:
             other[key] = data.meta[key]
     out.write(b'],"displayTimeUnit":"ms","otherData":' + _dump(other).encode("ascii") + b"}")
+
+
+def _folded_tracks(data: ProfileData, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The time and thread columns, with folded rows moved to their own
+    tracks and laid end to end (see the module docstring)."""
+    times = data.time_ns.numpy()
+    threads = data.thread.numpy()
+    folded = ((data.flags.numpy() & FLAG_FOLDED) != 0) & keep
+    if not folded.any():
+        return times, threads
+    times, threads = times.copy(), threads.copy()
+    info = data.meta.get("folded")
+    origin = info.get("oldest_ns") if isinstance(info, dict) else None
+    origin = int(origin) if isinstance(origin, int) else int(times[folded].min())
+    durations = data.sample_ns().numpy()
+    sids = data.stack.numpy()
+    for tid in np.unique(threads[folded]).tolist():
+        rows = np.flatnonzero(folded & (threads == tid)).tolist()
+        rows.sort(key=lambda r: data.stacks[int(sids[r])])  # like stacks side by side: they merge
+        at = origin
+        for r in rows:
+            times[r] = at
+            at += int(durations[r])
+        threads[rows] = tid + FOLDED_TRACK
+    return times, threads
 
 
 def to_dict(data: ProfileData, *, lines: bool = False) -> dict[str, Any]:

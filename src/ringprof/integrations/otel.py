@@ -28,7 +28,7 @@ profiles do and keeps the number of label sets down.
 
 Costs and limits: starting a labelled span interns a new label set (a dict
 and a C call, ~2 us).  Label sets are kept for the life of the process
-(``ringprof.labels``' table is append-only), so the processor stops labelling
+(the ids this processor sets are pinned in ``ringprof.labels``' table), so the processor stops labelling
 new spans after ``max_label_sets`` sets (default 50,000, tens of MB at most)
 and logs it once.  Labels are per OS thread: in asyncio code, use the ASGI
 middleware (:mod:`ringprof.integrations.asgi`), which makes them follow the
@@ -47,6 +47,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
+from ..label_table import live_count as live_label_sets
 from ..labels import intern, lookup
 from ..model import ProfileData
 from . import get_label, select, set_label
@@ -101,10 +102,11 @@ class RingprofSpanProcessor(SpanProcessor):
         span_hex = format(ctx.span_id, "016x")
         previous = get_label()
         label = intern({**lookup(previous), "trace_id": format(ctx.trace_id, "032x"), "span_id": span_hex})
-        if label > self.max_label_sets:
+        live = live_label_sets()  # ids are never reused: they count released sets too
+        if live > self.max_label_sets:
             self._full = True
             log.warning("ringprof: %d label sets interned; no longer labelling spans with their ids "
-                        "(max_label_sets; consider RingprofSpanProcessor(root_only=True))", label)
+                        "(max_label_sets; consider RingprofSpanProcessor(root_only=True))", live)
             return
         set_label(label)
         with self._lock:

@@ -1,0 +1,178 @@
+"""The process-wide table of label sets: id <-> label dict, and their release.
+
+The native sampler copies a thread's label-set id (a small integer) into each
+sample; the drain maps ids back to dicts with :func:`lookup`.  Ids are never
+reused.  A set is kept while something may still name it:
+
+* :func:`intern` pins a set for the life of the process (integrations cache
+  the ids they set on threads);
+* :func:`acquire` / :func:`release` count the users of a set (``with
+  ringprof.labels(...)`` holds its merged set from entering to leaving: the
+  id is set on the thread after :func:`acquire` and unset before
+  :func:`release`).
+
+A set no one holds any more may still be named by samples that are in the
+rings, not drained yet.  While the sampler runs it is therefore released only
+when a drain pass that **began after** the set's last release has **ended**
+(:func:`drain_begins` / :func:`drain_ends`, called by the sampler around each
+pass): that pass copied every sample taken under the set and looked its
+labels up.  While no sampler runs (:func:`set_sampling`), nothing is in the
+rings and an unused set goes at once.  So a sample never names a released
+id; :func:`lookup` counts it in ``stats()["late_lookups"]`` if one ever did.
+
+Imports nothing but ``_thread`` and ``os`` (``import ringprof`` imports this module).
+"""
+
+from __future__ import annotations
+
+import _thread
+import os  # already imported at interpreter start-up
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_Key = tuple[tuple[str, str], ...]
+
+_lock = _thread.allocate_lock()
+_sets: dict[int, dict[str, str]] = {0: {}}
+_ids: dict[_Key, int] = {(): 0}
+_keys: dict[int, _Key] = {0: ()}
+_users: dict[int, int] = {}  # id -> holders (acquire - release); absent: none
+_pinned: set[int] = {0}
+_unused: dict[int, int] = {}  # id -> drain passes begun when it lost its last holder
+_next_id = 1
+_sampling = False
+_passes_begun = 0
+_counters = {"released": 0, "late_lookups": 0}
+
+
+def _key(labels: Mapping[str, str]) -> _Key:
+    return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+
+
+def _insert(key: _Key) -> int:
+    """The id of ``key``, interned if new (_lock held)."""
+    global _next_id
+    lid = _ids.get(key)
+    if lid is None:
+        lid = _next_id
+        _next_id += 1
+        _ids[key] = lid
+        _keys[lid] = key
+        _sets[lid] = dict(key)
+    return lid
+
+
+def intern(labels: Mapping[str, str]) -> int:
+    """The id of a label set (0 for the empty set), kept for the life of the process."""
+    key = _key(labels)
+    lid = _ids.get(key)
+    if lid is not None and lid in _pinned:
+        return lid
+    with _lock:
+        lid = _insert(key)
+        _pinned.add(lid)
+        _unused.pop(lid, None)
+    return lid
+
+
+def acquire(labels: Mapping[str, str]) -> int:
+    """The id of a label set, held until :func:`release` (0 for the empty set)."""
+    key = _key(labels)
+    with _lock:
+        lid = _insert(key)
+        _users[lid] = _users.get(lid, 0) + 1
+        _unused.pop(lid, None)
+    return lid
+
+
+def release(label_id: int) -> None:
+    """Drop one hold on ``label_id`` (taken by :func:`acquire`); the set goes
+    once no one holds it and no undrained sample can name it."""
+    with _lock:
+        held = _users.get(label_id, 0) - 1
+        if held > 0:
+            _users[label_id] = held
+            return
+        _users.pop(label_id, None)
+        if label_id in _pinned or label_id not in _sets:
+            return
+        if _sampling:
+            _unused[label_id] = _passes_begun
+        else:
+            _forget(label_id)
+
+
+def _forget(label_id: int) -> None:
+    key = _keys.pop(label_id)
+    del _ids[key]
+    del _sets[label_id]
+    _counters["released"] += 1
+
+
+def lookup(label_id: int) -> dict[str, str]:
+    """The label set of an id; an unknown id reads as no labels."""
+    found = _sets.get(label_id)
+    if found is None:
+        if label_id:
+            _counters["late_lookups"] += 1
+        return {}
+    return found
+
+
+def set_sampling(active: bool) -> None:
+    """The sampler starts (before its first sample) or has stopped (after its
+    last drain): when stopped, unused sets go at once."""
+    global _sampling
+    with _lock:
+        _sampling = active
+        if not active:
+            for lid in list(_unused):
+                del _unused[lid]
+                _forget(lid)
+
+
+def drain_begins() -> int:
+    """A drain pass is about to copy the rings; returns its token for :func:`drain_ends`."""
+    global _passes_begun
+    with _lock:
+        _passes_begun += 1
+        return _passes_begun
+
+
+def drain_ends(token: int) -> None:
+    """The pass of ``token`` has delivered (looked up) everything it copied:
+    release the sets that lost their last holder before it began."""
+    with _lock:
+        if not _unused:
+            return
+        done = [lid for lid, began in _unused.items() if began < token]
+        for lid in done:
+            del _unused[lid]
+            _forget(lid)
+
+
+def live_count() -> int:
+    """Label sets held now (the empty one included)."""
+    return len(_sets)
+
+
+def stats() -> dict[str, int]:
+    """``live`` sets (the empty one included), ``unused`` (waiting for a drain),
+    ``released`` so far, ``late_lookups`` (ids looked up after release: 0)."""
+    return {"live": len(_sets), "unused": len(_unused), **_counters}
+
+
+def _after_fork_in_child() -> None:
+    """The lock may have been held by a thread that does not exist here; the
+    rings start empty in the child, so nothing undrained names a set."""
+    global _lock, _sampling
+    _lock = _thread.allocate_lock()
+    _sampling = False
+    for lid in list(_unused):
+        del _unused[lid]
+        _forget(lid)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
