@@ -16,7 +16,7 @@ import ringprof
 from ringprof import async_wait
 from ringprof.model import ProfileData
 
-HOLD = 0.6  # seconds every scenario task stays suspended
+HOLD = 1.0  # seconds every scenario task stays suspended
 
 
 def stacks_by_leaf(data: ProfileData) -> dict[str, list[tuple[str, ...]]]:
@@ -43,6 +43,7 @@ def weight_by_leaf(data: ProfileData) -> Counter[str]:
 
 def record(scenario: Callable[[], Awaitable[Any]], **options: Any) -> ringprof.Profile:
     async def main() -> ringprof.Profile:
+        options.setdefault("async_budget", 0.1)  # attribution tests: do not let the 1 % budget thin the snapshots
         prof = ringprof.Profile(mode="cpu", async_tasks=True, async_interval=0.02, **options)
         prof.enable()  # inside the loop: watches it
         try:
@@ -197,7 +198,7 @@ def test_every_waiting_task_weighs_its_wall_time(scenario_profile: ringprof.Prof
     # Each of these tasks was suspended for HOLD seconds: equal weights, HOLD worth each.
     unit = scenario_profile.data.interval_ns / 1e9
     for w in full:
-        assert abs(w * unit - HOLD) <= 0.25 * HOLD, (weights, unit)
+        assert abs(w * unit - HOLD) <= 0.3 * HOLD, (weights, unit)
     # the lock waiter waited as long as the holder held the lock
     assert abs(weights["lock_waiter"] - weights["lock_holder"]) <= 0.25 * weights["lock_holder"], weights
 
@@ -213,7 +214,7 @@ def test_labels_and_metadata(scenario_profile: ringprof.Profile) -> None:
     assert (waiting.cpu_ns == 0).all()
     meta = data.meta["async"]
     assert meta["snapshots"] >= 10 and meta["errors"] == 0 and meta["interval"] == 0.02
-    assert meta["cost_ns"] > 0 and meta["budget"] == 0.01
+    assert meta["cost_ns"] > 0 and meta["budget"] == 0.1
 
 
 def test_named_tasks_and_running_task_is_not_waiting() -> None:
