@@ -475,3 +475,40 @@ def test_screenshot(browser: WebDriver, tmp_path: Path) -> None:
     if os.environ.get("RINGPROF_UPDATE_SCREENSHOT") == "1":
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, REPO / "docs" / "flamegraph.png")
+
+
+def async_model() -> ProfileData:
+    """On-CPU samples (30) and asyncio waiting samples (70, state=waiting) of one loop thread."""
+    data = ProfileData({"mode": "cpu", "interval": 0.01, "argv": ["svc.py"]})
+    handler = Frame("handler", "svc.py", 10, 12)
+    data.add_sample([handler, Frame("render", "svc.py", 20, 21)], thread=MAIN_TID, weight=30, cpu_ns=300_000_000)
+    data.add_sample([handler, Frame("fetch_user", "svc.py", 30, 31), Frame("Pool.acquire", "pool.py", 5, 9)],
+                    thread=MAIN_TID, weight=50, labels={"state": "waiting", "task": "Task-1", "task_id": "0x1"})
+    data.add_sample([handler, Frame("sleep", "asyncio/tasks.py", 600, 649)], thread=MAIN_TID, weight=20,
+                    labels={"state": "waiting", "task": "Task-2", "task_id": "0x2"})
+    return data
+
+
+def test_async_switch_shows_cpu_waiting_or_both(browser: WebDriver, tmp_path: Path) -> None:
+    load(browser, tmp_path, async_model())
+    field = browser.find_element(By.ID, "state-field")
+    assert field.is_displayed()
+    assert state(browser)["state"] == "all" and state(browser)["totalWeight"] == 100
+    browser.find_element(By.ID, "state-cpu").click()
+    WebDriverWait(browser, 5).until(lambda d: state(d)["totalWeight"] == 30)
+    assert js(browser, "return window.ringprof.rectOf('fetch_user', 0)") is None
+    assert js(browser, "return window.ringprof.rectOf('render', 0)") is not None
+    browser.find_element(By.ID, "state-waiting").click()
+    WebDriverWait(browser, 5).until(lambda d: state(d)["totalWeight"] == 70)
+    assert js(browser, "return window.ringprof.rectOf('render', 0)") is None
+    hover(browser, "fetch_user")
+    assert "Total\n500 ms\n71.4%" in browser.find_element(By.ID, "tooltip").text
+    assert "on" in (browser.find_element(By.ID, "state-waiting").get_attribute("class") or "")
+    browser.find_element(By.ID, "state-all").click()
+    WebDriverWait(browser, 5).until(lambda d: state(d)["totalWeight"] == 100)
+
+
+def test_async_switch_hidden_without_waiting_samples(browser: WebDriver, tmp_path: Path) -> None:
+    load(browser, tmp_path, simple_model())
+    assert not browser.find_element(By.ID, "state-field").is_displayed()
+    assert state(browser)["hasWaiting"] is False

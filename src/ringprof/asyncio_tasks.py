@@ -179,15 +179,22 @@ def _run(handle: Any) -> None:
     return None
 
 
+def task_id(task: Any) -> int:
+    """The task's ``task_id`` label: a process-wide counter, one per task,
+    stable for its life (``id()`` values are reused).  The async view
+    (:mod:`ringprof.async_wait`) labels waiting samples with the same id."""
+    found = _task_ids.get(task)
+    if found is None:
+        found = _task_ids[task] = next(_next_task_id)
+    return found
+
+
 def _resolve(ctx: contextvars.Context | None, state: LabelState | None, owner: Any, outer: int) -> int:
     """The label of a step of the task ``owner`` whose context is not stamped
     for it (yet), stamped now."""
     user = state[2] if state is not None else outer
     try:
-        task_id = _task_ids.get(owner)
-        if task_id is None:
-            task_id = _task_ids[owner] = next(_next_task_id)
-        label = acquire({**lookup(user), "task": str(owner.get_name()), "task_id": str(task_id)})
+        label = acquire({**lookup(user), "task": str(owner.get_name()), "task_id": str(task_id(owner))})
     except Exception:  # a Task subclass that misbehaves must not break the loop
         return user
     # Held while the task's context (or one copied from it) refers to it; the

@@ -81,6 +81,13 @@ class Profile(CProfileMethods):
     :mod:`ringprof.folding`).  ``timer``, ``timeunit``, ``subcalls``
     and ``builtins`` are accepted for cProfile compatibility (also
     positionally: ``Profile(timer, timeunit, subcalls, builtins)``) and ignored.
+
+    ``async_tasks=True`` adds the async view (:mod:`ringprof.async_wait`):
+    every ``async_interval`` seconds, for every pending asyncio task of the
+    event loop running in the thread that calls :meth:`enable` (more loops:
+    :meth:`watch_loop`), a *waiting* sample of the chain the task is suspended
+    in, weighted by wall time and labelled ``state=waiting``, ``task`` and
+    ``task_id``; snapshots use at most ``async_budget`` of a core.
     """
 
     def __init__(
@@ -99,6 +106,9 @@ class Profile(CProfileMethods):
         follow_fork: bool = False,
         threads: ThreadsArg = None,
         max_samples: int | None = DEFAULT_MAX_SAMPLES,
+        async_tasks: bool = False,
+        async_interval: float = 0.1,
+        async_budget: float = 0.01,
     ) -> None:
         if callable(interval):
             # cProfile.Profile(timer, timeunit, subcalls, builtins) passed positionally:
@@ -118,6 +128,13 @@ class Profile(CProfileMethods):
         if max_samples is not None and (not isinstance(max_samples, int) or max_samples < 100):
             raise ValueError(f"max_samples must be None or an int >= 100, got {max_samples!r}")
         self.max_samples = max_samples
+        if async_tasks:
+            from .async_wait import validate
+
+            validate(async_interval, async_budget)
+        self.async_tasks = bool(async_tasks)
+        self.async_interval = float(async_interval)
+        self.async_budget = float(async_budget)
         self.interval = float(interval)
         self.mode: Mode = mode
         self.max_depth = max_depth
@@ -141,6 +158,10 @@ class Profile(CProfileMethods):
         self._label_map: dict[int, int] = {0: 0}  # process label id -> model label id
         self._thread_counts: Counter[int] = Counter()
         self._errors: list[str] = []
+        self._waiters: list[Any] = []  # async_wait.TaskWaitSampler, one per watched loop
+        self._async_stats: dict[str, Any] = {}  # counters of closed waiters
+        # Interning caches of waiting samples, valid for one ProfileData: (data, stack ids, label ids).
+        self._waiting_ids: tuple[ProfileData | None, dict[Any, int], dict[Any, int]] = (None, {}, {})
         #: The :class:`ringprof.continuous.Continuous` controller cutting this
         #: profile into windows (``ringprof.start(continuous=True)``), or None.
         self.continuous: Any = None
@@ -200,6 +221,55 @@ class Profile(CProfileMethods):
             if self._sub is not None:
                 return
             self._sub = self._subscribe(_thread_ids(self.threads))
+            if self.async_tasks:
+                import asyncio
+
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    loop = None
+                if loop is not None:
+                    self.watch_loop(loop)
+                else:
+                    sampler.log.warning("ringprof: Profile(async_tasks=True) enabled outside a running event loop: "
+                                        "no task is watched until Profile.watch_loop(loop) is called")
+
+    def watch_loop(self, loop: Any) -> None:
+        """Record the waiting tasks of ``loop`` too (``async_tasks=True`` only;
+        thread-safe; a no-op for a loop already watched or a disabled profile)."""
+        if not self.async_tasks:
+            raise ValueError("watch_loop() needs Profile(async_tasks=True)")
+        from .async_wait import TaskWaitSampler
+
+        with self._state_lock:
+            if self._sub is None or any(w.loop is loop and not w.closed for w in self._waiters):
+                return
+            waiter = TaskWaitSampler(loop, self._receive_waiting, self._data.interval_ns, self.async_interval,
+                                     self.async_budget, self.max_depth)
+            waiter.attach()
+            self._waiters.append(waiter)
+            with self._lock:
+                self._async_stats["loops"] = int(self._async_stats.get("loops", 0)) + 1
+
+    def _close_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.close()
+            self._merge_async_stats(self._async_stats, waiter.stats)
+
+    @staticmethod
+    def _merge_async_stats(into: dict[str, Any], stats: dict[str, Any]) -> None:
+        for key, value in stats.items():
+            if key == "max_cost_ns":
+                into[key] = max(int(into.get(key, 0)), int(value))
+            elif key in ("interval", "budget"):
+                into[key] = value
+            else:
+                into[key] = into.get(key, 0) + value
+
+    def _flush_waiters(self) -> None:
+        for waiter in list(self._waiters):
+            waiter.flush()
 
     def disable(self) -> None:
         """Stop recording; every sample taken so far ends up in the profile
@@ -207,6 +277,7 @@ class Profile(CProfileMethods):
         disabled, no signal handler runs and no timer is armed afterwards.  A
         no-op if not enabled."""
         with self._state_lock:
+            self._close_waiters()
             sub, self._sub = self._sub, None
             if sub is not None:
                 self._close(sub)
@@ -293,6 +364,7 @@ class Profile(CProfileMethods):
         """The sampler stopped under us (exit, a foreign SIGPROF handler)."""
         with self._state_lock, self._lock:
             self._sub = None
+            self._close_waiters()
             if self._open:
                 self._open = 0
                 self._closed_all()
@@ -344,6 +416,48 @@ class Profile(CProfileMethods):
             self._thread_counts.update(chunk["thread"])
             data.meta["stats"]["samples"] = int(data.meta["stats"].get("samples", 0)) + len(sids)
 
+    def _receive_waiting(self, rows: list[Any]) -> None:
+        """Waiting samples from the async view (``async_wait.WaitingRow`` lists)."""
+        import array
+
+        from .async_wait import TASK_ID_LABEL, TASK_LABEL, WAITING
+
+        with self._lock:
+            data = self._data
+            if self._waiting_ids[0] is not data:
+                self._waiting_ids = (data, {}, {})
+            _, stack_ids, label_ids = self._waiting_ids
+            n = len(rows)
+            sids = array.array("i")
+            labels = array.array("i")
+            threads, weights, times, depths = (array.array("q"), array.array("q"), array.array("q"),
+                                               array.array("i"))
+            for frames, stack_key, generation, name, task_id, weight, time_ns, thread in rows:
+                skey = (generation, stack_key)
+                sid = stack_ids.get(skey)
+                if sid is None:
+                    sid = stack_ids[skey] = data.intern_stack(data.intern_frame(f) for f in frames)
+                sids.append(sid)
+                lkey = (name, task_id)
+                lid = label_ids.get(lkey)
+                if lid is None:
+                    if len(label_ids) > 100_000:
+                        label_ids.clear()
+                    lid = label_ids[lkey] = data.intern_labels({WAITING[0]: WAITING[1], TASK_LABEL: name,
+                                                                TASK_ID_LABEL: task_id})
+                labels.append(lid)
+                threads.append(thread)
+                weights.append(weight)
+                times.append(time_ns)
+                depths.append(len(frames))
+                if thread not in data.threads:
+                    data.threads[thread] = _thread_name(thread)
+            data.append_columns({
+                "stack": sids, "thread": threads, "time_ns": times, "weight": weights,
+                "cpu_ns": array.array("q", bytes(8 * n)), "flags": array.array("H", bytes(2 * n)),
+                "labels": labels, "depth": depths,
+            })
+
     def _settle(self) -> None:
         """Make sure every sample of this profile's closed subscriptions arrived."""
         sampler.flush()  # delivers everything drained, and ends closed subscriptions
@@ -360,8 +474,10 @@ class Profile(CProfileMethods):
         """
         if self._open:
             sampler.flush()
+        self._flush_waiters()
         with self._lock:
             old = self._data
+            self._store_async_meta(old)
             if self._open:
                 now = self._process_stats()
                 self._account(now)
@@ -392,9 +508,23 @@ class Profile(CProfileMethods):
         """The recorded data (delivers pending samples first)."""
         if self._open or self._unsettled:
             self._settle()
+        self._flush_waiters()
         with self._lock:
             self._update_rates()
+            self._store_async_meta(self._data)
         return self._data
+
+    def _store_async_meta(self, data: ProfileData) -> None:
+        """``meta["async"]``: the async view's settings and counters (async_tasks only)."""
+        if not self.async_tasks:
+            return
+        merged: dict[str, Any] = dict(self._async_stats)
+        for waiter in self._waiters:
+            self._merge_async_stats(merged, waiter.stats)
+        merged.setdefault("interval", self.async_interval)
+        merged.setdefault("budget", self.async_budget)
+        merged.setdefault("loops", 0)
+        data.meta["async"] = merged
 
     def snapshot(self) -> ProfileData:
         """A copy of the data recorded so far (consistent: taken under the lock)."""
@@ -467,6 +597,13 @@ _fork_children: weakref.WeakValueDictionary[int, Profile] = weakref.WeakValueDic
 _children_of: dict[int, Profile] = {}
 
 
+def _thread_name(native_id: int) -> str:
+    for thread in threading.enumerate():
+        if thread.native_id == native_id:
+            return thread.name
+    return f"thread {native_id}"
+
+
 def enabled_profiles() -> list[Profile]:
     """The Profiles currently enabled in this process."""
     return list(_enabled.values())
@@ -497,6 +634,7 @@ def _after_fork_in_child() -> None:
         prof._lock = threading.RLock()
         prof._state_lock = threading.RLock()
         prof._sub = None
+        prof._waiters = []
         prof._open = 0
         prof._unsettled = False
     for prof in parents:

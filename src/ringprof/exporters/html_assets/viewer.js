@@ -300,11 +300,29 @@
       pairs.sort((a, b) => isTask(a) - isTask(b) || cmp(a.k, b.k) || cmp(a.v, b.v));
     }
     const labelOk = new Uint8Array(Math.max(labelSets.length, 1));
+    // Async profiles: samples labelled state=waiting are tasks waiting at an
+    // await (weighted by wall time); the others were taken on CPU.
+    const waitingSet = new Uint8Array(Math.max(labelSets.length, 1));
+    let hasWaiting = false;
+    let hasOnCpu = !recLab;
+    labelSets.forEach((flat, ls) => {
+      for (let j = 0; j + 1 < flat.length; j += 2) {
+        if (S[flat[j]] === "state" && S[flat[j + 1]] === "waiting") waitingSet[ls] = 1;
+      }
+    });
+    if (recLab) {
+      for (let i = 0; i < nRec; i++) {
+        if (waitingSet[recLab[i]]) hasWaiting = true;
+        else hasOnCpu = true;
+        if (hasWaiting && hasOnCpu) break;
+      }
+    }
     const tBuilt = performance.now();
 
     // ---------------------------------------------------------------- state
     const st = {
       view: "flame",
+      state: "all", // "all", "cpu" (on-CPU samples only) or "waiting"
       thread: -1,
       pair: -1,
       range: null, // [first bucket, last bucket], inclusive
@@ -430,11 +448,13 @@
       histMatch.fill(0);
       const th = st.thread;
       const lok = st.pair >= 0 ? labelOk : null;
+      const sf = hasWaiting && st.state !== "all" ? (st.state === "waiting" ? 1 : 0) : -1;
       const lo = st.range ? st.range[0] : 0;
       const hi = st.range ? st.range[1] : nBuckets - 1;
       for (let i = 0; i < nRec; i++) {
         if (th >= 0 && recThr[i] !== th) continue;
         if (lok && !lok[recLab ? recLab[i] : 0]) continue;
+        if (sf >= 0 && waitingSet[recLab[i]] !== sf) continue;
         const b = recBucket[i];
         const w = recW[i];
         const node = recNode[i];
@@ -1054,6 +1074,12 @@
       refresh();
     }
 
+    function setState(v) {
+      st.state = v;
+      for (const k of ["all", "cpu", "waiting"]) $("state-" + k).classList.toggle("on", v === k);
+      refresh();
+    }
+
     function setView(v) {
       st.view = v;
       $("view-flame").classList.toggle("on", v === "flame");
@@ -1105,6 +1131,8 @@
 
     $("view-flame").addEventListener("click", () => setView("flame"));
     $("view-icicle").addEventListener("click", () => setView("icicle"));
+    $("state-field").hidden = !hasWaiting;
+    for (const k of ["all", "cpu", "waiting"]) $("state-" + k).addEventListener("click", () => setState(k));
     threadSel.addEventListener("change", () => {
       st.thread = parseInt(threadSel.value, 10);
       refresh();
@@ -1218,6 +1246,8 @@
       timings,
       state: () => ({
         view: st.view,
+        state: st.state,
+        hasWaiting,
         thread: st.thread,
         label: st.pair >= 0 ? pairs[st.pair].k + "=" + pairs[st.pair].v : null,
         range: st.range ? st.range.slice() : null,
