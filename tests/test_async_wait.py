@@ -208,7 +208,7 @@ def test_labels_and_metadata(scenario_profile: ringprof.Profile) -> None:
     waiting = data.filter(labels={"state": "waiting"})
     assert waiting.total_weight() > 0
     sets = [waiting.label_sets[i] for i in set(waiting.labels.tolist())]
-    assert all(s["state"] == "waiting" and s["task"].startswith("Task-") and s["task_id"].startswith("0x")
+    assert all(s["state"] == "waiting" and s["task"].startswith("Task-") and s["task_id"].isdigit()
                for s in sets)
     assert len({s["task_id"] for s in sets}) >= 12
     assert (waiting.cpu_ns == 0).all()
@@ -380,3 +380,18 @@ def test_disable_stops_the_snapshot_thread_and_releases_tasks() -> None:
     assert worker is not None and not worker.is_alive()
     gc.collect()
     assert task_ref() is None, "the async view kept a finished task alive"
+
+
+def test_waiting_and_cpu_samples_name_a_task_with_the_same_id() -> None:
+    """The async view and the task-step hook label one task with one task_id,
+    so filter(task=...) selects both its waiting and its on-CPU time."""
+    import asyncio
+
+    from ringprof.asyncio_tasks import task_id
+
+    async def main() -> tuple[int, int]:
+        task = asyncio.current_task()
+        return task_id(task), task_id(task)
+
+    first, again = asyncio.run(main())
+    assert first == again and first > 0
