@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -39,9 +38,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, NoReturn
 
+from .pycommand import is_python, script_interpreter
+
 # Interpreter options that take a separate value ("-W error", "-X dev").
 _OPTS_WITH_VALUE = {"-W", "-X", "--check-hash-based-pycs"}
-_PYTHON_NAME = re.compile(r"^(python|pypy)(\d+(\.\d+)*)?[dmu]*(\.exe)?$")
 
 
 #: Command names that mean "the Python running ringprof" (replaced by sys.executable).
@@ -116,38 +116,6 @@ def _resolve(exe: str) -> str:
     return found
 
 
-def _is_python(path: str) -> bool:
-    if _PYTHON_NAME.match(os.path.basename(path)):
-        return True
-    try:
-        return os.path.samefile(path, sys.executable)
-    except OSError:
-        return False
-
-
-def _shebang(path: str) -> list[str] | None:
-    """The interpreter command of a ``#!`` script that names a Python, else None."""
-    try:
-        with open(path, "rb") as fh:
-            first = fh.readline(512)
-    except OSError:
-        return None
-    if not first.startswith(b"#!"):
-        return None
-    words = first[2:].decode(errors="replace").split()
-    if not words:
-        return None
-    if os.path.basename(words[0]) == "env":
-        words = [w for w in words[1:] if not w.startswith("-")]  # "env -S python3 -u": keep it simple
-        if not words:
-            return None
-        found = shutil.which(words[0])
-        if found is None:
-            return None
-        words[0] = found
-    return words if _is_python(words[0]) else None
-
-
 def profiled_command(command: Sequence[str], ringprof_args: Sequence[str]) -> list[str]:
     """Rewrite a Python command to run under ``python -m ringprof RINGPROF_ARGS``."""
     if not command:
@@ -155,8 +123,8 @@ def profiled_command(command: Sequence[str], ringprof_args: Sequence[str]) -> li
     command = with_current_python(command)
     exe = _resolve(command[0])
     args = list(command[1:])
-    if not _is_python(exe):
-        interp = _shebang(exe)
+    if not is_python(exe):
+        interp = script_interpreter(exe)
         if interp is None:
             raise UsageError(f"{command[0]} is not a Python command: give 'python script.py ...', "
                              "'python -m module ...' or a script with a python #! line")

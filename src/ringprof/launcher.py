@@ -36,11 +36,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .pycommand import is_python, script_interpreter
+
 __all__ = ["main", "on_import", "start_from_env"]
 
 USAGE = ("usage: ringprof-run [python] SCRIPT [ARGS...] | ringprof-run -m MODULE [ARGS...] | "
          "ringprof-run CONSOLE_SCRIPT [ARGS...]")
-_PYTHON = r"^python(\d+(\.\d+)?)?$"
 
 
 def start_from_env(environ: Mapping[str, str] | None = None, *, default_on: bool = False) -> Any:
@@ -75,33 +76,6 @@ def start_from_env(environ: Mapping[str, str] | None = None, *, default_on: bool
         raise
 
 
-def _is_python(arg: str) -> bool:
-    import re
-
-    return bool(re.match(_PYTHON, os.path.basename(arg)))
-
-
-def _shebang(path: str) -> list[str] | None:
-    """The interpreter command of a Python script's ``#!`` line, else None."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(512)
-    except OSError:
-        return None
-    if not head.startswith(b"#!"):
-        return None
-    line = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    import re
-
-    if line == "/bin/sh":  # pip's long-path trick: '''exec' "/path/python" "$0" "$@"
-        m = re.search(rb"'''exec' \"?([^\" \n]+)\"?", head)
-        return [m.group(1).decode()] if m else None
-    words = line.split()
-    if not words or "python" not in " ".join(os.path.basename(w) for w in words):
-        return None
-    return words
-
-
 def _fail(message: str) -> int:
     print(f"ringprof-run: {message}", file=sys.stderr)
     return 2
@@ -120,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr if not args else sys.stdout)
         return 2 if not args else 0
     first = args[0]
-    if first != "-m" and _is_python(first):
+    if first != "-m" and is_python(first):
         # Another (or the same) interpreter: let it run us, so the program
         # gets exactly the Python it asked for.
         interp = shutil.which(first) if os.sep not in first else first
@@ -131,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         found = shutil.which(first)
         if found is None:
             return _fail(f"{first}: no such file or command")
-        interp_cmd = _shebang(found)
+        interp_cmd = script_interpreter(found)
         if interp_cmd is None:
             return _fail(f"{first} ({found}) is not a Python program")
         return _exec([*interp_cmd, "-m", "ringprof.auto", found, *args[1:]])
