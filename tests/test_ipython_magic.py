@@ -160,6 +160,10 @@ def test_notebook_iframe_renders_in_chromium(notebook: tuple[Any, Path], tmp_pat
             "return document.body && (document.body.dataset.ready === '1' || "
             "!document.getElementById('error').hidden)"))
         assert drv.execute_script("return document.body.dataset.ready") == "1"
+        # The iframe may get its final size after the first draw (a loaded machine lays the page out
+        # late); the viewer redraws on resize, so wait for the frame to be drawn rather than assert at once.
+        WebDriverWait(drv, 30).until(lambda d: d.execute_script(
+            "return window.ringprof.rectOf('notebook_burn', 0) !== null"))
         assert drv.execute_script("return window.ringprof.rectOf('notebook_burn', 0)") is not None
         # Sandboxed without allow-same-origin: the viewer cannot reach the notebook page.
         assert drv.execute_script("try { return String(window.parent.document.title) } catch (e) { return 'blocked' }"

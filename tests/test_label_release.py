@@ -31,7 +31,9 @@ def test_release_waits_for_a_drain_that_began_after_it(idle_table: None) -> None
     lid = label_table.acquire({"request_id": "a"})
     assert label_table.lookup(lid) == {"request_id": "a"}
     label_table.release(lid)
-    assert label_table.stats()["released"] == before + 1
+    # (Other sets may be released meanwhile: a task context's labels are
+    # released from a finalizer, applied at the next table call.)
+    assert not label_table.contains(lid) and label_table.stats()["released"] >= before + 1
     # Sampling: it waits for a pass that began after the release and ended.
     label_table.set_sampling(True)
     early = label_table.drain_begins()  # a pass already running when the set is released
@@ -45,7 +47,7 @@ def test_release_waits_for_a_drain_that_began_after_it(idle_table: None) -> None
     late = label_table.drain_begins()
     assert label_table.lookup(lid) == {"request_id": "b"}
     label_table.drain_ends(late)
-    assert label_table.stats()["released"] == before + 2
+    assert not label_table.contains(lid) and label_table.stats()["released"] >= before + 2
     # Released ids are never reused; a set acquired again gets a new id.
     again = label_table.acquire({"request_id": "b"})
     assert again > lid

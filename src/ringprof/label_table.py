@@ -185,6 +185,12 @@ def drain_ends(token: int) -> None:
             _forget(lid)
 
 
+def contains(label_id: int) -> bool:
+    """Is this id's set still in the table?  (Unlike :func:`lookup`, asking
+    about a released id is not counted as a late lookup.)"""
+    return label_id in _sets
+
+
 def live_count() -> int:
     """Label sets held now (the empty one included)."""
     return len(_sets)
