@@ -327,7 +327,7 @@ def test_code_churn_resolves_only_live_names(tmp_path: Any, mode: str, interval:
         windows, tids = {{}}, {{}}
         def worker(k):
             tids[k] = threading.get_native_id()
-            windows.update(churn.run(1.0, tag=k))
+            windows.update(churn.run(1.0, tag=k, at_least=320))
         with ringprof.Profile(interval={interval}, mode={mode!r}) as prof:
             threads = [threading.Thread(target=worker, args=(k,)) for k in range(1, {nthreads})]
             for t in threads:

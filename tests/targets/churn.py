@@ -16,14 +16,17 @@ def f_{tag}_{i}(n):
 """
 
 
-def run(seconds, tag=0, calls=3, n=3000):
-    """Churn for ``seconds`` of this thread's CPU time.
+def run(seconds, tag=0, calls=3, n=3000, at_least=0, cap=60.0):
+    """Churn for ``seconds`` of this thread's CPU time, and on until at least
+    ``at_least`` functions were made (a slow build -- ASan -- makes fewer per
+    CPU second), but no longer than ``cap`` seconds of wall time.
 
     Returns {function name: (start_ns, end_ns)} on the monotonic clock."""
     windows = {}
     deadline = time.thread_time() + seconds
+    wall_cap = time.monotonic() + cap
     i = 0
-    while time.thread_time() < deadline:
+    while time.thread_time() < deadline or (i < at_least and time.monotonic() < wall_cap):
         start = time.monotonic_ns()  # before the exec: its <module> frame counts too
         ns = {}
         code = compile(SOURCE.format(tag=tag, i=i), f"<churn-{tag}_{i}>", "exec")
