@@ -10,7 +10,6 @@ resolved frames and the shape of their stacks.
 from __future__ import annotations
 
 import os
-
 import sys
 
 import pytest
