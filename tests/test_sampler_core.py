@@ -313,7 +313,11 @@ def test_itimer_fallback(tmp_path: Any) -> None:
     """)
     assert data.meta["timer"] == "itimer-prof"
     stacks = stacks_by_sample(data)
-    assert data.total_weight() >= 0.5 * 0.5 * 250, data.total_weight()  # weights: see the hot-line test
+    # ITIMER_PROF raises SIGPROF, a standard signal: expirations while one is
+    # still pending merge into it and carry no overrun count, which a loaded
+    # machine does often (49 of ~125 on 3.13 once).  The per-thread timers
+    # keep their overruns as weights (see the hot-line test).
+    assert data.total_weight() >= 0.3 * 0.5 * 250, data.total_weight()
     hot = sum(w for st, w in zip(stacks, data.weight.tolist(), strict=True) if st[-1].name == "hot_function")
     assert hot >= 0.8 * data.total_weight()
     assert data.meta["stats"]["dropped"] == 0
