@@ -872,8 +872,8 @@ static void atfork_child(void)
  * ignore it at will.  The real-time signal is chosen once per process:
  *   - RINGPROF_SIGNAL=N, =SIGRTMIN+k or =SIGRTMAX-k picks it explicitly (it
  *     must be a real-time signal);
- *   - otherwise the highest signal in SIGRTMAX..SIGRTMIN whose disposition is
- *     SIG_DFL: libraries that allocate real-time signals (glibc's own
+ *   - otherwise the highest signal in SIGRTMAX-1..SIGRTMIN whose disposition
+ *     is SIG_DFL (not SIGRTMAX itself: see choose_rt_signal): libraries that allocate real-time signals (glibc's own
  *     internal ones sit below SIGRTMIN) conventionally count up from SIGRTMIN.
  * SIGPROF is used only by the ITIMER_PROF fallback. */
 static int parse_signal_env(const char *v)
@@ -922,7 +922,11 @@ static int choose_rt_signal(char *err, size_t errlen)
         g_rt_signo = sig;
         return 0;
     }
-    for (int sig = SIGRTMAX; sig >= SIGRTMIN; sig--) {
+    /* From SIGRTMAX - 1 down: tools that intercept sigaction with a table of
+     * 64 entries (signals 0..63) mishandle signal 64 -- GCC 16's AddressSanitizer
+     * reports another handler on SIGRTMAX (64 on Linux) than the one installed,
+     * which made the drain conclude our handler had been replaced. */
+    for (int sig = SIGRTMAX - 1; sig >= SIGRTMIN; sig--) {
         struct sigaction cur;
         if (sigaction(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL) {
             g_rt_signo = sig;

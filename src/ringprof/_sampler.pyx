@@ -213,7 +213,7 @@ def foreign_handler():
 def signal_number():
     """The real-time signal per-thread samples are delivered with (SIGPROF
     is used only by the ITIMER_PROF fallback).  Chosen once per process:
-    RINGPROF_SIGNAL, else the highest free one in SIGRTMAX..SIGRTMIN."""
+    RINGPROF_SIGNAL, else the highest free one in SIGRTMAX-1..SIGRTMIN."""
     cdef int sig = rp_signal_number()
     if sig < 0:
         raise SamplerError("no free real-time signal; set RINGPROF_SIGNAL")
