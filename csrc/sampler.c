@@ -1186,13 +1186,30 @@ static int stop_locked(char *err, size_t errlen)
         g_installed = 0;
     }
     if (g_installed) {
-        /* A SIGPROF may still be queued; SIG_IGN discards pending instances on
+        /* A signal may still be queued; SIG_IGN discards pending instances on
          * every thread, so restoring SIG_DFL cannot terminate the process. */
         struct sigaction ign;
         memset(&ign, 0, sizeof(ign));
         ign.sa_handler = SIG_IGN;
         sigemptyset(&ign.sa_mask);
         sigaction(g_signo, &ign, NULL);
+        if (g_signo != SIGPROF) {
+            /* The real-time signal was free when we chose it, so nobody's
+             * disposition is lost by keeping ours: the handler stays, and
+             * returns at once while sampling is off.  A timer or perf signal
+             * generated after the flush above (one that was in flight in the
+             * kernel when its timer was deleted) then finds a handler that
+             * does nothing, not SIG_DFL, which terminates: start/stop storms
+             * were killed by that under load. */
+            struct sigaction keep;
+            memset(&keep, 0, sizeof(keep));
+            keep.sa_sigaction = rp_handler;
+            keep.sa_flags = SA_SIGINFO | SA_RESTART;
+            sigemptyset(&keep.sa_mask);
+            sigaction(g_signo, &keep, NULL);
+            g_installed = 0;
+            return 0;
+        }
         if (sigaction(g_signo, &g_old_action, NULL) != 0) {
             snprintf(err, errlen, "could not restore the previous handler of signal %d: %s", g_signo, strerror(errno));
             g_installed = 0;
