@@ -22,7 +22,10 @@
  * (a store-buffering pattern: every access involved is seq_cst).  Rings are
  * never unmapped, so even a handler beyond every check touches mapped memory.  After rp_stop() returns no handler is running, no timer is armed and
  * the previous SIGPROF disposition is back (pending SIGPROFs are discarded by a
- * transient SIG_IGN first, so they cannot hit a restored SIG_DFL).
+ * transient SIG_IGN first, so they cannot hit a restored SIG_DFL).  On the
+ * real-time signal (free when chosen) the flush is followed by our handler
+ * again, which returns at once while disabled: a signal still in flight in the
+ * kernel when its timer was deleted meets that, never SIG_DFL.
  *
  * Everything except rp_handler runs with the GIL held or on the drain thread,
  * serialised by one control mutex that is never taken inside the handler.
