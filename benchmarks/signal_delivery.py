@@ -35,6 +35,7 @@ import time
 from typing import Any
 
 from . import harness, peers, workloads
+from .walk_cost import burn  # loop for a given CPU time of this thread; returns the work done
 
 
 def _pairs(run_base: Any, run_prof: Any, reps: int) -> list[tuple[float, float]]:
@@ -89,16 +90,6 @@ def section_idle(reps: int, seconds: float = 3.0, threads: int = 100) -> dict[st
             "pairs": pairs}
 
 
-def _burn(seconds: float) -> int:
-    """Loop for ``seconds`` of this thread's CPU time; returns the work done."""
-    end = time.thread_time() + seconds
-    x = 0
-    while time.thread_time() < end:
-        for _ in range(200):
-            x += 1
-    return x
-
-
 def section_floor(reps: int, hz: float = 1000, seconds: float = 3.0) -> dict[str, Any]:
     """The burning thread's CPU time is fixed, and the handler (and the
     kernel's signal delivery) run on that thread's CPU time: what a signal
@@ -110,14 +101,14 @@ def section_floor(reps: int, hz: float = 1000, seconds: float = 3.0) -> dict[str
 
     def base() -> tuple[int, int, int, int]:
         gc.collect()
-        return _burn(seconds), 0, 0, 0
+        return burn(seconds), 0, 0, 0
 
     def prof() -> tuple[int, int, int, int]:
         p = ringprof.Profile(interval=1.0 / hz)
         gc.collect()
         p.enable()
         s0 = native.stats()
-        work = _burn(seconds)
+        work = burn(seconds)
         s1 = native.stats()
         p.disable()
         samples = s1["samples"] - s0["samples"]  # one signal, one sample (per-thread timers)
@@ -139,7 +130,7 @@ def section_floor(reps: int, hz: float = 1000, seconds: float = 3.0) -> dict[str
     t.enable()
     c0 = time.process_time()
     th0 = time.thread_time()
-    _burn(seconds)
+    burn(seconds)
     other = (time.process_time() - c0) - (time.thread_time() - th0)
     t.disable()
     out["other_threads_cpu_pct"] = 100.0 * other / seconds
