@@ -13,7 +13,9 @@
  *   - has exactly one producer per ring.  That holds because each ring belongs
  *     to one OS thread, timer signals for that thread are delivered only to it,
  *     and the kernel blocks the signal while its handler runs (no SA_NODEFER),
- *     so the handler cannot nest on the same thread.
+ *     so the handler cannot nest on the same thread.  (The wall-mode tick ring
+ *     is not written by a handler: its producer is whoever holds the sampler's
+ *     control mutex.)
  * The consumer side (rp_ring_pending / rp_ring_copy_out) runs on the drain
  * thread.  It only ever reads bytes in [tail, head) after an acquire load of
  * head, and publishes tail with a release store, so the producer never reuses
@@ -49,6 +51,8 @@ enum {
     RP_F_BAD_FRAME = 0x08,    /* walk stopped on an implausible frame */
     RP_F_OTHER_INTERP = 0x10, /* sub-interpreter thread: not walked */
     RP_F_FINALIZING = 0x20,   /* interpreter finalizing: not walked */
+    RP_F_BLOCKED = 0x80,      /* wall mode: the thread was not running Python; written by the tick
+                                 thread, without a signal, from a stack read while it was blocked */
 };
 
 /* One sampled frame: raw pointers only.  The handler never dereferences the

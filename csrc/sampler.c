@@ -7,6 +7,9 @@
 
 #include "sampler.h"
 #include "ring.h"
+#include "outside.h"
+#include "safe_copy.h"
+#include "ticker.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -20,6 +23,7 @@
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -44,6 +48,10 @@ typedef struct rp_slot {
     uint64_t perf_samples; /*   samples since the timer was armed (handler-owned) */
     _Atomic uint64_t samples;
     _Atomic uint64_t handler_ns;
+    /* Wall mode on the tick thread (see wall_tick). */
+    _Atomic int inflight;         /* a tick signal is queued or running: never queue a second one */
+    _Atomic uint64_t wall_weight; /* intervals of wall time of the ticks sent, not yet recorded */
+    _Atomic uint64_t label;       /* the thread's label, for records written while it is blocked */
     rp_ring ring;
     /* Consumer side only. */
     int state;
@@ -52,6 +60,17 @@ typedef struct rp_slot {
     int perf_fd;   /* cpu mode: its task-clock perf event, or -1 (then `timer` is used) */
     int seen;      /* mark for rp_sync_threads */
     uint64_t snap; /* head position captured by rp_drain_prepare */
+    /* Wall mode, tick thread (control lock). */
+    PyThreadState *ts;      /* compared with the GIL holder, read fault-free, never dereferenced */
+    rp_frame *blocked;      /* the stack read from outside while the thread was not running */
+    uint16_t blocked_n;     /*   frames in it */
+    uint16_t blocked_flags;
+    int blocked_valid;
+    uint64_t blocked_cpu;   /*   the thread's CPU clock at that read: unchanged = still its stack */
+    uint64_t idle_ticks;    /* intervals counted on the blocked stack, not yet written */
+    uint64_t idle_t0;       /*   time of the first of them */
+    uint64_t idle_label;    /*   the thread's label then */
+    uint32_t quiet;         /* consecutive checks that found its CPU clock unchanged */
 } rp_slot;
 
 static rp_slot g_slots[RP_MAX_SLOTS];
@@ -76,10 +95,21 @@ static int g_installed;
 static int g_signo;         /* the signal of the running (or last) session: g_rt_signo or SIGPROF */
 static int g_rt_signo;      /* the real-time signal chosen for this process (0: not yet) */
 static pthread_mutex_t g_ctl = PTHREAD_MUTEX_INITIALIZER;
+/* Serialises start and stop: the tick thread is joined outside the control
+ * lock its ticks take. */
+static pthread_mutex_t g_lifecycle = PTHREAD_MUTEX_INITIALIZER;
 static int g_atfork_registered;
 static pid_t g_pid;       /* for process_vm_readv on ourselves; reset in fork children */
 static int g_safe_copy;   /* process_vm_readv works here (probed at start) */
 static int g_use_perf;    /* cpu mode: per-thread task-clock perf events (probed at start) */
+static int g_wall_tick;   /* wall mode: driven by the tick thread (see wall_tick), not per-thread timers */
+static rp_ring g_tick_ring;              /* records of blocked threads; one producer: the control lock's holder */
+static uint64_t g_tick_snap;             /* its head at rp_drain_prepare */
+#define RP_TICK_RING_BYTES (1u << 22)     /* 4 MiB, committed as used */
+static uint64_t g_idle_batch;            /* intervals of a blocked thread per record (~100 ms) */
+static uint64_t g_tick_rng;              /* tick thread only */
+static _Atomic uint64_t g_signals_sent;  /* tick signals queued */
+static _Atomic uint64_t g_blocked_records;
 
 /* cpu mode clock source.  A POSIX CPU-time timer expires only at the kernel
  * tick (4 ms at 250 Hz): its samples sit at tick instants, so work whose
@@ -123,11 +153,15 @@ static int is_perf_signal(const siginfo_t *si)
     return (si->si_code == POLL_IN || si->si_code == POLL_HUP) && si->si_fd >= 0 && si->si_fd < RP_FD_SLOTS;
 }
 
+/* Wall mode: the tick thread queues (SI_QUEUE, from our own pid) the same
+ * (generation << 16 | slot index) value a POSIX timer carries. */
+static int is_tick_signal(const siginfo_t *si) { return si->si_code == SI_QUEUE && si->si_pid == g_pid; }
+
 static rp_slot *slot_for_signal(const siginfo_t *si)
 {
-    if (g_timer_kind == RP_TIMER_THREAD && (si->si_code == SI_TIMER || is_perf_signal(si))) {
-        uint64_t v = si->si_code == SI_TIMER ? (uint64_t)(uintptr_t)si->si_value.sival_ptr
-                                             : atomic_load_explicit(&g_fd_slot[si->si_fd], memory_order_acquire);
+    if (g_timer_kind == RP_TIMER_THREAD && (si->si_code == SI_TIMER || is_tick_signal(si) || is_perf_signal(si))) {
+        uint64_t v = !is_perf_signal(si) ? (uint64_t)(uintptr_t)si->si_value.sival_ptr
+                                         : atomic_load_explicit(&g_fd_slot[si->si_fd], memory_order_acquire);
         uint32_t idx = (uint32_t)(v & 0xffff);
         if (idx >= RP_MAX_SLOTS) {
             return NULL;
@@ -159,9 +193,7 @@ static _Atomic uint64_t g_safe_copies; /* fault-free copies made by walks (bench
 static int fault_free_copy(void *dst, const void *src, size_t len)
 {
     atomic_fetch_add_explicit(&g_safe_copies, 1, memory_order_relaxed);
-    struct iovec local = {dst, len};
-    struct iovec remote = {(void *)src, len};
-    return process_vm_readv(g_pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
+    return rp_copy_own_memory(g_pid, dst, src, len);
 }
 
 uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memory_order_relaxed); }
@@ -491,6 +523,19 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
         atomic_fetch_add_explicit(&g_unattributed, 1, memory_order_relaxed);
         goto out;
     }
+    uint64_t weight = 1;
+    if (si->si_code == SI_TIMER && si->si_overrun > 0) {
+        weight += (uint64_t)si->si_overrun;
+    }
+    if (is_tick_signal(si)) {
+        /* Wall mode: the wall time of the ticks that signalled this thread. */
+        atomic_store_explicit(&s->inflight, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->label, t_label, memory_order_relaxed);
+        weight = atomic_exchange(&s->wall_weight, 0);
+        if (weight == 0) {
+            goto out;
+        }
+    }
     uint32_t max_depth = atomic_load_explicit(&g_max_depth, memory_order_relaxed);
     uint64_t pos;
     rp_record *rec = rp_ring_reserve(&s->ring, (uint32_t)(sizeof(rp_record) + max_depth * sizeof(rp_frame)), &pos);
@@ -503,10 +548,7 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
     rec->depth = 0;
     rec->tid = s->tid;
     rec->time_ns = t0;
-    rec->weight = 1;
-    if (si->si_code == SI_TIMER && si->si_overrun > 0) {
-        rec->weight += (uint64_t)si->si_overrun;
-    }
+    rec->weight = weight;
     rec->cpu_ns = 0;
     if (atomic_load_explicit(&g_mode, memory_order_relaxed) == RP_MODE_WALL) {
         uint64_t cpu = now_ns(s->cpuclock);
@@ -529,7 +571,7 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
     }
     rec->len = (uint32_t)(sizeof(rp_record) + rec->nframes * sizeof(rp_frame));
     rp_ring_commit(&s->ring, pos, rec);
-    if (g_timer_kind == RP_TIMER_THREAD) {
+    if (g_timer_kind == RP_TIMER_THREAD && !is_tick_signal(si)) {
         next_period(s, si);
     }
     atomic_fetch_add_explicit(&s->samples, 1, memory_order_relaxed);
@@ -639,7 +681,7 @@ static void disarm(rp_slot *s)
 }
 
 /* Claim a slot for (tid, owner); returns it with a fresh generation. */
-static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, uint32_t *idx_out)
+static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, PyThreadState *ts, uint32_t *idx_out)
 {
     for (uint32_t i = 0; i < RP_MAX_SLOTS; i++) {
         rp_slot *s = &g_slots[i];
@@ -672,6 +714,13 @@ static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, uint32
         s->cpuclock = (clockid_t)(((~(clockid_t)tid) << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
         s->last_cpu_ns = 0;
         s->perf_fd = -1;
+        s->ts = ts;
+        s->blocked_valid = 0;
+        s->idle_ticks = 0;
+        s->quiet = 0;
+        atomic_store(&s->inflight, 0);
+        atomic_store(&s->wall_weight, 0);
+        atomic_store(&s->label, 0);
         s->seen = 1;
         s->state = SLOT_LIVE;
         atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
@@ -684,8 +733,11 @@ static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, uint32
     return NULL;
 }
 
+static void flush_idle(rp_slot *s);
+
 static void retire_slot(rp_slot *s)
 {
+    flush_idle(s); /* blocked time counted so far is kept */
     atomic_store(&s->live, 0);
     disarm(s);
     atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
@@ -715,7 +767,7 @@ static rp_slot *find_live(uint64_t tid, uint64_t ts_id)
 }
 
 /* Give thread `tid` a slot and a timer unless it has one; returns 1 if armed. */
-static int register_locked(uint64_t tid, pthread_t owner, uint64_t ts_id)
+static int register_locked(uint64_t tid, pthread_t owner, uint64_t ts_id, PyThreadState *ts)
 {
     rp_slot *found = find_live(tid, ts_id);
     if (found) {
@@ -723,12 +775,21 @@ static int register_locked(uint64_t tid, pthread_t owner, uint64_t ts_id)
         return 0;
     }
     uint32_t idx;
-    rp_slot *s = claim_slot(tid, owner, ts_id, &idx);
+    rp_slot *s = claim_slot(tid, owner, ts_id, ts, &idx);
     if (s == NULL) {
         g_timer_errors++;
         return 0;
     }
-    if (g_timer_kind == RP_TIMER_THREAD && arm_timer(s, idx) != 0) {
+    if (g_wall_tick) {
+        /* No timer: the tick thread drives it.  Its CPU clock tells whether it
+         * runs between ticks; no clock means the thread has exited already. */
+        s->last_cpu_ns = now_ns(s->cpuclock);
+        if (s->last_cpu_ns == 0) {
+            g_timer_errors++;
+            s->state = SLOT_RETIRED;
+            return 0;
+        }
+    } else if (g_timer_kind == RP_TIMER_THREAD && arm_timer(s, idx) != 0) {
         /* The thread may have exited already (EINVAL): free the slot. */
         g_timer_errors++;
         s->state = SLOT_RETIRED;
@@ -745,7 +806,11 @@ int rp_register_current_thread(void)
     long tid = (long)syscall(SYS_gettid);
     PyThreadState *ts = PyGILState_GetThisThreadState();
     if (atomic_load(&g_enabled) && tid != g_excluded_tid && ts != NULL) {
-        armed = register_locked((uint64_t)tid, pthread_self(), (uint64_t)ts->id);
+        armed = register_locked((uint64_t)tid, pthread_self(), (uint64_t)ts->id, ts);
+        rp_slot *mine = find_live((uint64_t)tid, (uint64_t)ts->id);
+        if (mine != NULL) {
+            atomic_store(&mine->label, t_label); /* for records written while it is blocked */
+        }
     }
     pthread_mutex_unlock(&g_ctl);
     return armed;
@@ -765,7 +830,7 @@ static int sync_threads_locked(void)
         if (tid == 0 || (long)tid == g_excluded_tid) {
             continue;
         }
-        armed += register_locked(tid, (pthread_t)ts->thread_id, (uint64_t)ts->id);
+        armed += register_locked(tid, (pthread_t)ts->thread_id, (uint64_t)ts->id, ts);
     }
     for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         if (g_slots[i].state == SLOT_LIVE && !g_slots[i].seen) {
@@ -784,6 +849,269 @@ int rp_sync_threads(void)
 }
 
 void rp_exclude_tid(long tid) { g_excluded_tid = tid; }
+
+
+/* ------------------------------------------------------------------ wall mode: the tick thread
+ *
+ * Per-thread CLOCK_MONOTONIC timers signal every thread at every interval,
+ * blocked or not: a thread waiting in poll, epoll_wait, select, nanosleep,
+ * sem_timedwait or recv with a timeout gets EINTR, which SA_RESTART does not
+ * undo for those calls (C extensions often do not retry, and signal.pause()
+ * returns), and 100 idle threads cost 100 signals per interval.  So wall mode
+ * is driven by ringprof's tick thread (ticker.h), which wakes at random
+ * instants and, under the control lock, for every live slot:
+ *  - the thread holding the GIL (running Python) is sent a real-time signal
+ *    and samples itself in its own context, like a timer signal;
+ *  - any other thread is not running Python, so its Python stack cannot change
+ *    until it takes the GIL again.  Its stack is read from outside, without a
+ *    signal (outside.h), and kept while the thread's CPU clock does not move;
+ *    each tick adds its wall time to that stack, written as one record per
+ *    ~100 ms (flush_idle) into the tick ring.  If the thread executed during
+ *    the read it is on CPU (C code with the GIL released, or about to take
+ *    it) and is signalled instead; if it could not be read, the tick is
+ *    signalled when the thread was busy and otherwise counted unattributed --
+ *    never recorded on a stack the thread may have left.
+ * Signalling the GIL holder from another thread is the wall-clock truth even
+ * on a loaded machine: a preempted holder is delivered the signal where it was
+ * preempted, which is where its wall time is going.  (It is not for CPU time:
+ * cpu mode keeps per-thread perf/CPU-time timers.)
+ * Each tick stands for the wall time since the previous one, in intervals,
+ * rounded at random with the right odds, so a late tick loses no time.  At
+ * most one tick signal per thread is in flight (inflight), so a thread that
+ * blocks the signal cannot pile up queued real-time signals.
+ * Needs process_vm_readv (the outside read); without it (seccomp), wall mode
+ * keeps per-thread CLOCK_MONOTONIC timers. */
+
+#define RP_QUIET_AFTER 8 /* a thread found blocked this many checks in a row is checked every 8th tick */
+
+static uint64_t tick_random(void)
+{
+    g_tick_rng ^= g_tick_rng >> 12;
+    g_tick_rng ^= g_tick_rng << 25;
+    g_tick_rng ^= g_tick_rng >> 27;
+    return g_tick_rng * 0x2545F4914F6CDD1Dull;
+}
+
+static void send_tick(rp_slot *s, uint32_t idx, uint64_t ticks)
+{
+    if (ticks == 0) {
+        return;
+    }
+    atomic_fetch_add(&s->wall_weight, ticks); /* taken by the next handler on that thread */
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&s->inflight, &expected, 1)) {
+        return; /* the previous signal has not been handled yet: it will take these too */
+    }
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    si.si_signo = g_signo;
+    si.si_code = SI_QUEUE;
+    si.si_pid = g_pid;
+    si.si_uid = getuid();
+    si.si_value.sival_ptr = encode_value(idx, atomic_load(&s->gen));
+    if (syscall(SYS_rt_tgsigqueueinfo, g_pid, (pid_t)s->tid, g_signo, &si) != 0) {
+        atomic_store(&s->inflight, 0); /* ESRCH: the thread is gone; the sweep retires it */
+        return;
+    }
+    atomic_fetch_add_explicit(&g_signals_sent, 1, memory_order_relaxed);
+}
+
+static int ensure_blocked_buffer(rp_slot *s)
+{
+    if (s->blocked == NULL) {
+        /* Allocated once per slot and never freed, like the rings. */
+        void *p = mmap(NULL, RP_MAX_DEPTH_LIMIT * sizeof(rp_frame), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            return -1;
+        }
+        s->blocked = p;
+    }
+    return 0;
+}
+
+/* Write a blocked thread's pending intervals as one record (control lock held). */
+static void flush_idle(rp_slot *s)
+{
+    if (s->idle_ticks == 0 || !s->blocked_valid) {
+        return;
+    }
+    uint32_t len = (uint32_t)(sizeof(rp_record) + s->blocked_n * sizeof(rp_frame));
+    uint64_t pos;
+    rp_record *rec = rp_ring_reserve(&g_tick_ring, len, &pos);
+    if (rec != NULL) {
+        rec->magic = RP_REC_MAGIC;
+        rec->len = len;
+        rec->nframes = s->blocked_n;
+        rec->flags = (uint16_t)(s->blocked_flags | RP_F_BLOCKED);
+        rec->depth = s->blocked_n;
+        rec->tid = s->tid;
+        rec->time_ns = s->idle_t0;
+        rec->weight = s->idle_ticks;
+        rec->cpu_ns = 0;
+        rec->label = s->idle_label;
+        memcpy(rec + 1, s->blocked, s->blocked_n * sizeof(rp_frame));
+        rp_ring_commit(&g_tick_ring, pos, rec);
+        atomic_fetch_add_explicit(&g_blocked_records, 1, memory_order_relaxed);
+    }
+    s->idle_ticks = 0;
+}
+
+/* Read a thread's stack from outside into s->blocked.  0: replaced; -2: the
+ * thread executed during the read (it is on CPU: the copy may be torn);
+ * -1: unreadable. */
+static rp_frame g_outside_frames[RP_MAX_DEPTH_LIMIT]; /* tick thread only */
+
+static int read_blocked_stack(rp_slot *s)
+{
+    if (ensure_blocked_buffer(s) != 0) {
+        return -1;
+    }
+    uint64_t c1 = now_ns(s->cpuclock);
+    if (c1 == 0) {
+        return -1;
+    }
+    uint16_t flags = 0;
+    int n = rp_read_stack_outside(g_pid, s->ts, g_outside_frames, atomic_load(&g_max_depth), &flags);
+    if (n < 0) {
+        return -1;
+    }
+    if (now_ns(s->cpuclock) != c1) {
+        return -2;
+    }
+    flush_idle(s); /* intervals counted so far belong to the previous stack */
+    memcpy(s->blocked, g_outside_frames, (size_t)n * sizeof(rp_frame));
+    s->blocked_n = (uint16_t)n;
+    s->blocked_flags = flags;
+    s->blocked_cpu = c1;
+    s->blocked_valid = 1;
+    return 0;
+}
+
+static void count_blocked(rp_slot *s, uint64_t now, uint64_t ticks)
+{
+    if (ticks == 0) {
+        return;
+    }
+    uint64_t label = atomic_load_explicit(&s->label, memory_order_relaxed);
+    if (s->idle_ticks != 0 && label != s->idle_label) {
+        flush_idle(s); /* the intervals so far carry the label they were counted under */
+    }
+    if (s->idle_ticks == 0) {
+        s->idle_t0 = now;
+        s->idle_label = label;
+    }
+    s->idle_ticks += ticks;
+    if (s->idle_ticks >= g_idle_batch) {
+        flush_idle(s);
+    }
+}
+
+static void wall_tick_slot(rp_slot *s, uint32_t idx, PyThreadState *holder, uint64_t tick_no, uint64_t now,
+                           uint64_t elapsed, uint64_t ticks)
+{
+    if (holder != NULL && s->ts == holder) {
+        s->quiet = 0; /* it runs: its blocked stack will change */
+        flush_idle(s);
+        send_tick(s, idx, ticks);
+        return;
+    }
+    /* Reading another thread's CPU clock is a system call (~1 us): a thread
+     * found blocked RP_QUIET_AFTER checks in a row is checked only every 8th
+     * tick (staggered by slot); meanwhile its intervals go to its blocked
+     * stack, so a long-idle thread that wakes up and blocks elsewhere has at
+     * most 7 ticks recorded on its previous stack. */
+    if (s->blocked_valid && s->quiet >= RP_QUIET_AFTER && (tick_no + idx) % 8 != 0) {
+        count_blocked(s, now, ticks);
+        return;
+    }
+    uint64_t cpu = now_ns(s->cpuclock);
+    if (cpu == 0) {
+        return; /* the thread is gone: the sweep retires it */
+    }
+    uint64_t used = cpu > s->last_cpu_ns ? cpu - s->last_cpu_ns : 0;
+    s->last_cpu_ns = cpu;
+    s->quiet = used ? 0 : s->quiet + 1;
+    if (!s->blocked_valid || cpu != s->blocked_cpu) {
+        int rc = read_blocked_stack(s);
+        if (rc == -2 || (rc == -1 && 2 * used >= elapsed)) {
+            flush_idle(s);
+            send_tick(s, idx, ticks); /* on CPU now: it samples itself */
+            return;
+        }
+        if (rc == -1) {
+            atomic_fetch_add_explicit(&g_unattributed, ticks, memory_order_relaxed);
+            return;
+        }
+    }
+    count_blocked(s, now, ticks);
+}
+
+static int g_tick_handler_ok; /* our handler is still installed (checked every 64th tick) */
+
+static uint64_t intervals_of(uint64_t elapsed)
+{
+    uint64_t interval = g_cfg.interval_ns ? g_cfg.interval_ns : 1;
+    uint64_t ticks = elapsed / interval;
+    if ((tick_random() >> 11) % interval < elapsed - ticks * interval) {
+        ticks++;
+    }
+    return ticks;
+}
+
+static void wall_tick(uint64_t now, uint64_t elapsed)
+{
+    pthread_mutex_lock(&g_ctl);
+    uint64_t tick_no = rp_ticker_ticks();
+    if (tick_no % 64 == 0) {
+        g_tick_handler_ok = rp_handler_installed(); /* a system call: not on every tick */
+    }
+    if (!atomic_load(&g_enabled) || !g_wall_tick || !g_tick_handler_ok || rpc_finalizing()) {
+        pthread_mutex_unlock(&g_ctl); /* a replaced handler: the drain reports it */
+        return;
+    }
+    uint64_t ticks = intervals_of(elapsed);
+    PyThreadState *holder = rpc_gil_holder(g_main_interp);
+    uint32_t n = atomic_load_explicit(&g_slot_hwm, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        if (g_slots[i].state == SLOT_LIVE) {
+            wall_tick_slot(&g_slots[i], i, holder, tick_no, now, elapsed, ticks);
+        }
+    }
+    pthread_mutex_unlock(&g_ctl);
+}
+
+/* At stop, after the tick thread has ended (control lock held): the wall
+ * time since its last tick goes to the threads that are still blocked on the
+ * stack read for them (their CPU clock has not moved since).  Threads that
+ * ran meanwhile are not signalled any more; that remainder is theirs to lose
+ * (less than one tick interval, plus the stop itself). */
+static void account_final_interval(uint64_t elapsed)
+{
+    uint64_t ticks = intervals_of(elapsed);
+    /* Stamped at the start of the interval: a recording that ended at the stop
+     * keeps samples up to its end time. */
+    uint64_t since = now_ns(CLOCK_MONOTONIC) - elapsed;
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
+        rp_slot *s = &g_slots[i];
+        if (s->state == SLOT_LIVE && s->blocked_valid && now_ns(s->cpuclock) == s->blocked_cpu) {
+            count_blocked(s, since, ticks);
+        }
+    }
+}
+
+void rp_flush_blocked(void)
+{
+    pthread_mutex_lock(&g_ctl);
+    for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
+        if (g_slots[i].state == SLOT_LIVE) {
+            flush_idle(&g_slots[i]);
+        }
+    }
+    pthread_mutex_unlock(&g_ctl);
+}
+
+int rp_uses_wall_tick(void) { return g_wall_tick && atomic_load(&g_enabled); }
 
 /* ------------------------------------------------------------------ fork */
 
@@ -834,6 +1162,15 @@ static void atfork_child(void)
     g_pid = getpid();
     atomic_store(&g_active, 0);
     pthread_mutex_init(&g_ctl, NULL);
+    pthread_mutex_init(&g_lifecycle, NULL);
+    /* The tick thread does not exist here. */
+    rp_ticker_forget_in_child();
+    g_wall_tick = 0;
+    if (g_tick_ring.buf) {
+        rp_ring_reset(&g_tick_ring);
+    }
+    atomic_store(&g_signals_sent, 0);
+    atomic_store(&g_blocked_records, 0);
     for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         atomic_store(&s->live, 0);
@@ -846,6 +1183,8 @@ static void atfork_child(void)
             s->perf_fd = -1;
         }
         s->has_timer = 0; /* timers are not inherited */
+        s->idle_ticks = 0;
+        s->blocked_valid = 0;
         s->state = SLOT_FREE;
         if (s->ring.buf) {
             rp_ring_reset(&s->ring);
@@ -1023,6 +1362,14 @@ static int perf_allowed(void)
     return v == NULL || strcmp(v, "0") != 0;
 }
 
+/* RINGPROF_WALL_TICK=0 keeps wall mode on per-thread CLOCK_MONOTONIC timers
+ * (every thread signalled at every interval; for comparisons). */
+static int wall_tick_allowed(void)
+{
+    const char *v = getenv("RINGPROF_WALL_TICK");
+    return v == NULL || strcmp(v, "0") != 0;
+}
+
 int rp_uses_perf(void) { return g_timer_kind == RP_TIMER_THREAD && g_cfg.mode == RP_MODE_CPU && g_use_perf; }
 
 static int start_locked(const rp_config *cfg, char *err, size_t errlen)
@@ -1108,6 +1455,16 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     }
     g_main_interp = PyInterpreterState_Main();
     find_eval_loop();
+    g_wall_tick = kind == RP_TIMER_THREAD && cfg->mode == RP_MODE_WALL && g_safe_copy && wall_tick_allowed();
+    if (g_wall_tick) {
+        if (g_tick_ring.buf == NULL && rp_ring_init(&g_tick_ring, RP_TICK_RING_BYTES) != 0) {
+            g_wall_tick = 0; /* no memory for it: per-thread timers */
+        }
+        uint64_t batch = 100000000ull / cfg->interval_ns;
+        g_idle_batch = batch ? batch : 1;
+        g_tick_rng = now_ns(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32) ^ 0xD1B54A32D192ED03ull;
+        g_tick_handler_ok = 1;
+    }
     if (!g_atfork_registered) {
         if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0) {
             snprintf(err, errlen, "pthread_atfork failed");
@@ -1127,6 +1484,16 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     g_installed = 1;
     atomic_store(&g_enabled, 1);
     sync_threads_locked();
+    if (g_wall_tick && rp_ticker_start(cfg->interval_ns, wall_tick, err, errlen) != 0) {
+        atomic_store(&g_enabled, 0);
+        for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
+            if (g_slots[i].state == SLOT_LIVE) {
+                retire_slot(&g_slots[i]);
+            }
+        }
+        g_wall_tick = 0;
+        return -1; /* the handler stays installed and idle, as after a stop */
+    }
     if (kind == RP_TIMER_ITIMER) {
         struct itimerval itv = {
             .it_interval = {(time_t)(cfg->interval_ns / 1000000000ull), (long)((cfg->interval_ns % 1000000000ull) / 1000)},
@@ -1145,9 +1512,11 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
 
 int rp_start(const rp_config *cfg, char *err, size_t errlen)
 {
+    pthread_mutex_lock(&g_lifecycle);
     pthread_mutex_lock(&g_ctl);
     int rc = start_locked(cfg, err, errlen);
     pthread_mutex_unlock(&g_ctl);
+    pthread_mutex_unlock(&g_lifecycle);
     return rc;
 }
 
@@ -1222,9 +1591,16 @@ static int stop_locked(char *err, size_t errlen)
 
 int rp_stop(char *err, size_t errlen)
 {
+    pthread_mutex_lock(&g_lifecycle);
+    uint64_t since_last_tick = rp_ticker_stop(); /* its last tick has returned: no more tick signals */
     pthread_mutex_lock(&g_ctl);
-    int rc = stop_locked(err, errlen);
+    if (g_wall_tick && atomic_load(&g_enabled)) {
+        account_final_interval(since_last_tick);
+    }
+    int rc = stop_locked(err, errlen); /* retiring a slot writes its pending blocked time */
+    g_wall_tick = 0;
     pthread_mutex_unlock(&g_ctl);
+    pthread_mutex_unlock(&g_lifecycle);
     return rc;
 }
 
@@ -1236,10 +1612,17 @@ uint64_t rp_drain_prepare(void)
     pthread_mutex_lock(&g_ctl);
     for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
+        if (s->state == SLOT_LIVE) {
+            flush_idle(s); /* blocked time counted so far reaches this drain */
+        }
         s->snap = s->ring.buf ? atomic_load_explicit(&s->ring.head, memory_order_acquire) : 0;
         if (s->state != SLOT_FREE && s->ring.buf) {
             n += s->snap - atomic_load_explicit(&s->ring.tail, memory_order_relaxed);
         }
+    }
+    if (g_tick_ring.buf) {
+        g_tick_snap = atomic_load_explicit(&g_tick_ring.head, memory_order_acquire);
+        n += g_tick_snap - atomic_load_explicit(&g_tick_ring.tail, memory_order_relaxed);
     }
     pthread_mutex_unlock(&g_ctl);
     return n;
@@ -1258,6 +1641,9 @@ uint64_t rp_drain(uint8_t *out, uint64_t cap)
         if (s->state == SLOT_RETIRED && rp_ring_pending(&s->ring) == 0 && atomic_load(&g_active) == 0) {
             s->state = SLOT_FREE;
         }
+    }
+    if (g_tick_ring.buf) {
+        n += rp_ring_copy_out(&g_tick_ring, out + n, cap - n, g_tick_snap);
     }
     pthread_mutex_unlock(&g_ctl);
     return n;
@@ -1279,10 +1665,44 @@ void rp_get_stats(rp_stats *st)
     }
     st->unattributed = atomic_load(&g_unattributed);
     st->timer_errors = g_timer_errors;
+    st->dropped += atomic_load(&g_tick_ring.dropped);
+    st->ticks = rp_ticker_ticks();
+    st->tick_signals = atomic_load(&g_signals_sent);
+    st->blocked_records = atomic_load(&g_blocked_records);
     pthread_mutex_unlock(&g_ctl);
 }
 
-void rp_set_thread_label(uint64_t label) { t_label = label; }
+/* Wall mode on the tick thread: a blocked thread's records are written by the
+ * tick thread, which cannot read this thread's TLS, so the label is also
+ * published in its slot (found once, then cached with its generation). */
+static __thread rp_slot *t_slot __attribute__((tls_model("initial-exec")));
+static __thread uint64_t t_slot_gen __attribute__((tls_model("initial-exec")));
+
+void rp_set_thread_label(uint64_t label)
+{
+    t_label = label;
+    if (!g_wall_tick) {
+        return;
+    }
+    rp_slot *s = t_slot;
+    if (s == NULL || atomic_load_explicit(&s->gen, memory_order_acquire) != t_slot_gen) {
+        s = NULL;
+        pthread_t self = pthread_self();
+        uint32_t n = atomic_load_explicit(&g_slot_hwm, memory_order_acquire);
+        for (uint32_t i = 0; i < n && s == NULL; i++) {
+            uint64_t gen = atomic_load_explicit(&g_slots[i].gen, memory_order_acquire);
+            if (atomic_load(&g_slots[i].live) && pthread_equal(g_slots[i].owner, self) &&
+                atomic_load(&g_slots[i].gen) == gen) {
+                s = &g_slots[i];
+                t_slot_gen = gen;
+            }
+        }
+        t_slot = s;
+    }
+    if (s != NULL) {
+        atomic_store_explicit(&s->label, label, memory_order_relaxed);
+    }
+}
 uint64_t rp_get_thread_label(void) { return t_label; }
 
 int rp_active_handlers(void) { return atomic_load(&g_active); }

@@ -27,8 +27,21 @@
  * again, which returns at once while disabled: a signal still in flight in the
  * kernel when its timer was deleted meets that, never SIG_DFL.
  *
- * Everything except rp_handler runs with the GIL held or on the drain thread,
- * serialised by one control mutex that is never taken inside the handler.
+ * Everything except rp_handler runs with the GIL held, on the drain thread or
+ * on the wall-mode tick thread (ticker.h), serialised by one control mutex
+ * that is never taken inside the handler.  rp_start/rp_stop are serialised by
+ * a second, outer mutex: stop joins the tick thread before it takes the
+ * control mutex (a tick takes it).
+ *
+ * WALL MODE (sampler.c, "wall mode: the tick thread")
+ * ---------------------------------------------------
+ * The tick thread signals only the thread that holds the GIL (rt_tgsigqueueinfo,
+ * SI_QUEUE from our own pid, the same index|generation value a timer carries);
+ * a thread that does not hold it is read from outside (outside.h) and its
+ * intervals are written by the tick thread into the tick ring, under the
+ * control mutex: that ring's one producer is whoever holds the mutex.  The
+ * handler tells a tick signal by SI_QUEUE + si_pid and takes the intervals
+ * the tick thread added to its slot (one atomic exchange).
  */
 #ifndef RINGPROF_SAMPLER_H
 #define RINGPROF_SAMPLER_H
@@ -58,6 +71,9 @@ typedef struct rp_stats {
     uint64_t handler_ns;   /* total time spent inside the handler */
     uint64_t threads;      /* threads currently armed */
     uint64_t timer_errors; /* timer_create/settime failures */
+    uint64_t ticks;           /* wall mode: tick-thread wake-ups (all sessions) */
+    uint64_t tick_signals;    /*   signals it sent to threads running Python */
+    uint64_t blocked_records; /*   records it wrote for blocked threads, without a signal */
 } rp_stats;
 
 /* All return 0 on success, -1 with a message in err. */
@@ -73,6 +89,12 @@ int rp_set_layout_override(int on, size_t at, uint64_t value);
 int rp_timer_kind(void);
 /* 1 if cpu mode samples on per-thread perf task-clock events (else POSIX CPU-time timers). */
 int rp_uses_perf(void);
+/* 1 if wall mode runs on the tick thread (blocked threads are never signalled). */
+int rp_uses_wall_tick(void);
+/* Wall mode: write the blocked intervals counted so far (a recording starts
+ * or ends: records are stamped with their first interval, so a batch must not
+ * straddle its start or end). */
+void rp_flush_blocked(void);
 
 /* Arm timers for Python threads of the main interpreter that have none and
  * retire slots of threads that are gone.  GIL held.  Returns threads armed. */

@@ -1,9 +1,12 @@
 """Never crash the host: blocking calls under wall-mode sampling at a high rate.
 
-Wall-mode timers interrupt threads blocked in system calls thousands of times
-a second.  The handler is installed with SA_RESTART and CPython retries EINTR
-(PEP 475), so every call must return its normal result, take its normal time,
-and Python code must never see InterruptedError.
+Wall mode runs on the tick thread: a thread blocked with the GIL released is
+never signalled, its stack is read from outside.  Where that read is not
+available (no process_vm_readv: RINGPROF_WALL_TICK=0 simulates it) per-thread
+CLOCK_MONOTONIC timers interrupt blocked threads thousands of times a second;
+the handler is installed with SA_RESTART and CPython retries EINTR (PEP 475).
+Either way every call must return its normal result, take its normal time, and
+Python code must never see InterruptedError.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from robust_helpers import run_child
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler is Linux-only")
 
 
-def test_blocking_calls_are_not_interrupted() -> None:
+@pytest.mark.parametrize("wall_timers", ["tick", "per-thread"])
+def test_blocking_calls_are_not_interrupted(wall_timers: str) -> None:
     child = run_child('''
         import queue, select, socket, subprocess, selectors
         interrupted = []
@@ -26,6 +30,7 @@ def test_blocking_calls_are_not_interrupted() -> None:
         def later(delay, fn, *args):
             threading.Timer(delay, fn, args).start()
         prof = ringprof.Profile(interval=0.0001, mode="wall")
+        started = time.monotonic()
         prof.enable()
         try:
             for rnd in range(2):
@@ -103,13 +108,23 @@ def test_blocking_calls_are_not_interrupted() -> None:
             interrupted.append(repr(exc))
         n = len(prof.data)
         prof.disable()
-        result(checks=checks, interrupted=interrupted, samples=n, idle_rate=prof.data.meta["stats"]["samples"])
-    ''', timeout=120)
+        elapsed = time.monotonic() - started
+        me = threading.main_thread().native_id
+        main_weight = sum(w for t, w in zip(prof.data.thread, prof.data.weight) if t == me)
+        result(checks=checks, interrupted=interrupted, samples=n, timer=prof.data.meta["timer"],
+               main_intervals=main_weight, elapsed_intervals=elapsed / 0.0001)
+    ''', timeout=120, env={"RINGPROF_WALL_TICK": "1" if wall_timers == "tick" else "0"})
     r = child.result
     assert r["interrupted"] == [], child.describe()
     failed = {k: v for k, v in r["checks"].items() if v is not True}
     assert not failed, f"blocking calls misbehaved under sampling: {failed}\n{child.describe()}"
-    assert r["samples"] > 1000, child.describe()   # the main thread really was being signalled
+    if wall_timers == "per-thread":
+        assert r["timer"] == "thread-monotonic", child.describe()
+        assert r["samples"] > 1000, child.describe()   # the main thread really was being signalled
+    else:
+        assert r["timer"] == "thread-tick", child.describe()
+        # Its blocked time was recorded without signals: the weights cover the run.
+        assert r["main_intervals"] >= 0.5 * r["elapsed_intervals"], child.describe()
 
 
 def test_blocking_in_many_threads_no_eintr() -> None:

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tar
 import rp_harness as H
 
 import ringprof
-from ringprof.model import FLAG_BAD_FRAME, FLAG_HOLDS_GIL, FLAG_TRUNCATED, Frame, ProfileData
+from ringprof.model import FLAG_BAD_FRAME, FLAG_BLOCKED, FLAG_HOLDS_GIL, FLAG_TRUNCATED, Frame, ProfileData
 
 NO_PYTHON = Frame("<no Python frames>", "", 0, 0)
 BAD_FRAME = Frame("<bad frame>", "", 0, 0)
@@ -276,29 +276,31 @@ def test_wall_mode_samples_a_sleeping_thread_at_the_requested_rate(tmp_path: Any
         extra = info
     """)
     assert data.meta["mode"] == "wall"
-    assert data.meta["timer"] == "thread-monotonic"
+    assert data.meta["timer"] == "thread-tick"
     sleep_line = H.marker_line("wall_sleep.py", "SLEEP")
     mask = data.thread == extra["tid"]
-    n = int(mask.sum())
-    assert n >= 300, f"sleeping thread sampled {n} times in 1 s at 1 kHz"
+    weights = data.weight[mask]
+    total = int(weights.sum())
+    assert total >= 300, f"sleeping thread sampled for {total} intervals in 1 s at 1 kHz"
     stacks = stacks_by_sample(data)
     idx = np.flatnonzero(mask)
-    at_sleep = sum(1 for i in idx if stacks[i][-1].name == "sleeper" and stacks[i][-1].line == sleep_line)
-    assert at_sleep >= 0.95 * n, f"{at_sleep}/{n} samples at the sleep line"
-    holding = int((data.flags[mask] & FLAG_HOLDS_GIL != 0).sum())
-    assert holding <= 0.05 * n, f"{holding}/{n} samples of a sleeping thread claim the GIL"
-    # Rate: from the thread's first sample (it is armed by the drain thread,
-    # up to a drain interval after it starts) to the end of its sleep.
+    at_sleep = sum(int(data.weight[i]) for i in idx
+                   if stacks[i][-1].name == "sleeper" and stacks[i][-1].line == sleep_line)
+    assert at_sleep >= 0.95 * total, f"{at_sleep}/{total} intervals at the sleep line"
+    holding = int(weights[(data.flags[mask] & FLAG_HOLDS_GIL) != 0].sum())
+    assert holding <= 0.05 * total, f"{holding}/{total} intervals of a sleeping thread claim the GIL"
+    # Blocked the whole time: recorded from outside, never signalled.
+    blocked = int(weights[(data.flags[mask] & FLAG_BLOCKED) != 0].sum())
+    assert blocked >= 0.9 * total, f"{blocked}/{total} intervals recorded without a signal"
+    # Rate: from the thread's first sample (it is armed by its start hook or
+    # the drain's sweep) to the end of its sleep.  Blocked intervals are
+    # written as one record per ~100 ms, stamped with the first of them.
     times = np.sort(data.time_ns[mask])
     assert times[0] - extra["start_ns"] <= 0.5e9, "thread armed too late"
-    window = (min(int(times[-1]), extra["end_ns"]) - int(times[0])) / 1e9
-    rate = (n - 1) / window
-    weighted = (int(data.weight[mask].sum()) - 1) / window
-    print(f"\nwall mode 1 kHz: {rate:.0f} samples/s, {weighted:.0f} weighted/s, window {window:.3f}s")
-    assert 500 <= rate <= 1100, rate
+    window = (extra["end_ns"] - int(times[0])) / 1e9
+    weighted = total / window
+    print(f"\nwall mode 1 kHz: {weighted:.0f} weighted/s, window {window:.3f}s")
     assert 800 <= weighted <= 1150, weighted
-    # cpu_ns: a sleeping thread burns (almost) no CPU between samples.
-    assert np.median(data.cpu_ns[mask]) < 500_000
     # The main thread, blocked in join(), is sampled too in wall mode.
     assert len(set(data.thread.tolist())) >= 2
 

@@ -14,6 +14,11 @@
  * refcount, never call the C-API except the lock-free getters named in each
  * file, and never allocate.
  *
+ * Functions marked [ticker] run on ringprof's wall-mode tick thread (a plain
+ * pthread: no GIL, not a signal handler).  They read another thread's state:
+ * relaxed loads of process-wide GIL fields, or address arithmetic on a
+ * fault-free copy; they never dereference another thread's pointers.
+ *
  * Functions marked [gil] run on the drain thread with the GIL held.
  *
  * Interface (all static inline):
@@ -31,6 +36,9 @@
  *   [handler] uint64_t rpc_frame_instr(const void *frame)  raw instruction pointer
  *   [handler] int   rpc_frame_is_generator / rpc_generator_executing  (shared, below): the
  *             tripwire for generator frames read in place
+ *   [ticker]  PyThreadState *rpc_gil_holder(PyInterpreterState *)  thread state holding its GIL, or NULL
+ *   [ticker]  const void *rpc_current_frame_slot(const PyThreadState *copy, const PyThreadState *real)
+ *             address of `real`'s current-frame pointer, given a fault-free copy of it
  *   [gil]     long  rpc_code_lasti(PyCodeObject *, uint64_t instr)  code-unit index, -1 if invalid
  *   [gil]     int   rpc_verify_layout(char *err, size_t errlen)  0 ok, -1 mismatch (err filled)
  */

@@ -68,6 +68,10 @@ static inline int rpc_verify_offsets_of(const _Py_DebugOffsets *d, char *err, si
     RPC_CHECK_OFFSET(code_object.qualname, offsetof(PyCodeObject, co_qualname));
     RPC_CHECK_OFFSET(code_object.filename, offsetof(PyCodeObject, co_filename));
     RPC_CHECK_OFFSET(code_object.linetable, offsetof(PyCodeObject, co_linetable));
+    /* The wall-mode tick thread reads the GIL holder (rpc_gil_holder). */
+    RPC_CHECK_OFFSET(interpreter_state.ceval_gil, offsetof(PyInterpreterState, ceval.gil));
+    RPC_CHECK_OFFSET(interpreter_state.gil_runtime_state_locked, offsetof(PyInterpreterState, _gil.locked));
+    RPC_CHECK_OFFSET(interpreter_state.gil_runtime_state_holder, offsetof(PyInterpreterState, _gil.last_holder));
     return 0;
 }
 #undef RPC_CHECK_OFFSET

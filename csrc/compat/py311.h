@@ -53,3 +53,24 @@ static inline long rpc_code_lasti(PyCodeObject *co, uint64_t instr)
     return lasti < co->_co_firsttraceable ? -1 : lasti;
 }
 static inline int rpc_verify_layout(char *err, size_t errlen) { (void)err; (void)errlen; return 0; }
+
+/* [ticker] The thread state holding the GIL (attached: running Python), or
+ * NULL.  3.11 keeps it in a process-wide atomic, readable from any thread. */
+static inline PyThreadState *rpc_gil_holder(PyInterpreterState *interp)
+{
+    (void)interp;
+    return _PyThreadState_UncheckedGet();
+}
+
+/* [ticker] Where the thread's current-frame pointer lives, computed from a
+ * copy of its PyThreadState (`copy`) without dereferencing anything: here
+ * copy->cframe (an address on that thread's C stack) + the field offset.  The
+ * caller reads it fault-free. */
+static inline const void *rpc_current_frame_slot(const PyThreadState *copy, const PyThreadState *real)
+{
+    (void)real;
+    if (!rpc_ptr_ok(copy->cframe, 8)) {
+        return NULL;
+    }
+    return (const char *)copy->cframe + offsetof(_PyCFrame, current_frame);
+}

@@ -57,3 +57,29 @@ static inline long rpc_code_lasti(PyCodeObject *co, uint64_t instr)
     return lasti < co->_co_firsttraceable ? -1 : lasti;
 }
 static inline int rpc_verify_layout(char *err, size_t errlen) { (void)err; (void)errlen; return 0; }
+
+/* [ticker] The thread state holding interp's GIL (attached: running Python),
+ * or NULL.  Read from another thread: two relaxed loads of the GIL itself
+ * (the current-tstate variable is thread-local since 3.12).  last_holder may
+ * name a thread state being deleted: it is compared, never dereferenced. */
+#include "internal/pycore_interp.h"
+static inline PyThreadState *rpc_gil_holder(PyInterpreterState *interp)
+{
+    struct _gil_runtime_state *gil = interp->ceval.gil;
+    if (gil == NULL || _Py_atomic_load_relaxed(&gil->locked) <= 0) {
+        return NULL;
+    }
+    return (PyThreadState *)_Py_atomic_load_relaxed(&gil->last_holder);
+}
+/* [ticker] Where the thread's current-frame pointer lives, computed from a
+ * copy of its PyThreadState (`copy`) without dereferencing anything: here
+ * copy->cframe (an address on that thread's C stack) + the field offset.  The
+ * caller reads it fault-free. */
+static inline const void *rpc_current_frame_slot(const PyThreadState *copy, const PyThreadState *real)
+{
+    (void)real;
+    if (!rpc_ptr_ok(copy->cframe, 8)) {
+        return NULL;
+    }
+    return (const char *)copy->cframe + offsetof(_PyCFrame, current_frame);
+}

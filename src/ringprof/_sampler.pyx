@@ -64,6 +64,9 @@ cdef extern from "sampler.h":
         uint64_t handler_ns
         uint64_t threads
         uint64_t timer_errors
+        uint64_t ticks
+        uint64_t tick_signals
+        uint64_t blocked_records
     int RP_MODE_CPU, RP_MODE_WALL, RP_TIMER_THREAD, RP_TIMER_ITIMER, RP_MAX_DEPTH_LIMIT
     int rp_start(const rp_config *cfg, char *err, size_t errlen)
     int rp_stop(char *err, size_t errlen)
@@ -72,6 +75,8 @@ cdef extern from "sampler.h":
     int rp_set_layout_override(int on, size_t at, uint64_t value)
     int rp_timer_kind()
     int rp_uses_perf()
+    int rp_uses_wall_tick()
+    void rp_flush_blocked()
     int rp_sync_threads()
     int rp_register_current_thread()
     void rp_exclude_tid(long tid)
@@ -183,6 +188,16 @@ def uses_perf():
     return bool(rp_uses_perf())
 
 
+def uses_wall_tick():
+    """True when wall mode runs on the tick thread (blocked threads are never signalled)."""
+    return bool(rp_uses_wall_tick())
+
+
+def flush_blocked():
+    """Wall mode: write the blocked time counted so far (a recording starts or ends)."""
+    rp_flush_blocked()
+
+
 def sync_threads():
     """Arm timers for new Python threads, retire exited ones (GIL held)."""
     return rp_sync_threads()
@@ -248,6 +263,9 @@ def stats():
         "handler_ns": st.handler_ns,
         "threads": st.threads,
         "timer_errors": st.timer_errors,
+        "ticks": st.ticks,
+        "tick_signals": st.tick_signals,
+        "blocked_records": st.blocked_records,
         "parked_codes": rp_codes_parked(),
         "registered_codes": rp_codes_registered(),
     }

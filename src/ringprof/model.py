@@ -63,12 +63,13 @@ FLAG_BAD_FRAME = 0x08  #: the frame walk stopped on an implausible frame
 FLAG_OTHER_INTERP = 0x10  #: the thread belonged to a sub-interpreter (not walked)
 FLAG_FINALIZING = 0x20  #: the interpreter was finalizing (not walked)
 # FLAG_FOLDED = 0x40 (Python only, from ringprof.folding): the row is an aggregate of folded samples.
+FLAG_BLOCKED = 0x80  #: wall mode: the thread was not running Python; recorded without a signal
 
 #: Documented keys of :attr:`ProfileData.meta`.
 META_KEYS = (
     "mode",  # "cpu" or "wall"
     "interval",  # requested sampling interval, seconds (float)
-    "timer",  # "thread-perf", "thread-cputime", "thread-monotonic" or "itimer-prof"
+    "timer",  # "thread-perf", "thread-cputime", "thread-tick" (wall), "thread-monotonic" or "itimer-prof"
     "max_depth",  # frames kept per sample
     "start_time",  # wall-clock (unix) time of the first enable(), seconds
     "duration",  # seconds the sampler was enabled, summed over enable/disable

@@ -118,14 +118,14 @@ class Subscription:
 
     def __init__(self, receive: Callable[[Batch, list[int] | None], None], threads: frozenset[int] | None,
                  settings: Settings, on_error: Callable[[str], None] | None,
-                 on_stopped: Callable[[], None] | None) -> None:
+                 on_stopped: Callable[[], None] | None, start_ns: int | None = None) -> None:
         self.receive = receive
         self.threads = threads
         self.settings = settings  #: what the sampler actually runs with
         self.differs: list[str] = []  #: names of the requested settings that were not used
         self.on_error = on_error
         self.on_stopped = on_stopped
-        self.start_ns = time.monotonic_ns()
+        self.start_ns = time.monotonic_ns() if start_ns is None else start_ns
         self.end_ns: int | None = None
 
     @property
@@ -187,8 +187,14 @@ class _Sampler:
                   on_error: Callable[[str], None] | None, on_stopped: Callable[[], None] | None,
                   defer_thread: bool = False) -> Subscription:
         with self.control:
+            # Blocked intervals (wall mode) are written in batches stamped with
+            # their first interval: cut them here, so none straddles the start.
+            begins = time.monotonic_ns()
             if self.settings is None:
                 self._start(requested, defer_thread)
+            else:
+                _native.load().flush_blocked()
+                begins = time.monotonic_ns()
             assert self.settings is not None
             differs = requested.differs_from(self.settings)
             if differs:
@@ -199,7 +205,7 @@ class _Sampler:
                 log.log(level, "ringprof: a recording asked for %s but the sampler already runs with %s; "
                         "it records with the running settings (see meta['requested'])", asked,
                         used or f"timer={self.settings.timer}")
-            sub = Subscription(receive, threads, self.settings, on_error, on_stopped)
+            sub = Subscription(receive, threads, self.settings, on_error, on_stopped, begins)
             sub.differs = differs
             with self.subs_lock:
                 self.subs.append(sub)
@@ -210,6 +216,8 @@ class _Sampler:
         with self.control:
             if sub.end_ns is not None:
                 return
+            if self.settings is not None and sub.settings is self.settings:
+                _native.load().flush_blocked()  # batches end before this recording does
             sub.end_ns = time.monotonic_ns()
             if self.settings is None or sub.settings is not self.settings:
                 return  # the sampler it belonged to already stopped
@@ -246,6 +254,8 @@ class _Sampler:
             timer = TIMER_NAMES[(kind, requested.mode)]
             if timer == "thread-cputime" and native.uses_perf():
                 timer = "thread-perf"  # task-clock perf events: see csrc/sampler.c
+            elif timer == "thread-monotonic" and native.uses_wall_tick():
+                timer = "thread-tick"  # the tick thread: blocked threads are not signalled (csrc/sampler.c)
             error = None
             break
         if error is not None:
