@@ -44,7 +44,9 @@ SELECTION: dict[str, tuple[str, ...]] = {
         "test_finalize_with_trace", "test_join_nondaemon_on_shutdown",
     )),
     # "env changed" (threading._dangling and more) is checked around each module by the runner.
-    "test_os": ("*ForkTests.*", "*PidTests.*"),
+    "test_os": ("*ForkTests.*", "*PidTests.*", "*.test_fexecve"),  # 3.15: test_posix is inside test_os
+    # `os.execve in os.supports_fd` with ringprof's exec guards installed.
+    **({"test_posix": ("*.test_fexecve",)} if sys.version_info < (3, 15) else {}),
     # The program's own interval timers (ITIMER_REAL/VIRTUAL/PROF) and signal handlers.
     "test_signal": ("*ItimerTest.*", "*.test_sigwait", "*.test_pthread_sigmask*"),
     "test_threading_local": ("*",),
