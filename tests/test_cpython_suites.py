@@ -61,8 +61,15 @@ def _match_args() -> list[str]:
 JUNIT_STATUS = {"failure": "failure", "error": "error", "skipped": "skipped"}
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"test.{module}") is not None
+    except ImportError:  # no ``test`` package at all
+        return False
+
+
 def _require_test_package() -> None:
-    missing = [m for m in SELECTION if importlib.util.find_spec(f"test.{m}") is None]
+    missing = [m for m in SELECTION if not _installed(m)]
     if missing:
         major, minor = sys.version_info[:2]
         pytest.fail(f"CPython's test package is not installed for {sys.executable} (missing test.{missing[0]}); "
