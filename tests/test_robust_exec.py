@@ -111,6 +111,37 @@ def test_exec_wrappers_pass_through_when_idle() -> None:
     assert child.result["name"] == "execv"
 
 
+def test_exec_wrappers_keep_os_supports_sets() -> None:
+    """``os.execve in os.supports_fd`` stays true under the wrappers: CPython's
+    test_posix.test_fexecve (and any program asking that way whether execve
+    takes a descriptor) was skipped under ringprof-run on 3.15."""
+    child = run_child('''
+        import ringprof.lifecycle as lc
+        before = {name: sorted(n for n in lc.EXEC_FUNCTIONS if getattr(os, n) in getattr(os, name))
+                  for name in lc.SUPPORTS_SETS}
+        prof = ringprof.Profile(interval=0.004)
+        prof.enable(); prof.disable()
+        assert hasattr(os.execve, "__ringprof_wrapped__")
+        after = {name: sorted(n for n in lc.EXEC_FUNCTIONS if getattr(os, n) in getattr(os, name))
+                 for name in lc.SUPPORTS_SETS}
+        lc.uninstall()
+        restored = {name: sum(1 for f in getattr(os, name) if hasattr(f, "__ringprof_wrapped__"))
+                    for name in lc.SUPPORTS_SETS}
+        lc.install()
+        pid = os.fork()
+        if pid == 0:  # execve through the wrapper, with a descriptor as the path
+            fd = os.open(sys.executable, os.O_RDONLY)
+            os.execve(fd, [sys.executable, "-c", "import sys; sys.exit(5)"], dict(os.environ))
+        _, status = os.waitpid(pid, 0)
+        result(before=before, after=after, restored=restored, fexecve=os.waitstatus_to_exitcode(status))
+    ''')
+    r = child.result
+    assert "execve" in r["before"]["supports_fd"], child.describe()  # Linux: fexecve
+    assert r["after"] == r["before"], child.describe()
+    assert set(r["restored"].values()) == {0}, child.describe()
+    assert r["fexecve"] == 5, child.describe()
+
+
 @pytest.mark.parametrize("timer_kind,mode,interval", [("thread", "cpu", 0.004), ("itimer", "cpu", 0.004),
                                                       ("thread", "wall", 0.00005)])
 def test_subprocess_children_while_sampling_at_max_rate(timer_kind: str, mode: str, interval: float) -> None:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import pytest
@@ -260,8 +259,6 @@ def test_faulthandler_watchdog_and_dumps_while_sampling(tmp_path) -> None:  # ty
     assert child.result["samples"] > 1000, child.describe()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("yappi") is None,
-                    reason="yappi is not installed (pip install yappi to run this peer test)")
 def test_yappi_at_the_same_time() -> None:
     child = run_child('''
         import yappi

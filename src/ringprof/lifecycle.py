@@ -33,6 +33,11 @@ from . import sampler
 #: hit the wrappers too; a per-thread depth makes only the outermost one act.
 EXEC_FUNCTIONS = ("execv", "execve", "execl", "execle", "execlp", "execlpe", "execvp", "execvpe")
 
+#: ``os.supports_fd`` and its siblings hold functions: ``os.execve in os.supports_fd``
+#: is how programs (and CPython's own tests) ask whether ``execve`` takes a file
+#: descriptor, so a wrapper is added to every set its original is in.
+SUPPORTS_SETS = ("supports_fd", "supports_dir_fd", "supports_follow_symlinks", "supports_effective_ids")
+
 _installed = False
 _originals: dict[str, Callable[..., Any]] = {}
 _depth = threading.local()
@@ -72,14 +77,25 @@ def install() -> None:
         if real is None or hasattr(real, "__ringprof_wrapped__"):
             continue
         _originals[name] = real
-        setattr(os, name, _guarded(name, real))
+        wrapper = _guarded(name, real)
+        for capability in _supports_sets():
+            if real in capability:
+                capability.add(wrapper)
+        setattr(os, name, wrapper)
+
+
+def _supports_sets() -> list[set[Any]]:
+    return [s for s in (getattr(os, name, None) for name in SUPPORTS_SETS) if isinstance(s, set)]
 
 
 def uninstall() -> None:
     """Put the original ``os.exec*`` functions back (tests)."""
     global _installed
     for name, real in _originals.items():
-        if getattr(getattr(os, name, None), "__ringprof_wrapped__", None) is real:
+        current = getattr(os, name, None)
+        if getattr(current, "__ringprof_wrapped__", None) is real:
             setattr(os, name, real)
+            for capability in _supports_sets():
+                capability.discard(current)
     _originals.clear()
     _installed = False
