@@ -313,10 +313,17 @@ static int32_t resolve_one(const rp_record *rec, const rp_fmap *fm, const rp_sma
 long rp_stackcache_resolve(const uint8_t *buf, size_t count, const rp_fmap *fm, const rp_smap *sm,
                            const uint64_t *dead, size_t ndead, rp_columns *cols)
 {
-    int32_t *scratch = malloc(65536 * sizeof(int32_t)); /* nframes is a uint16_t */
+    size_t off = 0, deepest = 1;
+    for (size_t i = 0; i < count; i++) {
+        const rp_record *rec = (const rp_record *)(buf + off);
+        if (rec->nframes > deepest)
+            deepest = rec->nframes;
+        off += rec->len;
+    }
+    int32_t *scratch = malloc(deepest * sizeof(int32_t));
     if (scratch == NULL)
         return -1;
-    size_t off = 0;
+    off = 0;
     long unresolved = 0;
     for (size_t i = 0; i < count; i++) {
         const rp_record *rec = (const rp_record *)(buf + off);
