@@ -206,6 +206,7 @@ def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
             import urllib.request
 
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/items/1", timeout=10).read()
+        load0 = os.getloadavg()[0]
         cpu0 = server_cpu_seconds(proc.pid)
         if shutil.which("wrk") and not args.python_load:
             result = run_wrk(port, args.duration, args.connections, args.threads)
@@ -216,6 +217,9 @@ def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
         # Server CPU per request: robust to other load on the machine, which
         # moves throughput and latency far more than it moves this.
         result["cpu_us_per_req"] = (server_cpu_seconds(proc.pid) - cpu0) / max(result["requests"], 1) * 1e6
+        # The machine may be shared: the 1-minute load average before and after the run.
+        result["load_before"] = load0
+        result["load_after"] = os.getloadavg()[0]
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -252,21 +256,28 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown configuration {c!r}; known: {', '.join(ALL_CONFIGS)}")
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
     for r in range(args.rounds):
-        for config in configs:
+        # Alternate the order: a configuration never always runs first (or after another).
+        for config in configs if r % 2 == 0 else configs[::-1]:
             res = measure(config, args)
             results[config].append(res)
             print(f"round {r + 1} {config:>11}: {res['rps']:8.1f} req/s  p50 {res['p50_ms']:.2f} ms  "
                   f"p99 {res['p99_ms']:.2f} ms  cpu/req {res['cpu_us_per_req']:.0f} us  "
-                  f"windows {res['windows']}  exit {res['exit_code']}",
+                  f"windows {res['windows']}  exit {res['exit_code']}  "
+                  f"load {res['load_before']:.2f}->{res['load_after']:.2f}",
                   file=sys.stderr, flush=True)
     base = results.get("off")
-    print("\n| configuration | req/s | p50 ms | p90 ms | p99 ms | server CPU us/req | vs off (req/s) "
-          "| vs off (p99) | vs off (CPU/req) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\nmedians of {args.rounds} interleaved round(s); [min, max] across rounds\n")
+    print("| configuration | req/s | p50 ms | p90 ms | p99 ms | server CPU us/req | vs off (req/s) "
+          "| vs off (p99) | vs off (CPU/req) | load avg |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def spread(runs: list[dict[str, Any]], key: str, fmt: str) -> str:
+        values = [x[key] for x in runs]
+        text = format(statistics.median(values), fmt)
+        return text if len(values) < 2 else f"{text} [{format(min(values), fmt)}, {format(max(values), fmt)}]"
+
     for config in configs:
         runs = results[config]
         rps = statistics.median(x["rps"] for x in runs)
-        p50 = statistics.median(x["p50_ms"] for x in runs)
-        p90 = statistics.median(x["p90_ms"] for x in runs)
         p99 = statistics.median(x["p99_ms"] for x in runs)
         cpu = statistics.median(x["cpu_us_per_req"] for x in runs)
         if base and config != "off":
@@ -277,8 +288,22 @@ def main(argv: list[str] | None = None) -> int:
             d_cpu = f"{(cpu / bcpu - 1) * 100:+.1f}%"
         else:
             d_rps = d_p99 = d_cpu = "-"
-        print(f"| {config} | {rps:.1f} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {cpu:.0f} | {d_rps} | {d_p99} "
-              f"| {d_cpu} |")
+        loads = [x["load_before"] for x in runs] + [x["load_after"] for x in runs]
+        print(f"| {config} | {spread(runs, 'rps', '.1f')} | {spread(runs, 'p50_ms', '.2f')} "
+              f"| {spread(runs, 'p90_ms', '.2f')} | {spread(runs, 'p99_ms', '.2f')} "
+              f"| {spread(runs, 'cpu_us_per_req', '.0f')} | {d_rps} | {d_p99} | {d_cpu} "
+              f"| {min(loads):.2f}-{max(loads):.2f} |")
+    if base:
+        # Paired per round (off and the configuration ran back to back): the
+        # spread of the ratios says how much of a difference is noise.
+        for config in configs:
+            if config == "off":
+                continue
+            pairs = list(zip(base, results[config], strict=False))
+            for key in ("p99_ms", "cpu_us_per_req"):
+                ratios = sorted((b[key] and x[key] / b[key] - 1) * 100 for b, x in pairs)
+                print(f"{config} vs off, {key} per round: " + ", ".join(f"{r:+.1f}%" for r in ratios)
+                      + f" (median {statistics.median(ratios):+.1f}%)")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
     return 0

@@ -154,3 +154,9 @@ def _compare(tmp: Path, mode: str) -> None:
 def test_cpython_tests_same_outcome_under_ringprof_run(tmp_path: Path) -> None:
     """cpu mode, the launcher's default."""
     _compare(tmp_path, "cpu")
+
+
+def test_cpython_tests_same_outcome_under_ringprof_run_in_wall_mode(tmp_path: Path) -> None:
+    """wall mode: test_signal's ITIMER_REAL + pause() case failed while wall
+    mode signalled blocked threads (a sampling signal ended pause())."""
+    _compare(tmp_path, "wall")

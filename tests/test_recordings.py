@@ -25,7 +25,7 @@ import pytest
 from robust_helpers import run_child
 
 import ringprof
-from ringprof import _native, control, recording, sampler
+from ringprof import _native, control, recording, resolve, sampler
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sampler is Linux-only")
 
@@ -277,18 +277,18 @@ def test_settings_conflict_running_sampler_wins_and_warns_once() -> None:
 def test_n_recordings_share_one_drain(monkeypatch: pytest.MonkeyPatch) -> None:
     native = _native.load()
     calls = Counter()
-    real_drain, real_parse = native.drain, native.parse
+    real_drain, real_ingest = native.drain, resolve.Resolver.ingest
 
     def counting_drain() -> Any:
         calls["drain"] += 1
         return real_drain()
 
-    def counting_parse(*args: Any) -> Any:
-        calls["parse"] += 1
-        return real_parse(*args)
+    def counting_ingest(self: resolve.Resolver, buf: bytes) -> Any:
+        calls["resolve"] += 1
+        return real_ingest(self, buf)
 
     monkeypatch.setattr(native, "drain", counting_drain)
-    monkeypatch.setattr(native, "parse", counting_parse)
+    monkeypatch.setattr(resolve.Resolver, "ingest", counting_ingest)
 
     def run(n: int) -> tuple[Counter[str], list[ringprof.Profile]]:
         calls.clear()
@@ -308,7 +308,7 @@ def test_n_recordings_share_one_drain(monkeypatch: pytest.MonkeyPatch) -> None:
     # Drain passes follow the drain interval, not the number of recordings
     # (allow for the extra wall time eight enables/disables take on a busy box).
     assert many["drain"] <= 2 * one["drain"] + 4, (one, many)
-    assert many["parse"] <= 2 * one["parse"] + 4, (one, many)
+    assert 0 < many["resolve"] <= 2 * one["resolve"] + 4, (one, many)
     weights = [function_weight(p, "inside") for p in profs]
     assert min(weights) > 0
     assert max(weights) - min(weights) <= 0.05 * max(weights) + 2, weights  # all saw the same burn
@@ -318,20 +318,19 @@ def test_n_recordings_share_one_drain(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_drain_failures_are_logged_once_per_streak_and_counted() -> None:
     child = run_child('''
         import logging
-        from ringprof import _native
+        from ringprof import resolve
         records = []
         class Keep(logging.Handler):
             def emit(self, record):
                 records.append(record.getMessage())
         logging.getLogger("ringprof").addHandler(Keep())
-        native = _native.load()
-        real_parse = native.parse
+        real_ingest = resolve.Resolver.ingest
         failing = [True]
-        def parse(*args):
+        def ingest(self, buf):
             if failing[0]:
                 raise MemoryError("simulated")
-            return real_parse(*args)
-        native.parse = parse
+            return real_ingest(self, buf)
+        resolve.Resolver.ingest = ingest
         prof = ringprof.Profile(interval=0.002, drain_interval=0.01)
         prof.enable()
         burn(0.3)                     # many drain passes fail

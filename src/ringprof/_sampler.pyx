@@ -9,7 +9,7 @@ were validated before being turned into Python references.
 from cpython cimport array as carray
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 import array
@@ -307,6 +307,11 @@ def codes_mark():
     return rp_codes_mark()
 
 
+def codes_first_seq():
+    """Sequence number of the oldest dead-code snapshot still held (advances as they are released)."""
+    return rp_codes_first_seq()
+
+
 cdef carray.array _I64 = array.array("q")
 cdef carray.array _U16 = array.array("H")
 cdef carray.array _I32 = array.array("i")
@@ -375,6 +380,193 @@ def parse(const uint8_t[::1] buf, dict index, Py_ssize_t next_id=-1):
         v_depth[i] = rec.depth
         off += rec.len
     return raw, tid, tns, weight, cpu, flags, label, depth, new
+
+
+cdef extern from "stackcache.h":
+    ctypedef struct rp_fmap:
+        size_t len
+    ctypedef struct rp_smap:
+        size_t len
+    ctypedef struct rp_columns:
+        int32_t *stack
+        int64_t *tid
+        int64_t *time_ns
+        int64_t *weight
+        int64_t *cpu_ns
+        uint16_t *flags
+        int64_t *label
+        int32_t *depth
+        int64_t *offset
+    int RP_FRAME_SKIP
+    void rp_fmap_init(rp_fmap *m)
+    void rp_fmap_destroy(rp_fmap *m)
+    void rp_fmap_clear(rp_fmap *m)
+    int rp_fmap_get(const rp_fmap *m, uint64_t code, uint64_t instr, int32_t *fid)
+    int rp_fmap_put(rp_fmap *m, uint64_t code, uint64_t instr, int32_t fid)
+    long rp_fmap_forget_codes(rp_fmap *m, const uint64_t *codes, size_t n) nogil
+    void rp_smap_init(rp_smap *m)
+    void rp_smap_destroy(rp_smap *m)
+    void rp_smap_clear(rp_smap *m)
+    int rp_smap_get(const rp_smap *m, uint16_t flags, const int32_t *fids, uint32_t n, int32_t *sid)
+    int rp_smap_put(rp_smap *m, uint16_t flags, const int32_t *fids, uint32_t n, int32_t sid)
+    void rp_smap_test_constant_hash(int on)
+    size_t rp_stackcache_count(const uint8_t *buf, size_t len) nogil
+    long rp_stackcache_resolve(const uint8_t *buf, size_t count, const rp_fmap *fm, const rp_smap *sm,
+                               const uint64_t *dead, size_t ndead, rp_columns *cols) nogil
+
+
+cdef carray.array _U64 = array.array("Q")
+cdef carray.array _I32c = array.array("i")
+
+
+cdef class StackCache:
+    """The drain's C resolution caches (``csrc/stackcache.h``): raw frame
+    (code pointer, instruction) -> frame id, and (flags, frame ids) -> stack
+    id.  :meth:`resolve` splits a drained buffer into columns without the GIL,
+    resolving every sample whose stack is known; the others get stack id -1
+    and are resolved in Python, which then teaches the cache with
+    :meth:`learn_frame` and :meth:`learn_stack`.
+
+    Holds no Python reference to anything a pointer names: it maps integers."""
+    cdef rp_fmap fmap
+    cdef rp_smap smap
+
+    def __cinit__(self):
+        rp_fmap_init(&self.fmap)
+        rp_smap_init(&self.smap)
+
+    def __dealloc__(self):
+        rp_fmap_destroy(&self.fmap)
+        rp_smap_destroy(&self.smap)
+
+    @property
+    def frames(self):
+        """Raw frames known."""
+        return self.fmap.len
+
+    @property
+    def stacks(self):
+        """Stacks known."""
+        return self.smap.len
+
+    def clear(self):
+        rp_fmap_clear(&self.fmap)
+        rp_smap_clear(&self.smap)
+
+    def learn_frame(self, uint64_t code, uint64_t instr, int32_t fid):
+        """Raw frame (code, instr) resolves to frame ``fid`` (-1: skipped, an incomplete frame)."""
+        if fid < RP_FRAME_SKIP:
+            raise ValueError(f"bad frame id {fid}")
+        if rp_fmap_put(&self.fmap, code, instr, fid) != 0:
+            raise MemoryError()
+
+    def lookup_frame(self, uint64_t code, uint64_t instr):
+        """The frame id of a raw frame, or None."""
+        cdef int32_t fid
+        return fid if rp_fmap_get(&self.fmap, code, instr, &fid) else None
+
+    def lookup_frames(self, const uint8_t[::1] key):
+        """The frame id of every raw frame of a raw stack key (see
+        :func:`raw_key`), leaf first: -1 for a skipped frame, -2 unknown."""
+        cdef Py_ssize_t n = (key.shape[0] - 1) // sizeof(rp_frame) if key.shape[0] > 1 else 0
+        cdef carray.array out = carray.clone(_I32c, n, zero=False)
+        cdef const rp_frame *fr = <const rp_frame *>&key[1] if n else NULL
+        cdef int32_t fid
+        cdef Py_ssize_t i
+        for i in range(n):
+            out.data.as_ints[i] = fid if rp_fmap_get(&self.fmap, fr[i].code, fr[i].instr, &fid) else -2
+        return out
+
+    def learn_stack(self, uint16_t flags, fids, int32_t sid):
+        """Frame ids ``fids`` (leaf first, skipped frames left out) with ``flags`` are stack ``sid``."""
+        cdef carray.array ids = array.array("i", fids)
+        if rp_smap_put(&self.smap, flags & 0x3D, <const int32_t *>ids.data.as_ints, <uint32_t>len(ids), sid) != 0:
+            raise MemoryError()
+
+    def lookup_stack(self, uint16_t flags, fids):
+        """The stack id of frame ids ``fids`` with ``flags``, or None."""
+        cdef carray.array ids = array.array("i", fids)
+        cdef int32_t sid
+        return sid if rp_smap_get(&self.smap, flags & 0x3D, <const int32_t *>ids.data.as_ints, <uint32_t>len(ids), &sid) else None
+
+    def forget_codes(self, codes):
+        """Drop every raw frame of these code pointers (code objects died there)."""
+        cdef carray.array ptrs = array.array("Q", sorted(set(codes)))
+        cdef long gone
+        cdef size_t n = len(ptrs)
+        if not n:
+            return 0
+        with nogil:
+            gone = rp_fmap_forget_codes(&self.fmap, <const uint64_t *>ptrs.data.as_ulonglongs, n)
+        return max(gone, 0)
+
+    def resolve(self, const uint8_t[::1] buf, dead=()):
+        """Split a drained buffer into per-sample columns, without the GIL.
+
+        Returns ``(stack, tid, time_ns, weight, cpu_ns, flags, label, depth,
+        offset, unresolved)``: typed arrays; ``stack`` holds stack ids, -1 for
+        a sample whose raw stack the cache cannot resolve (a raw frame not
+        learnt, a code pointer in ``dead``, a stack not learnt); ``offset``
+        is each record's byte offset (for :func:`raw_key`); ``unresolved``
+        counts the -1 entries."""
+        cdef size_t total = buf.shape[0] if buf is not None else 0
+        cdef const uint8_t *data = &buf[0] if total else NULL
+        cdef size_t count = 0
+        if total:
+            with nogil:
+                count = rp_stackcache_count(data, total)
+        cdef carray.array stack = carray.clone(_I32c, count, zero=False)
+        cdef carray.array tid = carray.clone(_I64, count, zero=False)
+        cdef carray.array tns = carray.clone(_I64, count, zero=False)
+        cdef carray.array weight = carray.clone(_I64, count, zero=False)
+        cdef carray.array cpu = carray.clone(_I64, count, zero=False)
+        cdef carray.array flags = carray.clone(_U16, count, zero=False)
+        cdef carray.array label = carray.clone(_I64, count, zero=False)
+        cdef carray.array depth = carray.clone(_I32c, count, zero=False)
+        cdef carray.array offset = carray.clone(_I64, count, zero=False)
+        cdef carray.array dead_ptrs = array.array("Q", sorted(set(dead)))
+        cdef rp_columns cols
+        cdef long unresolved = 0
+        cdef size_t ndead = len(dead_ptrs)
+        cols.stack = <int32_t *>stack.data.as_ints
+        cols.tid = <int64_t *>tid.data.as_longlongs
+        cols.time_ns = <int64_t *>tns.data.as_longlongs
+        cols.weight = <int64_t *>weight.data.as_longlongs
+        cols.cpu_ns = <int64_t *>cpu.data.as_longlongs
+        cols.flags = <uint16_t *>flags.data.as_ushorts
+        cols.label = <int64_t *>label.data.as_longlongs
+        cols.depth = <int32_t *>depth.data.as_ints
+        cols.offset = <int64_t *>offset.data.as_longlongs
+        if count:
+            with nogil:
+                unresolved = rp_stackcache_resolve(data, count, &self.fmap, &self.smap,
+                                                   <const uint64_t *>dead_ptrs.data.as_ulonglongs,
+                                                   ndead, &cols)
+            if unresolved < 0:
+                raise MemoryError()
+        return stack, tid, tns, weight, cpu, flags, label, depth, offset, unresolved
+
+
+def raw_key(const uint8_t[::1] buf, Py_ssize_t offset):
+    """The raw stack key of the record at byte ``offset`` of a drained buffer:
+    one byte of flags (those that change how a stack reads) then the raw
+    frames, leaf first, as :func:`parse` makes them."""
+    cdef Py_ssize_t total = buf.shape[0]
+    if offset < 0 or offset + <Py_ssize_t>sizeof(rp_record) > total:
+        raise IndexError(offset)
+    cdef const rp_record *rec = <const rp_record *>&buf[offset]
+    cdef Py_ssize_t nbytes = rec.nframes * sizeof(rp_frame)
+    if offset + <Py_ssize_t>sizeof(rp_record) + nbytes > total:
+        raise IndexError(offset)
+    cdef bytes key = PyBytes_FromStringAndSize(NULL, nbytes + 1)
+    (<char *>key)[0] = <char>(rec.flags & 0x3D)
+    memcpy(<char *>key + 1, <const char *>rec + sizeof(rp_record), nbytes)
+    return key
+
+
+def _test_stack_hash_constant(bint on):
+    """Test hook: every stack key hashes alike (exercises collision chains)."""
+    rp_smap_test_constant_hash(on)
 
 
 def code_object(uint64_t ptr):

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from . import pacing
+
 
 class Background:
     """A raw thread running ``target(*args)``, joinable with a timeout."""
@@ -34,6 +36,7 @@ class Background:
         self.ident = _thread.get_ident()
         self.native_id = _thread.get_native_id()
         try:
+            pacing.begin()
             self._target(*self._args)
         except BaseException as exc:  # pragma: no cover - targets catch their own errors
             try:

@@ -65,7 +65,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import process_hooks, sampler
+from . import pacing, process_hooks, sampler
 from ._threads import Background, forget_dummy
 from .flight import DEFAULT_HORIZON, DEFAULT_MAX_BYTES, MAX_RESOLUTION, FlightRecorder
 from .model import ProfileData
@@ -369,6 +369,7 @@ class Continuous:
     def _cut_loop(self) -> None:
         deadline = time.monotonic() + self.window
         while not self._stop_cutting.wait(max(0.0, deadline - time.monotonic())):
+            pacing.begin()
             try:
                 self.cut_now()
             except Exception as exc:  # never let the profiler take the host down
@@ -388,6 +389,7 @@ class Continuous:
                     return
                 item = self._queue.popleft()
                 self._busy = True
+            pacing.begin()
             try:
                 self._export_item(item)
             finally:

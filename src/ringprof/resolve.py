@@ -1,6 +1,6 @@
 """Raw records -> batches of resolved samples, shared by every recording.
 
-Runs with the GIL held, on the drain thread (or whoever flushes).  A sample
+Runs on the drain thread (or whoever flushes).  A sample
 names a code object by address; by the time it is resolved that object may
 have died and the address may hold another code object, or nothing.  The
 native layer answers without ever reading memory that is not known to be live
@@ -23,6 +23,16 @@ The resolver holds no reference to any code object between drains: it caches
 names, file names and per-instruction frames, keyed by address, and forgets an
 address as soon as a death at it is reported.
 
+**The GIL.**  The drain runs next to the application's request threads, so
+a steady-state pass must hold the GIL only briefly: the buffer is split into
+columns and every sample whose stack is already known is resolved in C
+without the GIL (:class:`ringprof._sampler.StackCache`: raw frame -> frame
+id, frame ids -> stack id).  Only the samples it cannot resolve (a raw frame
+never seen, a code pointer that died, a stack never seen) come back to
+Python, which resolves them as described above and teaches the cache what
+it learnt from live code objects (never what it learnt from the graveyard or
+an unknown address).
+
 Resolved stacks go into one process-wide :class:`StackTable` (tuples of
 :class:`~ringprof.model.Frame`, root first); a :class:`Batch` carries the
 drained samples with *table* stack ids, and each recording maps those ids to
@@ -32,10 +42,11 @@ many recordings are enabled.
 Caches (bounded):
 
 * ``_codes``: code pointer -> :class:`_CodeInfo` (names and resolved frames);
-* ``_index``: raw stack key (bytes) -> raw id -> table stack id, for stacks
-  whose every frame resolved to a code object that is still alive; keys that
-  name a dead or unknown address are resolved per drain (per sample, when a
-  death splits the batch) and not kept;
+* the native ``StackCache``: raw frames of code objects that are still alive,
+  and the stacks made of them; the raw frames of an address are dropped as
+  soon as a death at it is reported.  Stacks that name a dead or unknown
+  address are resolved per drain (per sample, when a death splits the batch)
+  and not kept;
 * the table itself: when it outgrows its bound a new *generation* starts
   (recordings notice the new generation and drop their id maps).
 
@@ -59,6 +70,7 @@ from .model import (
     FLAG_TRUNCATED,
     Frame,
 )
+from .pacing import tick
 
 TRUNCATED = Frame("<truncated>", "", 0, 0)
 UNKNOWN = Frame("<unknown>", "", 0, 0)
@@ -68,7 +80,10 @@ FINALIZING = Frame("<finalizing>", "", 0, 0)
 BAD_FRAME = Frame("<bad frame>", "", 0, 0)
 
 _CODE_CACHE_LIMIT = 50_000
-_INDEX_LIMIT = 500_000
+# The native cache is cleared when it knows more raw frames or stacks than
+# this (~5 MB of frames; stacks are bounded by the table's generations too).
+_RAW_FRAME_LIMIT = 100_000
+_CACHED_STACK_LIMIT = 50_000
 _STACK_TABLE_LIMIT = 200_000
 
 # A full registry scan walks every GC-tracked object: at most once per
@@ -110,7 +125,9 @@ def register_live_code(full: bool = True) -> int:
     objects of the two young GC generations (where new functions are)."""
     roots: list[types.CodeType] = []
     objects = gc.get_objects() if full else gc.get_objects(0) + gc.get_objects(1)
-    for obj in objects:
+    for i, obj in enumerate(objects):
+        if not i & 4095:
+            tick()  # on the drain thread: let the application's threads run (see ringprof.pacing)
         t = type(obj)
         if t is types.FunctionType:
             roots.append(obj.__code__)
@@ -239,15 +256,16 @@ class Resolver:
     def __init__(self) -> None:
         self.table = StackTable(0)
         self._codes: dict[int, _CodeInfo] = {}
-        self._index: dict[bytes, int] = {}
-        self._keys_by_ptr: dict[int, list[bytes]] = {}  # code pointer -> persistent keys naming it
-        self._next_rid = 0
-        self._raw_map = array.array("i")  # raw id -> table stack id
+        self._cache: Any = None  # the native StackCache, made at the first buffer
+        self._fids: dict[Frame, int] = {}  # frame -> its id in the native cache (this table generation)
+        self._frame_list: list[Frame] = []  # frame id -> frame
+        self._new_frames: list[tuple[int, int, int]] = []  # (code, instr, frame id) resolved by this stack
         self._passes = 0
         self.invalid_frames = 0
         # The graveyard as of this drain: pointer -> [(death_ns, seq)] in death order.
         self._dead: dict[int, list[tuple[int, int]]] = {}
         self._dead_mark = -1  # codes_mark() when _dead was read
+        self._dead_held: tuple[int, int] = (-1, -1)  # (first held, mark) when _dead was read
         self._dead_seen = 0  # deaths up to this sequence have been forgotten from the caches
         self._dead_frames: dict[tuple[int, int], Any] = {}  # (seq, instr) -> frame, per drain
         self._refreshed = False  # registry refreshed during this drain
@@ -257,8 +275,10 @@ class Resolver:
     def _read_graveyard(self) -> None:
         native = _native.load()
         mark = native.codes_mark()
-        if mark == self._dead_mark:
+        held = (native.codes_first_seq(), mark)  # changes with every death and every release
+        if held == self._dead_held:
             return
+        self._dead_held = held
         self._dead_mark = mark
         dead: dict[int, list[tuple[int, int]]] = {}
         for ptr, death_ns, seq in native.dead_codes():
@@ -268,12 +288,14 @@ class Resolver:
     def _forget_new_deaths(self) -> None:
         """Drop every cache entry for an address at which a code object died."""
         self._read_graveyard()
+        died: list[int] = []
         for ptr, deaths in self._dead.items():
             if deaths[-1][1] < self._dead_seen:
                 continue
             self._codes.pop(ptr, None)
-            for key in self._keys_by_ptr.pop(ptr, ()):
-                self._index.pop(key, None)
+            died.append(ptr)
+        if died and self._cache is not None:
+            self._cache.forget_codes(died)
         self._dead_seen = self._dead_mark
 
     def _dead_seq(self, code_ptr: int, t_ns: int) -> int | None:
@@ -336,7 +358,12 @@ class Resolver:
             self._dead_frames[(seq, instr)] = frame
         return frame
 
-    def _resolve_stack(self, key: bytes, t_ns: int) -> int:
+    def _resolve_stack(self, key: bytes, t_ns: int, learn: list[int] | None = None) -> int:
+        """The table id of raw stack ``key`` sampled at ``t_ns``.  With
+        ``learn`` (a stack naming no dead code), raw frames the native cache
+        knows are taken from it, and ``learn`` receives the frame id of every
+        raw frame, leaf first (-1: skipped, -2: not resolved from live code),
+        with ``self._new_frames`` listing the raw frames resolved afresh."""
         flags = key[0]
         raw = _pairs(key)
         frames: list[Frame] = []
@@ -344,8 +371,27 @@ class Resolver:
         # it noticed (3.11/3.12 publish tstate->cframe before its current_frame):
         # drop its frames that are not code objects instead of showing <unknown>.
         bad_walk = bool(flags & FLAG_BAD_FRAME)
+        known = self._cache.lookup_frames(key) if learn is not None else None
         for i in range(0, len(raw) - 1, 2):  # leaf first
-            frame = self._frame(raw[i], raw[i + 1], t_ns)
+            if known is None:
+                frame = self._frame(raw[i], raw[i + 1], t_ns)
+            else:
+                assert learn is not None
+                fid = known[i >> 1]
+                if fid >= 0:
+                    frame = self._frame_list[fid]
+                elif fid == -1:
+                    frame = None
+                else:
+                    volatile, self._volatile = self._volatile, False
+                    frame = self._frame(raw[i], raw[i + 1], t_ns)
+                    if self._volatile:
+                        fid = -2
+                    else:
+                        fid = -1 if frame is None else self._frame_id(frame)
+                        self._new_frames.append((raw[i], raw[i + 1], fid))
+                    self._volatile |= volatile
+                learn.append(fid)
             if frame is _MISS:
                 if bad_walk:
                     continue
@@ -381,57 +427,72 @@ class Resolver:
             return None
         if len(self.table) > _STACK_TABLE_LIMIT:
             self._new_generation()
-        native: Any = _native.load()
-        raw, tid, tns, weight, cpu, flags, label, depth, new = native.parse(buf, self._index, self._next_rid)
-        self._next_rid += len(new)
-        raw_map = self._raw_map
-        per_sample: dict[int, bytes] = {}  # raw id -> key, resolved per sample (a death splits the batch)
-        if new:
-            if self._next_rid > len(raw_map):  # grow geometrically: O(new stacks) per drain
-                grow = max(self._next_rid, 2 * len(raw_map), 1024) - len(raw_map)
-                raw_map.frombytes(bytes(grow * raw_map.itemsize))
-            transient: list[bytes] = []
-            for rid, key in new:
-                if self._names_dead(key):
-                    per_sample[rid] = key
-                    transient.append(key)
-                    continue
-                self._volatile = False
-                raw_map[rid] = self._resolve_stack(key, batch_ns)
-                if self._volatile:
-                    transient.append(key)
-                else:
-                    self._remember(key)
-            for key in transient:
-                self._index.pop(key, None)
-        stack = array.array("i", [raw_map[r] for r in raw])
-        if per_sample:
-            memo: dict[tuple[int, tuple[int | None, ...]], int] = {}
-            for i, rid in enumerate(raw):
-                key = per_sample.get(rid)
-                if key is None:
-                    continue
-                t = tns[i]
-                choice = (rid, tuple(self._dead_seq(p, t) for p in _pairs(key)[0::2]))
-                sid = memo.get(choice)
-                if sid is None:
-                    sid = memo[choice] = self._resolve_stack(key, t)
-                stack[i] = sid
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = _native.load().StackCache()
+        # Without the GIL: columns, and the stack id of every sample the cache knows.
+        stack, tid, tns, weight, cpu, flags, label, depth, offset, unresolved = cache.resolve(
+            buf, self._dead.keys() if self._dead else ())
+        if unresolved:
+            self._resolve_misses(buf, stack, tns, offset, batch_ns)
         batch = Batch(self.table, stack, tid, tns, weight, cpu, flags, label, depth)
         self._evict()
         return batch
 
-    def _remember(self, key: bytes) -> None:
-        if len(key) <= 1:
-            return
-        for p in set(_pairs(key)[0::2]):
-            self._keys_by_ptr.setdefault(p, []).append(key)
+    def _resolve_misses(self, buf: bytes, stack: array.array[int], tns: array.array[int],
+                        offset: array.array[int], batch_ns: int) -> None:
+        """Resolve the samples the native cache could not (stack id -1) in place."""
+        native = _native.load()
+        resolved: dict[bytes, int] = {}  # raw key -> stack id, this batch (keys naming no dead code)
+        memo: dict[tuple[bytes, tuple[int | None, ...]], int] = {}  # keys naming dead code, per sample
+        i = -1
+        while True:
+            try:
+                i = stack.index(-1, i + 1)
+            except ValueError:
+                return
+            tick()
+            key = native.raw_key(buf, offset[i])
+            if self._names_dead(key):
+                # A death splits the batch: resolve per sample time, never cache.
+                t = tns[i]
+                choice = (key, tuple(self._dead_seq(p, t) for p in _pairs(key)[0::2]))
+                sid = memo.get(choice)
+                if sid is None:
+                    sid = memo[choice] = self._resolve_stack(key, t)
+            else:
+                sid = resolved.get(key)
+                if sid is None:
+                    sid = resolved[key] = self._resolve_and_learn(key, batch_ns)
+            stack[i] = sid
+
+    def _resolve_and_learn(self, key: bytes, t_ns: int) -> int:
+        """Resolve raw stack ``key`` and teach the native cache its raw frames
+        that resolved from live code (and the stack, if every frame did)."""
+        cache = self._cache
+        fids: list[int] = []
+        self._new_frames = []
+        self._volatile = False
+        sid = self._resolve_stack(key, t_ns, fids)
+        for code_ptr, instr, fid in self._new_frames:
+            cache.learn_frame(code_ptr, instr, fid)
+        if not self._volatile:  # every raw frame resolved from live code: the stack is known
+            cache.learn_stack(key[0], [f for f in fids if f >= 0], sid)
+        return sid
+
+    def _frame_id(self, frame: Frame) -> int:
+        fid = self._fids.get(frame)
+        if fid is None:
+            fid = self._fids[frame] = len(self._frame_list)
+            self._frame_list.append(frame)
+        return fid
 
     def _new_generation(self) -> None:
         self.table = StackTable(self.table.generation + 1)
-        self._index.clear()
-        self._keys_by_ptr.clear()
-        self._next_rid = 0  # no raw id is in use any more
+        self._fids.clear()  # frame ids name this generation's frames
+        self._frame_list.clear()
+        if self._cache is not None:
+            self._cache.clear()
         for info in self._codes.values():
             info.frames.clear()
 
@@ -439,10 +500,9 @@ class Resolver:
         if len(self._codes) > _CODE_CACHE_LIMIT:
             horizon = self._passes - 2
             self._codes = {p: i for p, i in self._codes.items() if i.last_used >= horizon}
-        if len(self._index) > _INDEX_LIMIT:
-            self._index.clear()
-            self._keys_by_ptr.clear()
-            self._next_rid = 0
+        cache = self._cache
+        if cache is not None and (cache.frames > _RAW_FRAME_LIMIT or cache.stacks > _CACHED_STACK_LIMIT):
+            cache.clear()  # frame ids stay valid: the table's frames did not change
 
 
 def _pairs(key: bytes) -> array.array[int]:

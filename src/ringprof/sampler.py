@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, NamedTuple
 
-from . import _native, asyncio_tasks, label_table
+from . import _native, asyncio_tasks, label_table, pacing
 from ._threads import Background, forget_dummy
 from .resolve import Batch, Resolver
 
@@ -435,6 +435,7 @@ class _Sampler:
         settings = self.settings
         interval = settings.drain_interval if settings is not None else 0.1
         while not wake.wait(interval):
+            pacing.begin()
             try:
                 if not native.handler_installed():
                     if self._handler_lost(wake):

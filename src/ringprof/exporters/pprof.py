@@ -40,6 +40,7 @@ import gzip
 from typing import Any
 
 from ringprof.model import Frame, ProfileData
+from ringprof.pacing import tick
 
 from . import protowire
 from .protowire import Message as _Message
@@ -87,9 +88,12 @@ def encode(data: ProfileData) -> bytes:
 
     # Aggregate samples by (stack, thread, label set), in first-appearance order.
     agg: dict[tuple[int, int, int], list[int]] = {}
-    for sid, tid, lid, w, ns, cpu in zip(data.stack.tolist(), data.thread.tolist(),
-                                         data.labels.tolist(), data.weight.tolist(),
-                                         data.sample_ns().tolist(), data.cpu_ns.tolist(), strict=True):
+    for i, (sid, tid, lid, w, ns, cpu) in enumerate(zip(data.stack.tolist(), data.thread.tolist(),
+                                                        data.labels.tolist(), data.weight.tolist(),
+                                                        data.sample_ns().tolist(), data.cpu_ns.tolist(),
+                                                        strict=True)):
+        if not i & 1023:
+            tick()  # on ringprof's exporter thread: let the application's threads run (see ringprof.pacing)
         if w <= 0:
             continue
         vals = agg.setdefault((sid, tid, lid), [0, 0, 0])
@@ -117,7 +121,9 @@ def encode(data: ProfileData) -> bytes:
         return lid
 
     k_tid, k_tname = strings("thread id"), strings("thread name")
-    for (sid, tid, lset), (w, ns, cpu) in agg.items():
+    for i, ((sid, tid, lset), (w, ns, cpu)) in enumerate(agg.items()):
+        if not i & 31:
+            tick()
         sample = _Message()
         frames = [data.frames[f] for f in data.stacks[sid]]
         sample.packed(1, [location_id(f) for f in reversed(frames)])
@@ -133,7 +139,9 @@ def encode(data: ProfileData) -> bytes:
     mapping = (_Message().varint(1, 1).varint(5, strings(_mapping_name(data)))
                .varint(7, 1).varint(8, 1).varint(9, 1))
     profile.message(_P_MAPPING, mapping)
-    for msg in location_msgs:
+    for i, msg in enumerate(location_msgs):
+        if not i & 255:
+            tick()
         profile.message(_P_LOCATION, msg)
     for msg in function_msgs:
         profile.message(_P_FUNCTION, msg)
@@ -146,7 +154,9 @@ def encode(data: ProfileData) -> bytes:
     duration_nanos = round(float(duration) * 1e9) if duration is not None else 0
     # Strings are all interned now; the table goes before the scalars, as pprof's
     # own writer orders fields (any order is valid protobuf).
-    for text in strings.table:
+    for i, text in enumerate(strings.table):
+        if not i & 255:
+            tick()
         profile.delimited(_P_STRINGS, text.encode("utf-8", "backslashreplace"), always=True)
     profile.varint(_P_TIME, time_nanos).varint(_P_DURATION, duration_nanos)
     profile.message(_P_PERIOD_TYPE, period_type).varint(_P_PERIOD, data.interval_ns)
