@@ -71,6 +71,8 @@ typedef struct rp_slot {
     uint64_t idle_t0;       /*   time of the first of them */
     uint64_t idle_label;    /*   the thread's label then */
     uint32_t quiet;         /* consecutive checks that found its CPU clock unchanged */
+    unsigned long gil_epoch; /* GIL switch count when its blocked stack was last confirmed ... */
+    int epoch_valid;        /*   ... while it was not the GIL's last holder */
 } rp_slot;
 
 static rp_slot g_slots[RP_MAX_SLOTS];
@@ -106,7 +108,7 @@ static int g_wall_tick;   /* wall mode: driven by the tick thread (see wall_tick
 static rp_ring g_tick_ring;              /* records of blocked threads; one producer: the control lock's holder */
 static uint64_t g_tick_snap;             /* its head at rp_drain_prepare */
 #define RP_TICK_RING_BYTES (1u << 22)     /* 4 MiB, committed as used */
-static uint64_t g_idle_batch;            /* intervals of a blocked thread per record (~100 ms) */
+static uint64_t g_idle_batch;            /* intervals of a blocked thread per record at most (1 s) */
 static uint64_t g_tick_rng;              /* tick thread only */
 static _Atomic uint64_t g_signals_sent;  /* tick signals queued */
 static _Atomic uint64_t g_blocked_records;
@@ -718,6 +720,7 @@ static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, PyThre
         s->blocked_valid = 0;
         s->idle_ticks = 0;
         s->quiet = 0;
+        s->epoch_valid = 0;
         atomic_store(&s->inflight, 0);
         atomic_store(&s->wall_weight, 0);
         atomic_store(&s->label, 0);
@@ -865,8 +868,12 @@ void rp_exclude_tid(long tid) { g_excluded_tid = tid; }
  *  - any other thread is not running Python, so its Python stack cannot change
  *    until it takes the GIL again.  Its stack is read from outside, without a
  *    signal (outside.h), and kept while the thread's CPU clock does not move;
- *    each tick adds its wall time to that stack, written as one record per
- *    ~100 ms (flush_idle) into the tick ring.  If the thread executed during
+ *    each tick adds its wall time to that stack, written as one record
+ *    (flush_idle) into the tick ring when the stack or label changes, a
+ *    recording starts, is cut or ends, at stop, and at least once a second.
+ *    A tick also skips the system calls for a thread that cannot have run
+ *    Python since its stack was confirmed (no GIL hand-off since, and it was
+ *    not the last holder).  If the thread executed during
  *    the read it is on CPU (C code with the GIL released, or about to take
  *    it) and is signalled instead; if it could not be read, the tick is
  *    signalled when the thread was busy and otherwise counted unattributed --
@@ -883,6 +890,11 @@ void rp_exclude_tid(long tid) { g_excluded_tid = tid; }
  * keeps per-thread CLOCK_MONOTONIC timers. */
 
 #define RP_QUIET_AFTER 8 /* a thread found blocked this many checks in a row is checked every 8th tick */
+/* A blocked thread's intervals are written as one record per second at most
+ * (and whenever its stack or label changes, a recording starts, is cut or
+ * ends, and at stop): 100 idle threads then cost the drain 100 records a
+ * second, not one per thread per drain. */
+#define RP_IDLE_BATCH_NS 1000000000ull
 
 static uint64_t tick_random(void)
 {
@@ -1007,13 +1019,28 @@ static void count_blocked(rp_slot *s, uint64_t now, uint64_t ticks)
     }
 }
 
-static void wall_tick_slot(rp_slot *s, uint32_t idx, PyThreadState *holder, uint64_t tick_no, uint64_t now,
+typedef struct gil_view {
+    PyThreadState *holder;      /* holds the GIL now, or NULL */
+    PyThreadState *last_holder; /* held it last (may hold it now) */
+    unsigned long switches;     /* holder changes so far */
+} gil_view;
+
+static void wall_tick_slot(rp_slot *s, uint32_t idx, const gil_view *gil, uint64_t tick_no, uint64_t now,
                            uint64_t elapsed, uint64_t ticks)
 {
-    if (holder != NULL && s->ts == holder) {
+    if (gil->holder != NULL && s->ts == gil->holder) {
         s->quiet = 0; /* it runs: its blocked stack will change */
+        s->epoch_valid = 0;
         flush_idle(s);
         send_tick(s, idx, ticks);
+        return;
+    }
+    /* No GIL hand-off since its stack was last confirmed, and it was not the
+     * last holder: it has not run Python since, so its Python stack is the one
+     * read -- without a system call.  (An idle process, or one where a single
+     * thread runs Python, checks nobody.) */
+    if (s->blocked_valid && s->epoch_valid && gil->switches == s->gil_epoch && gil->last_holder != s->ts) {
+        count_blocked(s, now, ticks);
         return;
     }
     /* Reading another thread's CPU clock is a system call (~1 us): a thread
@@ -1032,6 +1059,7 @@ static void wall_tick_slot(rp_slot *s, uint32_t idx, PyThreadState *holder, uint
     uint64_t used = cpu > s->last_cpu_ns ? cpu - s->last_cpu_ns : 0;
     s->last_cpu_ns = cpu;
     s->quiet = used ? 0 : s->quiet + 1;
+    s->epoch_valid = 0;
     if (!s->blocked_valid || cpu != s->blocked_cpu) {
         int rc = read_blocked_stack(s);
         if (rc == -2 || (rc == -1 && 2 * used >= elapsed)) {
@@ -1044,6 +1072,9 @@ static void wall_tick_slot(rp_slot *s, uint32_t idx, PyThreadState *holder, uint
             return;
         }
     }
+    /* Its stack is confirmed as of now; the GIL state was read before. */
+    s->gil_epoch = gil->switches;
+    s->epoch_valid = gil->last_holder != s->ts;
     count_blocked(s, now, ticks);
 }
 
@@ -1071,11 +1102,13 @@ static void wall_tick(uint64_t now, uint64_t elapsed)
         return;
     }
     uint64_t ticks = intervals_of(elapsed);
-    PyThreadState *holder = rpc_gil_holder(g_main_interp);
+    gil_view gil;
+    gil.last_holder = rpc_gil_switches(g_main_interp, &gil.switches); /* the count first */
+    gil.holder = rpc_gil_holder(g_main_interp);
     uint32_t n = atomic_load_explicit(&g_slot_hwm, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
         if (g_slots[i].state == SLOT_LIVE) {
-            wall_tick_slot(&g_slots[i], i, holder, tick_no, now, elapsed, ticks);
+            wall_tick_slot(&g_slots[i], i, &gil, tick_no, now, elapsed, ticks);
         }
     }
     pthread_mutex_unlock(&g_ctl);
@@ -1460,7 +1493,7 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
         if (g_tick_ring.buf == NULL && rp_ring_init(&g_tick_ring, RP_TICK_RING_BYTES) != 0) {
             g_wall_tick = 0; /* no memory for it: per-thread timers */
         }
-        uint64_t batch = 100000000ull / cfg->interval_ns;
+        uint64_t batch = RP_IDLE_BATCH_NS / cfg->interval_ns;
         g_idle_batch = batch ? batch : 1;
         g_tick_rng = now_ns(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32) ^ 0xD1B54A32D192ED03ull;
         g_tick_handler_ok = 1;
@@ -1612,9 +1645,6 @@ uint64_t rp_drain_prepare(void)
     pthread_mutex_lock(&g_ctl);
     for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
-        if (s->state == SLOT_LIVE) {
-            flush_idle(s); /* blocked time counted so far reaches this drain */
-        }
         s->snap = s->ring.buf ? atomic_load_explicit(&s->ring.head, memory_order_acquire) : 0;
         if (s->state != SLOT_FREE && s->ring.buf) {
             n += s->snap - atomic_load_explicit(&s->ring.tail, memory_order_relaxed);
@@ -1701,6 +1731,16 @@ void rp_set_thread_label(uint64_t label)
     }
     if (s != NULL) {
         atomic_store_explicit(&s->label, label, memory_order_relaxed);
+        if (s->idle_ticks != 0) {
+            /* Intervals counted under the previous label are written now:
+             * once the thread stops using a label set, ringprof may release
+             * it at the next drain, and a later record must not name it. */
+            pthread_mutex_lock(&g_ctl);
+            if (t_slot == s && atomic_load(&s->gen) == t_slot_gen) {
+                flush_idle(s);
+            }
+            pthread_mutex_unlock(&g_ctl);
+        }
     }
 }
 uint64_t rp_get_thread_label(void) { return t_label; }

@@ -46,6 +46,7 @@ static uint64_t random_interval(void) { return g_interval / 2 + (next_random() >
 static void *tick_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "ringprof-tick"); /* for top -H, /proc/PID/task */
     uint64_t prev = monotonic_ns();
     g_last_tick = prev;
     uint64_t next = prev + random_interval();

@@ -156,11 +156,10 @@ def test_busy_and_blocked_threads_get_their_own_stacks() -> None:
 
 
 def test_stop_keeps_blocked_time_not_yet_written() -> None:
-    """Blocked intervals are written per drain or per ~100 ms; stop writes the rest.
+    """Blocked intervals are written at least once a second; stop writes the rest.
 
-    With no drain during the run and batches of 100 intervals, 0-99 of the
-    ~350 intervals are still unwritten at stop, and the time since the last
-    tick has not been counted at all yet."""
+    With no drain during the run, all ~350 intervals are still unwritten at
+    stop, and the time since the last tick has not been counted at all yet."""
     r = run_child('''
         ev = threading.Event()
         t = threading.Thread(target=ev.wait); t.start()
@@ -176,7 +175,7 @@ def test_stop_keeps_blocked_time_not_yet_written() -> None:
         result(weight=w, expected=elapsed / 0.001)
     ''', env=TICK).result
     # Random rounding of each tick's intervals: a standard deviation of ~9
-    # intervals here.  Losing the unwritten batch would cost 50 on average.
+    # intervals here.
     assert r["weight"] >= r["expected"] - 25, r
 
 

@@ -37,6 +37,8 @@
  *   [handler] int   rpc_frame_is_generator / rpc_generator_executing  (shared, below): the
  *             tripwire for generator frames read in place
  *   [ticker]  PyThreadState *rpc_gil_holder(PyInterpreterState *)  thread state holding its GIL, or NULL
+ *   [ticker]  PyThreadState *rpc_gil_switches(PyInterpreterState *, unsigned long *switches)
+ *             the GIL's last holder and its holder-change count
  *   [ticker]  const void *rpc_current_frame_slot(const PyThreadState *copy, const PyThreadState *real)
  *             address of `real`'s current-frame pointer, given a fault-free copy of it
  *   [gil]     long  rpc_code_lasti(PyCodeObject *, uint64_t instr)  code-unit index, -1 if invalid

@@ -62,6 +62,19 @@ static inline PyThreadState *rpc_gil_holder(PyInterpreterState *interp)
     return _PyThreadState_UncheckedGet();
 }
 
+/* [ticker] The GIL's last holder (whether or not it holds it now) and its
+ * switch count, which take_gil increments whenever the holder changes: if the
+ * count is unchanged and the last holder is not thread T, T has not taken the
+ * GIL -- run Python -- in between.  The count is read first (see wall_tick). */
+#include "internal/pycore_runtime.h"
+static inline PyThreadState *rpc_gil_switches(PyInterpreterState *interp, unsigned long *switches)
+{
+    (void)interp;
+    struct _gil_runtime_state *gil = &_PyRuntime.ceval.gil;
+    *switches = __atomic_load_n(&gil->switch_number, __ATOMIC_ACQUIRE);
+    return (PyThreadState *)_Py_atomic_load_relaxed(&gil->last_holder);
+}
+
 /* [ticker] Where the thread's current-frame pointer lives, computed from a
  * copy of its PyThreadState (`copy`) without dereferencing anything: here
  * copy->cframe (an address on that thread's C stack) + the field offset.  The

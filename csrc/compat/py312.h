@@ -71,6 +71,21 @@ static inline PyThreadState *rpc_gil_holder(PyInterpreterState *interp)
     }
     return (PyThreadState *)_Py_atomic_load_relaxed(&gil->last_holder);
 }
+/* [ticker] The GIL's last holder (whether or not it holds it now) and its
+ * switch count, which take_gil increments whenever the holder changes: if the
+ * count is unchanged and the last holder is not thread T, T has not taken the
+ * GIL -- run Python -- in between.  The count is read first (see wall_tick). */
+static inline PyThreadState *rpc_gil_switches(PyInterpreterState *interp, unsigned long *switches)
+{
+    struct _gil_runtime_state *gil = interp->ceval.gil;
+    if (gil == NULL) {
+        *switches = 0;
+        return NULL;
+    }
+    *switches = __atomic_load_n(&gil->switch_number, __ATOMIC_ACQUIRE);
+    return (PyThreadState *)_Py_atomic_load_relaxed(&gil->last_holder);
+}
+
 /* [ticker] Where the thread's current-frame pointer lives, computed from a
  * copy of its PyThreadState (`copy`) without dereferencing anything: here
  * copy->cframe (an address on that thread's C stack) + the field offset.  The

@@ -66,6 +66,21 @@ static inline PyThreadState *rpc_gil_holder(PyInterpreterState *interp)
     return (PyThreadState *)_Py_atomic_load_ptr_relaxed(&gil->last_holder);
 }
 
+/* [ticker] The GIL's last holder (whether or not it holds it now) and its
+ * switch count, which take_gil increments whenever the holder changes: if the
+ * count is unchanged and the last holder is not thread T, T has not taken the
+ * GIL -- run Python -- in between.  The count is read first (see wall_tick). */
+static inline PyThreadState *rpc_gil_switches(PyInterpreterState *interp, unsigned long *switches)
+{
+    struct _gil_runtime_state *gil = interp->ceval.gil;
+    if (gil == NULL) {
+        *switches = 0;
+        return NULL;
+    }
+    *switches = __atomic_load_n(&gil->switch_number, __ATOMIC_ACQUIRE);
+    return (PyThreadState *)_Py_atomic_load_ptr_relaxed(&gil->last_holder);
+}
+
 /* [ticker] Where the thread's current-frame pointer lives: a field of the
  * thread state itself (read fault-free by the caller). */
 static inline const void *rpc_current_frame_slot(const PyThreadState *copy, const PyThreadState *real)

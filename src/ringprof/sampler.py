@@ -391,6 +391,7 @@ class _Sampler:
             self.ensure_thread()
         with self.drain_lock:
             if self.settings is not None:
+                _native.load().flush_blocked()  # wall mode: blocked time counted so far, too
                 self._drain_pass()
 
     def _drain_pass(self, final: bool = False) -> bool:
