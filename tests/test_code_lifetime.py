@@ -82,3 +82,52 @@ def test_code_deaths_are_released_after_sampling() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "0"
+
+
+def test_an_address_reused_between_sessions_names_the_new_code() -> None:
+    """Deaths are recorded only while sampling: a code object that dies between
+    two sessions leaves no record, and the next one at its address must not be
+    named after it (the resolver forgets what it knew by address at each start)."""
+    from robust_helpers import run_child
+
+    r = run_child('''
+        import gc
+        body = "def work():\\n    t = 0\\n    for i in range(%d):\\n        t += i\\n    return t\\n"
+        def run(filename, seconds):
+            ns = {}
+            exec(compile(body % 10**7, filename, "exec"), ns)
+            prof = ringprof.Profile(interval=0.001, mode="cpu")
+            prof.enable()
+            end = time.thread_time() + seconds
+            while time.thread_time() < end:
+                ns["work"]()
+            prof.disable()
+            files = {f.filename for f in prof.data.frames}
+            return ns, files
+        ns, first = run("<first>", 0.2)
+        addr = id(ns["work"].__code__)
+        del ns
+        gc.collect()
+        # Compile copies until one lands at the dead code object's address.
+        keep, reused = [], False
+        for attempt in range(20000):
+            code = compile(body % 10**7, "<second>", "exec")
+            fn_code = [c for c in code.co_consts if hasattr(c, "co_code")][0]
+            if id(fn_code) == addr:
+                reused = True
+                break
+            keep.append(code)
+        ns2 = {}
+        exec(code, ns2)
+        prof = ringprof.Profile(interval=0.001, mode="cpu")
+        prof.enable()
+        end = time.thread_time() + 0.2
+        while time.thread_time() < end:
+            ns2["work"]()
+        prof.disable()
+        second = {f.filename for f in prof.data.frames}
+        result(first=sorted(first), second=sorted(second), reused=reused, same=id(ns2["work"].__code__) == addr)
+    ''').result
+    assert "<first>" in r["first"], r
+    assert r["reused"] and r["same"], f"could not make CPython reuse the address: {r}"
+    assert "<second>" in r["second"] and "<first>" not in r["second"], r

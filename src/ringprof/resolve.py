@@ -487,6 +487,16 @@ class Resolver:
             self._frame_list.append(frame)
         return fid
 
+    def forget_addresses(self) -> None:
+        """Forget everything known by code address (names, resolved frames,
+        the native cache's raw frames and stacks).  Called when sampling
+        starts again: deaths are recorded only while sampling, so an address
+        learnt in an earlier session may name a code object that has died
+        since, and a new one may live there now."""
+        self._codes.clear()
+        if self._cache is not None:
+            self._cache.clear()
+
     def _new_generation(self) -> None:
         self.table = StackTable(self.table.generation + 1)
         self._fids.clear()  # frame ids name this generation's frames

@@ -238,6 +238,10 @@ class _Sampler:
                                f"{module + '.' if module else ''}{name}; refusing to take it over")
         if self.resolver is None:
             self.resolver = Resolver()
+        else:
+            # Code objects that died while nothing was sampling left no death
+            # record, and another may now live at their address.
+            self.resolver.forget_addresses()
         kinds = (["thread", "itimer"] if requested.timer_kind == "auto" and requested.mode == "cpu" else
                  ["thread"] if requested.timer_kind == "auto" else [requested.timer_kind])
         error: Exception | None = None
