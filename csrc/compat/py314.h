@@ -53,41 +53,5 @@ static inline long rpc_code_lasti(PyCodeObject *co, uint64_t instr)
     return lasti < co->_co_firsttraceable ? -1 : lasti;
 }
 
-/* [ticker] The thread state holding interp's GIL (attached: running Python),
- * or NULL: two relaxed loads of the GIL itself, from any thread.  last_holder
- * may name a thread state being deleted: it is compared, never dereferenced.
- * The offsets are checked against the debug offsets (debug_offsets.h). */
-#include "internal/pycore_interp.h"
-static inline PyThreadState *rpc_gil_holder(PyInterpreterState *interp)
-{
-    struct _gil_runtime_state *gil = interp->ceval.gil;
-    if (gil == NULL || _Py_atomic_load_int_relaxed(&gil->locked) <= 0) {
-        return NULL;
-    }
-    return (PyThreadState *)_Py_atomic_load_ptr_relaxed(&gil->last_holder);
-}
-
-/* [ticker] The GIL's last holder (whether or not it holds it now) and its
- * switch count, which take_gil increments whenever the holder changes: if the
- * count is unchanged and the last holder is not thread T, T has not taken the
- * GIL -- run Python -- in between.  The count is read first (see wall_tick). */
-static inline PyThreadState *rpc_gil_switches(PyInterpreterState *interp, unsigned long *switches)
-{
-    struct _gil_runtime_state *gil = interp->ceval.gil;
-    if (gil == NULL) {
-        *switches = 0;
-        return NULL;
-    }
-    *switches = __atomic_load_n(&gil->switch_number, __ATOMIC_ACQUIRE);
-    return (PyThreadState *)_Py_atomic_load_ptr_relaxed(&gil->last_holder);
-}
-
-/* [ticker] Where the thread's current-frame pointer lives: a field of the
- * thread state itself (read fault-free by the caller). */
-static inline const void *rpc_current_frame_slot(const PyThreadState *copy, const PyThreadState *real)
-{
-    (void)copy;
-    return (const char *)real + offsetof(PyThreadState, current_frame);
-}
-
+#include "gil_state.h"
 #include "debug_offsets.h"
