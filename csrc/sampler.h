@@ -69,6 +69,7 @@ typedef struct rp_stats {
     uint64_t dropped;      /* ring-full drops */
     uint64_t unattributed; /* signals that reached no registered thread */
     uint64_t handler_ns;   /* total time spent inside the handler */
+    uint64_t record_ns;    /*   of which walking the stack and writing the record (not re-arming the timer) */
     uint64_t threads;      /* threads currently armed */
     uint64_t timer_errors; /* timer_create/settime failures */
     uint64_t ticks;           /* wall mode: tick-thread wake-ups (all sessions) */

@@ -111,6 +111,10 @@ CHILD = textwrap.dedent("""
     prof.data
     gc.collect()
     after = rss()
+    # The recording keeps the label set of every sample it took (each one a
+    # distinct set here): that is data, not a leak, and it grows with the
+    # time the churn took (a loaded machine: more samples).
+    kept_by_recording = len(prof.data.label_sets)
     released_while_sampling = label_table.stats()["released"]
     # Short-lived labels around known work: each sample must carry its block's labels.
     k = 0
@@ -128,7 +132,7 @@ CHILD = textwrap.dedent("""
     for sid, lid, w in zip(data.stack.tolist(), data.labels.tolist(), data.weight.tolist()):
         names = [data.frames[f].name for f in data.stacks[sid]]
         rows.append([names[-1] if names else "", data.label_sets[lid], w])
-    print(json.dumps({"growth": after - before, "stats": label_table.stats(),
+    print(json.dumps({"growth": after - before, "kept_by_recording": kept_by_recording, "stats": label_table.stats(),
                       "released_while_sampling": released_while_sampling, "rows": rows, "blocks": k}))
 """)
 
@@ -137,8 +141,14 @@ def test_many_label_sets_do_not_grow_the_process_and_samples_keep_their_labels()
     out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout.splitlines()[-1])
-    # 200,000 distinct sets: kept forever they take over 100 MiB; released, nothing grows.
-    assert res["growth"] <= 4 * 2**20, res["growth"] / 2**20
+    # 200,000 distinct sets: kept forever they take over 100 MiB; released,
+    # nothing grows but what the recording itself holds (the label sets of
+    # the samples it took, under 2 KiB each with its share of the aggregate)
+    # and what the allocator keeps of the sets waiting for a drain (about
+    # 4,000 of them at the peak at the default 0.1 s drain interval here;
+    # 4.8 MiB of growth was seen once in CI, 1.4 at most otherwise).
+    bound = 8 * 2**20 + 2048 * res["kept_by_recording"]
+    assert res["growth"] <= bound, (res["growth"] / 2**20, res["kept_by_recording"])
     stats = res["stats"]
     assert res["released_while_sampling"] >= 200_000  # released during the recording, not only at its end
     assert stats["late_lookups"] == 0

@@ -62,6 +62,7 @@ cdef extern from "sampler.h":
         uint64_t dropped
         uint64_t unattributed
         uint64_t handler_ns
+        uint64_t record_ns
         uint64_t threads
         uint64_t timer_errors
         uint64_t ticks
@@ -261,6 +262,7 @@ def stats():
         "dropped": st.dropped,
         "unattributed": st.unattributed,
         "handler_ns": st.handler_ns,
+        "record_ns": st.record_ns,
         "threads": st.threads,
         "timer_errors": st.timer_errors,
         "ticks": st.ticks,
@@ -470,11 +472,15 @@ cdef class StackCache:
         :func:`raw_key`), leaf first: -1 for a skipped frame, -2 unknown."""
         cdef Py_ssize_t n = (key.shape[0] - 1) // sizeof(rp_frame) if key.shape[0] > 1 else 0
         cdef carray.array out = carray.clone(_I32c, n, zero=False)
-        cdef const rp_frame *fr = <const rp_frame *>&key[1] if n else NULL
+        # The key is a flags byte then the frames, so the frames are not
+        # 8-byte aligned: copy each one out rather than read it in place.
+        cdef const uint8_t *at = &key[1] if n else NULL
+        cdef rp_frame fr
         cdef int32_t fid
         cdef Py_ssize_t i
         for i in range(n):
-            out.data.as_ints[i] = fid if rp_fmap_get(&self.fmap, fr[i].code, fr[i].instr, &fid) else -2
+            memcpy(&fr, at + i * sizeof(rp_frame), sizeof(rp_frame))
+            out.data.as_ints[i] = fid if rp_fmap_get(&self.fmap, fr.code, fr.instr, &fid) else -2
         return out
 
     def learn_stack(self, uint16_t flags, fids, int32_t sid):

@@ -33,7 +33,7 @@ __all__ = ["Profile", "TopEntry", "child_profile", "enabled_profiles", "load"]
 
 ThreadsArg = None | Literal["current"] | Iterable["int | threading.Thread"]
 
-_STAT_KEYS = ("dropped", "unattributed", "handler_ns")
+_STAT_KEYS = ("dropped", "unattributed", "handler_ns", "record_ns")
 
 
 class TopEntry(NamedTuple):
@@ -183,7 +183,7 @@ class Profile(CProfileMethods):
             "python": sys.version,
             "pid": os.getpid(),
             "argv": list(sys.argv),
-            "stats": {"samples": 0, "dropped": 0, "unattributed": 0, "handler_ns": 0,
+            "stats": {"samples": 0, "dropped": 0, "unattributed": 0, "handler_ns": 0, "record_ns": 0,
                       "invalid_frames": 0, "drain_failures": 0, "rate_per_thread": {}},
         }
 
