@@ -106,7 +106,9 @@ def test_idle_threads_get_no_signals_and_their_wall_time() -> None:
         result(signals=after["tick_signals"] - before["tick_signals"],
                ticks=after["ticks"] - before["ticks"],
                idle_weights=[per_thread.get(i, 0) for i in ids],
-               expected=elapsed / 0.002)
+               expected=elapsed / 0.002,
+               native={k: after[k] for k in ("unattributed", "timer_errors", "dropped", "threads", "blocked_records")},
+               records=len(d), meta_stats={k: v for k, v in d.meta["stats"].items() if k != "rate_per_thread"})
     ''', env=TICK).result
     # Nobody runs Python during the sleep, so (almost) nothing is signalled:
     # a signal goes only to a thread holding the GIL at a tick (the main
