@@ -163,7 +163,9 @@ def test_save_load_roundtrip(tmp_path: Any) -> None:
     assert b.meta == a.meta
     assert loaded.interval == prof.interval and loaded.mode == prof.mode
     assert [r.name for r in loaded.top(5)] == [r.name for r in prof.top(5)]
-    assert any(r.name == "burn" for r in loaded.top(5))
+    # burn has the self time (the frames above it may rank first on total:
+    # a sample taken in enable/disable's own code is outside burn).
+    assert max(loaded.top(1000), key=lambda r: r.self_ns).name == "burn"
 
 
 def test_decorator_accumulates_over_calls(tmp_path: Any) -> None:
@@ -269,7 +271,7 @@ def test_top_and_collapsed_name_the_hot_function() -> None:
     assert "burn" in [r.name for r in top]
     burn_row = next(r for r in top if r.name == "burn")
     assert burn_row.filename == common_helpers.__file__ and burn_row.self_pct >= 80
-    text = prof.format_top(5)
+    text = prof.format_top(5, sort="self")  # (by total, any sample outside burn puts it behind its callers)
     assert "burn" in text and "samples" in text
     collapsed = prof.to_collapsed()
     total = sum(int(line.rsplit(" ", 1)[1]) for line in collapsed.splitlines())
