@@ -13,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 
 def test_dead_code_with_reused_address_resolves_to_the_right_function() -> None:
     # In a subprocess: a bug here could touch freed memory.
@@ -84,6 +86,9 @@ def test_code_deaths_are_released_after_sampling() -> None:
     assert proc.stdout.strip() == "0"
 
 
+@pytest.mark.skipif(bool(os.environ.get("RINGPROF_SANITIZED")),
+                    reason="ASan's quarantine keeps freed memory out of reuse, so CPython cannot be made to put "
+                           "a new code object at a dead one's address (the plain runs on every version test it)")
 def test_an_address_reused_between_sessions_names_the_new_code() -> None:
     """Deaths are recorded only while sampling: a code object that dies between
     two sessions leaves no record, and the next one at its address must not be

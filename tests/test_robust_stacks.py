@@ -202,7 +202,8 @@ def test_exceptions_unwinding_through_many_frames() -> None:
         prof = ringprof.Profile(interval=0.0001, mode="wall")
         prof.enable()
         count = 0
-        end = time.monotonic() + 1.0
+        began = time.monotonic()
+        end = began + 1.0
         while time.monotonic() < end:
             count += catcher(400)
             try:
@@ -212,12 +213,17 @@ def test_exceptions_unwinding_through_many_frames() -> None:
             with __import__("contextlib").suppress(Boom):
                 [thrower(50) for _ in range(3)]
         prof.disable()
+        elapsed = time.monotonic() - began
         names = {f.name for f in prof.data.frames}
         result(count=count, samples=len(prof.data), has=("thrower" in names),
+               intervals=elapsed / 0.0001,
                bad=prof.data.meta["stats"]["invalid_frames"])
     ''', timeout=120)
     r = child.result
-    assert r["count"] > 10 and r["samples"] > 500 and r["has"], child.describe()
+    # Many walks through unwinding frames: 436 records in an ASan run on a
+    # loaded machine, over a thousand otherwise.  (Not the wall time: at 10 kHz
+    # with 400-deep stacks the 256 KiB ring fills between drains and drops.)
+    assert r["count"] > 10 and r["samples"] > 100 and r["has"], child.describe()
     assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
 
 
