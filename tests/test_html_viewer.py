@@ -451,6 +451,35 @@ def test_large_profile_renders(browser: WebDriver, tmp_path: Path) -> None:
     print(f"thread switch {switch_s * 1000:.0f} ms (incl. WebDriver round trips)")
 
 
+@pytest.mark.parametrize("hidden_by", ["width:0", "display:none"])
+def test_redraws_when_its_frame_is_sized_after_load(browser: WebDriver, tmp_path: Path, hidden_by: str) -> None:
+    """A page embedded the way a notebook shows it (a sandboxed ``<iframe srcdoc>``)
+    that is laid out with no width first and sized afterwards draws its boxes."""
+    import html as html_escape
+
+    page = html.render(simple_model()).decode("utf-8")
+    host = tmp_path / "host.html"
+    host.write_text(
+        f'<!DOCTYPE html><html><body><div id="box" style="{hidden_by}">'
+        f'<iframe sandbox="allow-scripts" style="width:100%;height:500px" '
+        f'srcdoc="{html_escape.escape(page, quote=True)}"></iframe></div></body></html>')
+    browser.get(host.as_uri())
+    browser.switch_to.frame(browser.find_element(By.TAG_NAME, "iframe"))
+    try:
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
+        first = js(browser, "return window.ringprof.rectOf('main', 0)")
+        assert first is None or first["w"] < 100  # drawn with (next to) no width
+        browser.switch_to.default_content()
+        js(browser, "document.getElementById('box').style.cssText = 'width:900px'")
+        browser.switch_to.frame(browser.find_element(By.TAG_NAME, "iframe"))
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+            "return window.ringprof.rectOf('main', 0) !== null"))
+        r = rect(browser, "main")
+        assert 450 < r["w"] < 600  # main: 60 % of a 900 px page
+    finally:
+        browser.switch_to.default_content()
+
+
 def test_screenshot(browser: WebDriver, tmp_path: Path) -> None:
     """A realistic profile with a tooltip open; refreshes docs/flamegraph.png on request."""
     load(browser, tmp_path, realistic_model(),

@@ -141,6 +141,7 @@ def test_notebook_iframe_renders_in_chromium(notebook: tuple[Any, Path], tmp_pat
         if os.environ.get("CI"):
             pytest.fail("chromium/chromedriver missing in CI (apt-get install chromium chromium-driver)")
         pytest.skip("chromium/chromedriver not installed")
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -162,9 +163,15 @@ def test_notebook_iframe_renders_in_chromium(notebook: tuple[Any, Path], tmp_pat
         assert drv.execute_script("return document.body.dataset.ready") == "1"
         # The iframe may get its final size after the first draw (a loaded machine lays the page out
         # late); the viewer redraws on resize, so wait for the frame to be drawn rather than assert at once.
-        WebDriverWait(drv, 30).until(lambda d: d.execute_script(
-            "return window.ringprof.rectOf('notebook_burn', 0) !== null"))
-        assert drv.execute_script("return window.ringprof.rectOf('notebook_burn', 0)") is not None
+        try:
+            WebDriverWait(drv, 30).until(lambda d: d.execute_script(
+                "return window.ringprof.rectOf('notebook_burn', 0) !== null"))
+        except TimeoutException:
+            layout = drv.execute_script(
+                "const c = document.getElementById('flame'); return {inner: [innerWidth, innerHeight], "
+                "canvas: [c.clientWidth, c.clientHeight, c.width], state: window.ringprof.state(), "
+                "hidden: document.hidden}")
+            pytest.fail(f"notebook_burn never drawn in the notebook's iframe: {layout}")
         # Sandboxed without allow-same-origin: the viewer cannot reach the notebook page.
         assert drv.execute_script("try { return String(window.parent.document.title) } catch (e) { return 'blocked' }"
                                   ) == "blocked"

@@ -1201,15 +1201,32 @@
       };
       if (mq.addEventListener) mq.addEventListener("change", onScheme);
     }
+    // Redraw when the page's width changes. A ResizeObserver also catches the
+    // case the window's resize event misses: a page in an iframe (a notebook's
+    // output) laid out at width 0 first and sized afterwards without the
+    // viewport ever being resized.
     let resizeFrame = 0;
-    window.addEventListener("resize", () => {
+    let resizeForced = false;
+    const onResize = (force) => {
+      resizeForced = resizeForced || force === true;
       if (resizeFrame) return;
       resizeFrame = requestAnimationFrame(() => {
         resizeFrame = 0;
+        const w = canvas.clientWidth || canvas.parentElement.clientWidth;
+        const tlStale = tl.width !== Math.round(tl.clientWidth * (window.devicePixelRatio || 1));
+        // The observer also fires when a redraw changes the canvas's height: skip those.
+        if (!resizeForced && w === cssW && !tlStale) return;
+        resizeForced = false;
         renderGraph();
         drawTimeline(null);
       });
-    });
+    };
+    window.addEventListener("resize", () => onResize(true));
+    if (typeof ResizeObserver === "function") {
+      const ro = new ResizeObserver(() => onResize(false));
+      ro.observe(canvas.parentElement);
+      ro.observe(tl);
+    }
 
     // ---------------------------------------------------------------- first paint
     refreshTheme();
