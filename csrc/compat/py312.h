@@ -37,6 +37,21 @@ static inline const void *rpc_outer_frame_slot(PyThreadState *ts)
     }
     return &cf->previous->current_frame;
 }
+/* [handler] The thread's chain of executing generators (see the walk in
+ * sampler.c: it is how generator frames outside the data stack are read in
+ * place on 3.12).  gen_send_ex2, SEND_GEN and FOR_ITER_GEN push a generator's
+ * gi_exc_state on tstate->exc_info before its frame runs; YIELD_VALUE and
+ * clear_gen_frame pop it before the frame is unlinked.  The chain ends at
+ * &tstate->exc_state; every entry in it is alive (CPython itself follows it
+ * whenever an exception is raised or sys.exc_info() is called), and an
+ * entry's previous_item is NULL whenever it is off the chain, so a push seen
+ * half-done ends the chain early instead of linking to garbage.  Other
+ * objects may push entries too (Cython coroutines, greenlet): the walk
+ * checks which entries are generators (rpc_exc_generator_frame in compat.h). */
+#define RPC_HAS_EXC_CHAIN 1
+static inline const void *rpc_exc_head(PyThreadState *ts) { return ts->exc_info; }
+static inline const void *rpc_exc_base(PyThreadState *ts) { return &ts->exc_state; }
+static inline const void *rpc_exc_previous(const void *e) { return ((const _PyErr_StackItem *)e)->previous_item; }
 /* The chain ends at NULL (3.15 adds a sentinel). */
 static inline const void *rpc_chain_end(PyThreadState *ts) { (void)ts; return NULL; }
 static inline const void *rpc_frame_previous(const void *f) { return ((const _PyInterpreterFrame *)f)->previous; }
