@@ -239,6 +239,90 @@ def test_generators_and_coroutines_suspended_and_resumed() -> None:
     assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
 
 
+def test_generator_throw_close_async_generators_and_yield_callbacks() -> None:
+    """The ways a generator runs other than send/next, at a high wall rate: throw() and
+    close() delegated down a yield-from chain (gen_throw links the delegating frames
+    without pushing them on the thread's exc_info chain), exceptions raised and caught
+    inside generators (exc_info entries hold them), async generators driven through
+    asend/athrow, generators driven from C (sorted, map, zip), and -- where sys.monitoring
+    exists -- a PY_YIELD callback, which runs Python code while the yielding generator is
+    already marked suspended but still linked and on the exc_info chain."""
+    child = run_child('''
+        import asyncio
+        class Stop(Exception):
+            pass
+        def inner(n):
+            try:
+                for i in range(n):
+                    try:
+                        yield spin(0.00001) + i
+                    except Stop:
+                        yield -1
+            finally:
+                spin(0.00001)
+        def middle(depth, n):
+            if depth == 0:
+                return (yield from inner(n))
+            return (yield from middle(depth - 1, n))
+        async def agen(n):
+            for i in range(n):
+                try:
+                    yield i
+                except Stop:
+                    spin(0.00001)
+                await asyncio.sleep(0)
+        async def drive_agens():
+            total = 0
+            for _ in range(20):
+                a = agen(30)
+                total += await a.asend(None)
+                total += await a.athrow(Stop())
+                async for v in a:
+                    total += v
+                    if v > 20:
+                        break
+                await a.aclose()
+            return total
+        mon = getattr(sys, "monitoring", None)
+        calls = [0]
+        if mon is not None:
+            tool = mon.PROFILER_ID
+            mon.use_tool_id(tool, "robust-test")
+            def on_yield(code, offset, value):
+                calls[0] += 1
+                spin(0.000005)
+            mon.register_callback(tool, mon.events.PY_YIELD, on_yield)
+            mon.set_events(tool, mon.events.PY_YIELD)
+        prof = ringprof.Profile(interval=0.0001, mode="wall")
+        prof.enable()
+        total = 0
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            for depth in (1, 5, 25):
+                g = middle(depth, 40)
+                total += next(g) + next(g)
+                total += g.throw(Stop())             # delegated down the chain, caught in inner
+                total += next(g)
+                g.close()                            # GeneratorExit delegated down the chain
+            total += sum(sorted(middle(10, 30)))
+            total += sum(map(lambda v: v, middle(3, 30)))
+            total += sum(a + b for a, b in zip(inner(20), middle(8, 20)))
+            total += asyncio.run(drive_agens())
+        prof.disable()
+        if mon is not None:
+            mon.set_events(tool, 0)
+            mon.free_tool_id(tool)
+        names = {f.name for f in prof.data.frames}
+        result(samples=len(prof.data), names=sorted(names), callbacks=calls[0], monitoring=mon is not None,
+               bad=prof.data.meta["stats"]["invalid_frames"])
+    ''', timeout=180)
+    r = child.result
+    assert r["samples"] > 500, child.describe()
+    assert {"inner", "middle", "agen"} <= set(r["names"]), child.describe()
+    assert not r["monitoring"] or r["callbacks"] > 1000, child.describe()
+    assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
+
+
 def test_exceptions_unwinding_through_many_frames() -> None:
     child = run_child('''
         class Boom(Exception):
