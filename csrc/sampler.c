@@ -218,8 +218,8 @@ uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memo
  *     (rpc_live_ranges) are mapped by construction.
  *  2. Any other frame (a generator's or coroutine's frame inside its heap
  *     object, a C-stack entry shim, the 3.15 base frame, or a stale pointer)
- *     is read in place only once the walk is TRUSTED or rule 3 applies, and
- *     through one fault-free copy otherwise.
+ *     is read in place only once the walk is TRUSTED or rule 3 or 4 applies,
+ *     and through one fault-free copy otherwise.
  *  3. 3.12, where generators run inline in the eval loop that is in the
  *     cframe window (below): the frame of a generator found on this thread's
  *     exc_info chain (exc_chain_has).  A generator is pushed on that chain
@@ -233,6 +233,10 @@ uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memo
  *     that link, so a torn chain reaches nothing that is not proven or
  *     copied.  None of this depends on the order of the stores that link a
  *     frame: a link is either its old value (NULL) or its new one.
+ *  4. 3.12: the entry frame of the innermost eval loop, at a fixed distance
+ *     from that loop's cframe (rpc_innermost_shim): a local of the live C
+ *     frame of _PyEval_EvalFrameDefault that tstate->cframe belongs to.
+ *     Read in place, its link is trusted no more than any other.
  * The walk becomes trusted once it has passed the only frames whose link can
  * be stale:
  *  - The leaf: current_frame may point into a datastack chunk freed before
@@ -281,6 +285,11 @@ uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memo
 #define RP_WALK_BUDGET_NS 1000000u
 #define RP_CLOCK_EVERY 64        /* frames between two budget checks */
 
+/* 3.12: where _PyEval_EvalFrameDefault keeps its entry frame, relative to its
+ * cframe (rpc_innermost_shim); 0 = unknown.  Measured at each start. */
+static _Atomic long g_shim_offset;
+#define RP_SHIM_OFFSET_MAX 4096 /* both are locals of one C frame */
+
 /* 3.11/3.12: the code of _PyEval_EvalFrameDefault, where the cframe window is
  * (found with dladdr1 at start; 0/0 = unknown: always assume the window). */
 #if PY_VERSION_HEX < 0x030D0000
@@ -328,6 +337,7 @@ typedef struct walk_state {
     const rpc_chunk *older;
     int trust_after_leaf;      /* the leaf's link is settled */
     const void *outer_slot;    /* 3.11/3.12: where the enclosing loop's frame is */
+    const void *shim;          /* 3.12: the innermost eval loop's entry frame (rpc_innermost_shim), or NULL */
     const void *exc;           /* 3.12: next entry of the exc_info chain to match (see exc_chain_has) */
     const void *exc_base;      /*   the entry that ends it */
     uint64_t t0;
@@ -423,7 +433,7 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
              * link is trusted this way, not the chain beyond it. */
             found = exc_chain_has(w, f, &exc_steps, limit);
         }
-        if (!in_stack && !trusted && found == EXC_NONE && !linked_from_proven) {
+        if (!in_stack && !trusted && found == EXC_NONE && !linked_from_proven && f != w->shim) {
             copies++;
             if (!g_safe_copy || fault_free_copy(copy, f, sizeof(copy)) != 0) {
                 if (g_safe_copy) {
@@ -485,6 +495,7 @@ static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth, const vo
     w.trust_after_leaf = w.outer_slot == NULL || !pc_in_eval_loop(uctx);
     w.exc = rpc_exc_head(ts);
     w.exc_base = rpc_exc_base(ts);
+    w.shim = rpc_innermost_shim(ts, atomic_load_explicit(&g_shim_offset, memory_order_relaxed));
     walk_from(rpc_first_frame(ts), &w, rec, max_depth);
     if (rec->flags & RP_F_BAD_FRAME) {
         /* On 3.11/3.12 an implausible chain is the window in which a new eval
@@ -1572,6 +1583,11 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     }
     g_main_interp = PyInterpreterState_Main();
     find_eval_loop();
+    {
+        PyThreadState *self_ts = rpc_this_tstate();
+        long offset = self_ts != NULL ? rpc_measure_shim_offset(self_ts) : 0;
+        atomic_store(&g_shim_offset, offset > -RP_SHIM_OFFSET_MAX && offset < RP_SHIM_OFFSET_MAX ? offset : 0);
+    }
     g_wall_tick = kind == RP_TIMER_THREAD && cfg->mode == RP_MODE_WALL && g_safe_copy && wall_tick_allowed();
     if (g_wall_tick) {
         if (g_tick_ring.buf == NULL && rp_ring_init(&g_tick_ring, RP_TICK_RING_BYTES) != 0) {

@@ -127,29 +127,34 @@ def test_deep_generator_chain_costs_bounded_by_max_depth(kind: str) -> None:
 
 
 @pytest.mark.skipif(sys.version_info[:2] != (3, 12),
-                    reason="3.12 only: the cframe window of 3.12 made the walk copy every generator frame the "
-                           "innermost eval loop runs inline; other versions are held to a bound by "
-                           "test_deep_generator_chain_costs_bounded_by_max_depth")
-@pytest.mark.parametrize("kind", ["coroutine", "generator"])
-def test_312_chain_of_30_inline_generator_frames_walked_without_copies(kind: str) -> None:
-    """Issue 11.2 on 3.12: a 30-deep await (or yield from) chain is walked in place.
+                    reason="3.12 only: its cframe window made the walk copy every frame outside the data stack "
+                           "between the leaf and the enclosing eval loop's frame; other versions are held to a "
+                           "bound by test_deep_generator_chain_costs_bounded_by_max_depth")
+@pytest.mark.parametrize("kind", ["coroutine", "generator", "datastack"])
+def test_312_chain_of_30_frames_walked_in_place(kind: str) -> None:
+    """Issue 11.2 on 3.12: a 30-deep await / yield-from / call chain is walked without copies.
 
-    SEND_GEN / FOR_ITER_GEN run such a chain inline in one eval loop, outside the thread's
-    data stack.  Interrupted inside that loop, the walk used to copy each of those frames
-    with a process_vm_readv syscall (~10 copies per sample at depth 30, one per frame when
-    the leaf is in the loop).  A generator found on the thread's exc_info chain is executing
-    there and alive, so its frame is read in place: at most one copy per sample on average.
-    The stacks must still be right: the chain's 30 functions, in order, under the leaf."""
+    3.12 runs an await or yield-from chain inline in one eval loop, outside the thread's
+    data stack.  Interrupted inside that loop, the walk used to copy each of those frames,
+    and the loop's entry frame, with a process_vm_readv syscall: ~10 copies per sample at
+    depth 30 for generators, ~0.3 for plain calls (the entry frame).  A generator found on
+    the thread's exc_info chain is alive, and the entry frame lies at a fixed place next
+    to the loop's cframe, so both are read in place: the goal was at most one copy per
+    sample on average, it is ~0.002, and 0.1 is asserted.  The stacks must still be right:
+    the chain's 30 functions, in order, under the leaf."""
     child = run_child(f'''
         import asyncio
         depth = 30
+        kind = {kind!r}
         src = []
         for i in range(depth):
-            last = i == depth - 1
-            if {kind!r} == "coroutine":
-                src.append(f"async def c{{i}}():\\n    return " + ("work()" if last else f"await c{{i + 1}}()"))
+            call = "work()" if i == depth - 1 else f"c{{i + 1}}()"
+            if kind == "coroutine":
+                src.append(f"async def c{{i}}():\\n    return " + (call if i == depth - 1 else "await " + call))
+            elif kind == "generator":
+                src.append(f"def c{{i}}():\\n    yield " + (call if i == depth - 1 else "from " + call))
             else:
-                src.append(f"def c{{i}}():\\n    yield " + ("work()" if last else f"from c{{i + 1}}()"))
+                src.append(f"def c{{i}}():\\n    return " + call)
         def work():
             # Mostly bytecode: the thread is interrupted inside the eval loop (the window case).
             end = time.thread_time() + 1.5
@@ -163,10 +168,12 @@ def test_312_chain_of_30_inline_generator_frames_walked_without_copies(kind: str
         prof = ringprof.Profile(interval=0.002, mode="cpu", max_depth=128)
         c0 = native.walk_copies()
         with prof:
-            if {kind!r} == "coroutine":
+            if kind == "coroutine":
                 asyncio.run(ns["c0"]())
-            else:
+            elif kind == "generator":
                 list(ns["c0"]())
+            else:
+                list(map(lambda _: ns["c0"](), [0]))   # entered from C: an eval loop of its own
         copies = native.walk_copies() - c0
         d = prof.data
         chain = [f"c{{i}}" for i in range(depth)] + ["work"]
@@ -179,14 +186,14 @@ def test_312_chain_of_30_inline_generator_frames_walked_without_copies(kind: str
             in_work += w
             if names[-len(chain):] == chain and "c0" not in names[:-len(chain)]:
                 right += w
-        result(samples=len(d), copies=copies, copies_per_sample=copies / max(1, len(d)),
+        result(walks=len(d), weight=d.total_weight(), copies=copies, copies_per_walk=copies / max(1, len(d)),
                in_work=in_work, right=right, bad=d.meta["stats"]["invalid_frames"])
     ''', timeout=120)
     r = child.result
-    assert r["samples"] > 100 and r["in_work"] > 0.8 * r["samples"], child.describe()
-    assert r["copies_per_sample"] <= 1.0, child.describe()
+    assert r["weight"] > 100 and r["in_work"] > 0.8 * r["weight"], child.describe()
+    assert r["copies_per_walk"] <= 0.1, child.describe()
     assert r["right"] >= 0.98 * r["in_work"], child.describe()
-    assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
+    assert r["bad"] <= max(2, r["walks"] // 200), f"too many <unknown> frames\n{child.describe()}"
 
 
 def test_generators_and_coroutines_suspended_and_resumed() -> None:

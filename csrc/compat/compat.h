@@ -40,6 +40,9 @@
  *             the thread's exc_info chain of executing generators (3.12; NULL elsewhere)
  *   [handler] const void *rpc_exc_generator_frame(entry, int *is_generator)  (shared, below):
  *             the frame of the executing generator that owns that entry, or NULL
+ *   [handler] const void *rpc_innermost_shim(PyThreadState *, long offset)  the innermost eval
+ *             loop's entry frame (3.12; NULL elsewhere)
+ *   [gil]     long  rpc_measure_shim_offset(PyThreadState *)  its distance from that loop's cframe
  *   [ticker]  PyThreadState *rpc_gil_holder(PyInterpreterState *)  thread state holding its GIL, or NULL
  *   [ticker]  PyThreadState *rpc_gil_switches(PyInterpreterState *, unsigned long *switches)
  *             the GIL's last holder and its holder-change count
@@ -173,7 +176,18 @@ static inline const void *rpc_exc_generator_frame(const void *e, int *is_generat
     }
     return g->gi_frame_state == FRAME_EXECUTING ? (const void *)frame_at : NULL;
 }
-#else
+#endif
+#ifndef RPC_HAS_SHIM_OFFSET
+/* Only 3.12 needs it: 3.11 has no entry frames, 3.13+ trust the chain after the leaf. */
+static inline const void *rpc_innermost_shim(PyThreadState *ts, long offset)
+{
+    (void)ts;
+    (void)offset;
+    return NULL;
+}
+static inline long rpc_measure_shim_offset(PyThreadState *ts) { (void)ts; return 0; }
+#endif
+#ifndef RPC_HAS_EXC_CHAIN
 /* No exc_info chain proof for this version: generator frames outside the
  * data stack follow the other rules of the walk. */
 static inline const void *rpc_exc_head(PyThreadState *ts) { (void)ts; return NULL; }
