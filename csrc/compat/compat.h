@@ -143,16 +143,19 @@ static inline int rpc_generator_executing(const void *f)
 /* [handler] The frame of the generator whose gi_exc_state is `e`, an entry of
  * this thread's exc_info chain (known to be a live _PyErr_StackItem: see
  * rpc_exc_head), if that generator is executing; else NULL.  An entry need
- * not belong to a generator (Cython coroutines and greenlet push their own),
- * and only `e` itself is known to be mapped, so memory around it is read only
- * where it shares e's 4 KiB page (pages are at least that large):
+ * not belong to a generator (Cython coroutines push their own), and only `e`
+ * itself is known to be mapped, so memory around it is read only where it
+ * shares e's 4 KiB page (pages are at least that large): the generator fields
+ * after e and the frame header must be on it (else NULL: the walk copies that
+ * frame, about 1 generator in 40), and
  *  - the owner's type, 32 bytes before e: if it is generator, coroutine or
  *    async generator, the whole object is that live generator's, and
  *    *is_generator is set;
  *  - else, when e is within 32 bytes of its page's start (1 entry in 128),
- *    the owner's type cannot be read, but the generator fields after e and
- *    the frame header are on e's page: the frame is returned as readable
- *    (frame state checked), and *is_generator stays 0. */
+ *    the owner's type cannot be read: the frame is returned as readable
+ *    (frame state checked), and *is_generator stays 0.
+ * So no read leaves e's page even if an entry that is not a generator's
+ * happens to hold a generator type's address where a generator's type is. */
 #ifdef RPC_HAS_EXC_CHAIN
 static inline const void *rpc_exc_generator_frame(const void *e, int *is_generator)
 {
@@ -162,7 +165,7 @@ static inline const void *rpc_exc_generator_frame(const void *e, int *is_generat
     uintptr_t frame_at = gen_at + offsetof(PyGenObject, gi_iframe);
     const PyGenObject *g = (const PyGenObject *)gen_at;
     *is_generator = 0;
-    if (!rpc_ptr_ok(e, 8)) {
+    if (!rpc_ptr_ok(e, 8) || ((frame_at + RPC_FRAME_HEADER_SIZE - 1) >> 12) != (at >> 12)) {
         return NULL;
     }
     if ((type_at >> 12) == (at >> 12)) {
@@ -171,8 +174,6 @@ static inline const void *rpc_exc_generator_frame(const void *e, int *is_generat
             return NULL;
         }
         *is_generator = 1;
-    } else if (((frame_at + RPC_FRAME_HEADER_SIZE - 1) >> 12) != (at >> 12)) {
-        return NULL;
     }
     return g->gi_frame_state == FRAME_EXECUTING ? (const void *)frame_at : NULL;
 }
