@@ -218,8 +218,25 @@ uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memo
  *     (rpc_live_ranges) are mapped by construction.
  *  2. Any other frame (a generator's or coroutine's frame inside its heap
  *     object, a C-stack entry shim, the 3.15 base frame, or a stale pointer)
- *     is read in place only once the walk is TRUSTED, and through one
- *     fault-free copy before that.
+ *     is read in place only once the walk is TRUSTED or rule 3 or 4 applies,
+ *     and through one fault-free copy otherwise.
+ *  3. 3.12, where generators run inline in the eval loop that is in the
+ *     cframe window (below): the frame of a generator found on this thread's
+ *     exc_info chain (exc_chain_has).  A generator is pushed on that chain
+ *     before its frame runs and popped before its frame is unlinked, every
+ *     entry of the chain is alive (CPython follows it whenever an exception
+ *     is raised), and the owner's type is read only on the entry's own page
+ *     (rpc_exc_generator_frame).  The one frame such a generator links to is
+ *     read in place too: that link is NULL until the generator is linked and
+ *     then names the live frame it returns to (its caller's frame, or the
+ *     entry shim of the eval loop running it).  Neither proof extends past
+ *     that link, so a torn chain reaches nothing that is not proven or
+ *     copied.  None of this depends on the order of the stores that link a
+ *     frame: a link is either its old value (NULL) or its new one.
+ *  4. 3.12: the entry frame of the innermost eval loop, at a fixed distance
+ *     from that loop's cframe (rpc_innermost_shim): a local of the live C
+ *     frame of _PyEval_EvalFrameDefault that tstate->cframe belongs to.
+ *     Read in place, its link is trusted no more than any other.
  * The walk becomes trusted once it has passed the only frames whose link can
  * be stale:
  *  - The leaf: current_frame may point into a datastack chunk freed before
@@ -236,7 +253,11 @@ uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memo
  *    closed and the walk is trusted after the leaf as above.  Otherwise it is
  *    trusted from the enclosing eval loop's current frame on (the previous
  *    cframe's current_frame, read fault-free once): that loop is suspended in
- *    a C call, so its chain is settled.
+ *    a C call, so its chain is settled.  On 3.12 the frames between the leaf
+ *    and that point are mostly generators the innermost loop runs inline
+ *    (SEND and FOR_ITER push them without a new eval loop): rule 3 reads
+ *    them in place, where each used to cost a copy (a 30-deep await chain:
+ *    ~10 copies per sample, up to max_depth of them).
  * Why trusted links are safe to follow in place: every frame on a settled
  * chain is executing -- suspended in a call, not returned -- so it is alive:
  * a thread-owned frame in the datastack, a generator frame inside a
@@ -263,6 +284,11 @@ uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memo
  * never loses frames to the clock; syscalls are what can add up (3.12). */
 #define RP_WALK_BUDGET_NS 1000000u
 #define RP_CLOCK_EVERY 64        /* frames between two budget checks */
+
+/* 3.12: where _PyEval_EvalFrameDefault keeps its entry frame, relative to its
+ * cframe (rpc_innermost_shim); 0 = unknown.  Measured at each start. */
+static _Atomic long g_shim_offset;
+#define RP_SHIM_OFFSET_MAX 4096 /* both are locals of one C frame */
 
 /* 3.11/3.12: the code of _PyEval_EvalFrameDefault, where the cframe window is
  * (found with dladdr1 at start; 0/0 = unknown: always assume the window). */
@@ -311,16 +337,52 @@ typedef struct walk_state {
     const rpc_chunk *older;
     int trust_after_leaf;      /* the leaf's link is settled */
     const void *outer_slot;    /* 3.11/3.12: where the enclosing loop's frame is */
+    const void *shim;          /* 3.12: the innermost eval loop's entry frame (rpc_innermost_shim), or NULL */
+    const void *exc;           /* 3.12: next entry of the exc_info chain to match (see exc_chain_has) */
+    const void *exc_base;      /*   the entry that ends it */
     uint64_t t0;
 } walk_state;
 
 static uint32_t walk_limit(uint32_t max_depth) { return 2 * max_depth + 64; }
+
+/* Whether frame f is the frame of an executing generator on this thread's
+ * exc_info chain, looked for among the next RP_EXC_LOOKAHEAD entries from
+ * w->exc on: EXC_GENERATOR (its owner was shown to be an executing generator),
+ * EXC_READABLE (its header is readable in place, see rpc_exc_generator_frame)
+ * or EXC_NONE; on a match w->exc moves past the entry.  Generators are pushed
+ * on that chain in the order their frames are linked, so a walk from the leaf
+ * meets them in chain order and costs O(frames) entries.  A few entries of
+ * other kinds (Cython coroutines, greenlet) or generators the frame chain
+ * skips may sit in between; a frame that is not found (a shim) leaves the
+ * cursor where it was and costs at most the lookahead.  *steps bounds the
+ * entries visited in a walk. */
+#define RP_EXC_LOOKAHEAD 8
+enum { EXC_NONE = 0, EXC_READABLE = 1, EXC_GENERATOR = 2 };
+
+static int exc_chain_has(walk_state *w, const void *f, uint32_t *steps, uint32_t limit)
+{
+    const void *e = w->exc;
+    for (int k = 0; k < RP_EXC_LOOKAHEAD && e != NULL && e != w->exc_base && *steps < limit && rpc_ptr_ok(e, 8);
+         k++) {
+        (*steps)++;
+        int is_generator;
+        const void *next = rpc_exc_previous(e);
+        if (rpc_exc_generator_frame(e, &is_generator) == f) {
+            w->exc = next;
+            return is_generator ? EXC_GENERATOR : EXC_READABLE;
+        }
+        e = next;
+    }
+    return EXC_NONE;
+}
 
 static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max_depth)
 {
     rp_frame *out = (rp_frame *)(rec + 1);
     uint32_t n = 0;
     int older_hit = 0, trusted = 0, outer_known = 0;
+    int linked_from_proven = 0; /* f is the link of a frame exc_chain_has found to be a generator's */
+    uint32_t exc_steps = 0;
     uint32_t copies = 0; /* syscalls so far: the only part of a walk whose time needs a budget */
     const void *outer = NULL; /* trusted from this frame on (3.11/3.12) */
     const rpc_chunk *older = w->older;
@@ -359,7 +421,19 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
                 }
             }
         }
+        int found = EXC_NONE;
         if (!in_stack && !trusted) {
+            /* 3.12: an executing generator of this thread, found on its
+             * exc_info chain, is alive: its frame is read in place.  The
+             * frame it links to is alive as well (linked_from_proven): a
+             * generator's `previous` is NULL from the moment it is pushed on
+             * the chain until it is linked, and from then on names the frame
+             * it returns to -- the caller's frame, or the entry shim of the
+             * eval loop running it, a C frame of this thread.  Only that one
+             * link is trusted this way, not the chain beyond it. */
+            found = exc_chain_has(w, f, &exc_steps, limit);
+        }
+        if (!in_stack && !trusted && found == EXC_NONE && !linked_from_proven && f != w->shim) {
             copies++;
             if (!g_safe_copy || fault_free_copy(copy, f, sizeof(copy)) != 0) {
                 if (g_safe_copy) {
@@ -379,7 +453,8 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
             rec->flags |= RP_F_BAD_FRAME;
             break;
         }
-        if (!in_stack && view == f && rpc_frame_is_generator(view) && !rpc_generator_executing(f)) {
+        if (found != EXC_NONE ? !rpc_frame_is_generator(view)
+                              : !in_stack && view == f && rpc_frame_is_generator(view) && !rpc_generator_executing(f)) {
             rec->flags |= RP_F_BAD_FRAME; /* tripwire: not a running generator's frame */
             break;
         }
@@ -400,6 +475,7 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
         if (iter == 0 && w->trust_after_leaf) {
             trusted = 1;
         }
+        linked_from_proven = found == EXC_GENERATOR;
         f = prev;
     }
     rec->nframes = (uint16_t)n;
@@ -417,6 +493,9 @@ static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth, const vo
     w.t0 = t0;
     w.outer_slot = rpc_outer_frame_slot(ts);
     w.trust_after_leaf = w.outer_slot == NULL || !pc_in_eval_loop(uctx);
+    w.exc = rpc_exc_head(ts);
+    w.exc_base = rpc_exc_base(ts);
+    w.shim = rpc_innermost_shim(ts, atomic_load_explicit(&g_shim_offset, memory_order_relaxed));
     walk_from(rpc_first_frame(ts), &w, rec, max_depth);
     if (rec->flags & RP_F_BAD_FRAME) {
         /* On 3.11/3.12 an implausible chain is the window in which a new eval
@@ -430,6 +509,7 @@ static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth, const vo
             rec->flags &= (uint16_t) ~(RP_F_BAD_FRAME | RP_F_TRUNCATED);
             w.trust_after_leaf = 1; /* that loop is suspended in a call: its chain is settled */
             w.outer_slot = NULL;
+            w.exc = rpc_exc_head(ts);
             walk_from(outer, &w, rec, max_depth);
         }
     }
@@ -1503,6 +1583,11 @@ static int start_locked(const rp_config *cfg, char *err, size_t errlen)
     }
     g_main_interp = PyInterpreterState_Main();
     find_eval_loop();
+    {
+        PyThreadState *self_ts = rpc_this_tstate();
+        long offset = self_ts != NULL ? rpc_measure_shim_offset(self_ts) : 0;
+        atomic_store(&g_shim_offset, offset > -RP_SHIM_OFFSET_MAX && offset < RP_SHIM_OFFSET_MAX ? offset : 0);
+    }
     g_wall_tick = kind == RP_TIMER_THREAD && cfg->mode == RP_MODE_WALL && g_safe_copy && wall_tick_allowed();
     if (g_wall_tick) {
         if (g_tick_ring.buf == NULL && rp_ring_init(&g_tick_ring, RP_TICK_RING_BYTES) != 0) {

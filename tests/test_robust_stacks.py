@@ -122,10 +122,78 @@ def test_deep_generator_chain_costs_bounded_by_max_depth(kind: str) -> None:
     r = child.result
     assert r["deep"] >= 0.8 * r["samples"] > 0, child.describe()
     assert r["maxdepth"] == 64, child.describe()
-    # 3.11 and 3.13+: at most ~2 per sample; 3.12 copies the inline generator frames of the
-    # innermost eval loop when interrupted inside it, never more than max_depth of them.
-    bound = 65 if sys.version_info[:2] == (3, 12) else 3
-    assert r["copies_per_sample"] <= bound, child.describe()
+    # At most ~2 per sample on every version (3.12: see the test below).
+    assert r["copies_per_sample"] <= 3, child.describe()
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 12),
+                    reason="3.12 only: its cframe window made the walk copy every frame outside the data stack "
+                           "between the leaf and the enclosing eval loop's frame; other versions are held to a "
+                           "bound by test_deep_generator_chain_costs_bounded_by_max_depth")
+@pytest.mark.parametrize("kind", ["coroutine", "generator", "datastack"])
+def test_312_chain_of_30_frames_walked_in_place(kind: str) -> None:
+    """Issue 11.2 on 3.12: a 30-deep await / yield-from / call chain is walked without copies.
+
+    3.12 runs an await or yield-from chain inline in one eval loop, outside the thread's
+    data stack.  Interrupted inside that loop, the walk used to copy each of those frames,
+    and the loop's entry frame, with a process_vm_readv syscall: ~10 copies per sample at
+    depth 30 for generators, ~0.3 for plain calls (the entry frame).  A generator found on
+    the thread's exc_info chain is alive, and the entry frame lies at a fixed place next
+    to the loop's cframe, so both are read in place: the goal was at most one copy per
+    sample on average, it is ~0.002, and 0.1 is asserted.  The stacks must still be right:
+    the chain's 30 functions, in order, under the leaf."""
+    child = run_child(f'''
+        import asyncio
+        depth = 30
+        kind = {kind!r}
+        src = []
+        for i in range(depth):
+            call = "work()" if i == depth - 1 else f"c{{i + 1}}()"
+            if kind == "coroutine":
+                src.append(f"async def c{{i}}():\\n    return " + (call if i == depth - 1 else "await " + call))
+            elif kind == "generator":
+                src.append(f"def c{{i}}():\\n    yield " + (call if i == depth - 1 else "from " + call))
+            else:
+                src.append(f"def c{{i}}():\\n    return " + call)
+        def work():
+            # Mostly bytecode: the thread is interrupted inside the eval loop (the window case).
+            end = time.thread_time() + 1.5
+            x = 0
+            while time.thread_time() < end:
+                for _ in range(2000):
+                    x += 1
+            return x
+        ns = {{"work": work}}
+        exec("\\n".join(src), ns)
+        prof = ringprof.Profile(interval=0.002, mode="cpu", max_depth=128)
+        c0 = native.walk_copies()
+        with prof:
+            if kind == "coroutine":
+                asyncio.run(ns["c0"]())
+            elif kind == "generator":
+                list(ns["c0"]())
+            else:
+                list(map(lambda _: ns["c0"](), [0]))   # entered from C: an eval loop of its own
+        copies = native.walk_copies() - c0
+        d = prof.data
+        chain = [f"c{{i}}" for i in range(depth)] + ["work"]
+        in_work = right = 0
+        for sid in set(d.stack.tolist()):
+            names = [d.frames[i].name for i in d.stacks[sid]]
+            if not names or names[-1] != "work":
+                continue
+            w = int(d.weight[d.stack == sid].sum())
+            in_work += w
+            if names[-len(chain):] == chain and "c0" not in names[:-len(chain)]:
+                right += w
+        result(walks=len(d), weight=d.total_weight(), copies=copies, copies_per_walk=copies / max(1, len(d)),
+               in_work=in_work, right=right, bad=d.meta["stats"]["invalid_frames"])
+    ''', timeout=120)
+    r = child.result
+    assert r["weight"] > 100 and r["in_work"] > 0.8 * r["weight"], child.describe()
+    assert r["copies_per_walk"] <= 0.1, child.describe()
+    assert r["right"] >= 0.98 * r["in_work"], child.describe()
+    assert r["bad"] <= max(2, r["walks"] // 200), f"too many <unknown> frames\n{child.describe()}"
 
 
 def test_generators_and_coroutines_suspended_and_resumed() -> None:
@@ -175,6 +243,90 @@ def test_generators_and_coroutines_suspended_and_resumed() -> None:
     r = child.result
     assert r["samples"] > 500, child.describe()
     assert {"gen", "nested", "coro"} <= set(r["names"]), child.describe()
+    assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
+
+
+def test_generator_throw_close_async_generators_and_yield_callbacks() -> None:
+    """The ways a generator runs other than send/next, at a high wall rate: throw() and
+    close() delegated down a yield-from chain (gen_throw links the delegating frames
+    without pushing them on the thread's exc_info chain), exceptions raised and caught
+    inside generators (exc_info entries hold them), async generators driven through
+    asend/athrow, generators driven from C (sorted, map, zip), and -- where sys.monitoring
+    exists -- a PY_YIELD callback, which runs Python code while the yielding generator is
+    already marked suspended but still linked and on the exc_info chain."""
+    child = run_child('''
+        import asyncio
+        class Stop(Exception):
+            pass
+        def inner(n):
+            try:
+                for i in range(n):
+                    try:
+                        yield spin(0.00001) + i
+                    except Stop:
+                        yield -1
+            finally:
+                spin(0.00001)
+        def middle(depth, n):
+            if depth == 0:
+                return (yield from inner(n))
+            return (yield from middle(depth - 1, n))
+        async def agen(n):
+            for i in range(n):
+                try:
+                    yield i
+                except Stop:
+                    spin(0.00001)
+                await asyncio.sleep(0)
+        async def drive_agens():
+            total = 0
+            for _ in range(20):
+                a = agen(30)
+                total += await a.asend(None)
+                total += await a.athrow(Stop())
+                async for v in a:
+                    total += v
+                    if v > 20:
+                        break
+                await a.aclose()
+            return total
+        mon = getattr(sys, "monitoring", None)
+        calls = [0]
+        if mon is not None:
+            tool = mon.PROFILER_ID
+            mon.use_tool_id(tool, "robust-test")
+            def on_yield(code, offset, value):
+                calls[0] += 1
+                spin(0.000005)
+            mon.register_callback(tool, mon.events.PY_YIELD, on_yield)
+            mon.set_events(tool, mon.events.PY_YIELD)
+        prof = ringprof.Profile(interval=0.0001, mode="wall")
+        prof.enable()
+        total = 0
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            for depth in (1, 5, 25):
+                g = middle(depth, 40)
+                total += next(g) + next(g)
+                total += g.throw(Stop())             # delegated down the chain, caught in inner
+                total += next(g)
+                g.close()                            # GeneratorExit delegated down the chain
+            total += sum(sorted(middle(10, 30)))
+            total += sum(map(lambda v: v, middle(3, 30)))
+            total += sum(a + b for a, b in zip(inner(20), middle(8, 20)))
+            total += asyncio.run(drive_agens())
+        prof.disable()
+        if mon is not None:
+            mon.set_events(tool, 0)
+            mon.free_tool_id(tool)
+        names = {f.name for f in prof.data.frames}
+        result(samples=len(prof.data), names=sorted(names), callbacks=calls[0], monitoring=mon is not None,
+               bad=prof.data.meta["stats"]["invalid_frames"])
+    ''', timeout=180)
+    r = child.result
+    assert r["samples"] > 500, child.describe()
+    assert {"inner", "middle", "agen"} <= set(r["names"]), child.describe()
+    assert not r["monitoring"] or r["callbacks"] > 1000, child.describe()
     assert r["bad"] <= max(2, r["samples"] // 200), f"too many <unknown> frames\n{child.describe()}"
 
 

@@ -36,6 +36,13 @@
  *   [handler] uint64_t rpc_frame_instr(const void *frame)  raw instruction pointer
  *   [handler] int   rpc_frame_is_generator / rpc_generator_executing  (shared, below): the
  *             tripwire for generator frames read in place
+ *   [handler] const void *rpc_exc_head / rpc_exc_base / rpc_exc_previous(PyThreadState * / entry)
+ *             the thread's exc_info chain of executing generators (3.12; NULL elsewhere)
+ *   [handler] const void *rpc_exc_generator_frame(entry, int *is_generator)  (shared, below):
+ *             the frame of the executing generator that owns that entry, or NULL
+ *   [handler] const void *rpc_innermost_shim(PyThreadState *, long offset)  the innermost eval
+ *             loop's entry frame (3.12; NULL elsewhere)
+ *   [gil]     long  rpc_measure_shim_offset(PyThreadState *)  its distance from that loop's cframe
  *   [ticker]  PyThreadState *rpc_gil_holder(PyInterpreterState *)  thread state holding its GIL, or NULL
  *   [ticker]  PyThreadState *rpc_gil_switches(PyInterpreterState *, unsigned long *switches)
  *             the GIL's last holder and its holder-change count
@@ -132,6 +139,68 @@ static inline int rpc_generator_executing(const void *f)
     const PyTypeObject *t = ((const PyObject *)g)->ob_type;
     return (t == &PyGen_Type || t == &PyCoro_Type || t == &PyAsyncGen_Type) && g->gi_frame_state == FRAME_EXECUTING;
 }
+
+/* [handler] The frame of the generator whose gi_exc_state is `e`, an entry of
+ * this thread's exc_info chain (known to be a live _PyErr_StackItem: see
+ * rpc_exc_head), if that generator is executing; else NULL.  An entry need
+ * not belong to a generator (Cython coroutines push their own), and only `e`
+ * itself is known to be mapped, so memory around it is read only where it
+ * shares e's 4 KiB page (pages are at least that large): the generator fields
+ * after e and the frame header must be on it (else NULL: the walk copies that
+ * frame, about 1 generator in 40), and
+ *  - the owner's type, 32 bytes before e: if it is generator, coroutine or
+ *    async generator, the whole object is that live generator's, and
+ *    *is_generator is set;
+ *  - else, when e is within 32 bytes of its page's start (1 entry in 128),
+ *    the owner's type cannot be read: the frame is returned as readable
+ *    (frame state checked), and *is_generator stays 0.
+ * So no read leaves e's page even if an entry that is not a generator's
+ * happens to hold a generator type's address where a generator's type is. */
+#ifdef RPC_HAS_EXC_CHAIN
+static inline const void *rpc_exc_generator_frame(const void *e, int *is_generator)
+{
+    uintptr_t at = (uintptr_t)e;
+    uintptr_t gen_at = at - offsetof(PyGenObject, gi_exc_state);
+    uintptr_t type_at = gen_at + offsetof(PyObject, ob_type);
+    uintptr_t frame_at = gen_at + offsetof(PyGenObject, gi_iframe);
+    const PyGenObject *g = (const PyGenObject *)gen_at;
+    *is_generator = 0;
+    if (!rpc_ptr_ok(e, 8) || ((frame_at + RPC_FRAME_HEADER_SIZE - 1) >> 12) != (at >> 12)) {
+        return NULL;
+    }
+    if ((type_at >> 12) == (at >> 12)) {
+        const PyTypeObject *t = *(const PyTypeObject *const *)type_at;
+        if (t != &PyGen_Type && t != &PyCoro_Type && t != &PyAsyncGen_Type) {
+            return NULL;
+        }
+        *is_generator = 1;
+    }
+    return g->gi_frame_state == FRAME_EXECUTING ? (const void *)frame_at : NULL;
+}
+#endif
+#ifndef RPC_HAS_SHIM_OFFSET
+/* Only 3.12 needs it: 3.11 has no entry frames, 3.13+ trust the chain after the leaf. */
+static inline const void *rpc_innermost_shim(PyThreadState *ts, long offset)
+{
+    (void)ts;
+    (void)offset;
+    return NULL;
+}
+static inline long rpc_measure_shim_offset(PyThreadState *ts) { (void)ts; return 0; }
+#endif
+#ifndef RPC_HAS_EXC_CHAIN
+/* No exc_info chain proof for this version: generator frames outside the
+ * data stack follow the other rules of the walk. */
+static inline const void *rpc_exc_head(PyThreadState *ts) { (void)ts; return NULL; }
+static inline const void *rpc_exc_base(PyThreadState *ts) { (void)ts; return NULL; }
+static inline const void *rpc_exc_previous(const void *e) { (void)e; return NULL; }
+static inline const void *rpc_exc_generator_frame(const void *e, int *is_generator)
+{
+    (void)e;
+    *is_generator = 0;
+    return NULL;
+}
+#endif
 
 /* [handler] The live parts of the thread's datastack chunks, newest first:
  * [data, datastack_top) of the current chunk, [data, data + top) of older

@@ -37,6 +37,56 @@ static inline const void *rpc_outer_frame_slot(PyThreadState *ts)
     }
     return &cf->previous->current_frame;
 }
+/* [handler] The thread's chain of executing generators (see the walk in
+ * sampler.c: it is how generator frames outside the data stack are read in
+ * place on 3.12).  gen_send_ex2, SEND_GEN and FOR_ITER_GEN push a generator's
+ * gi_exc_state on tstate->exc_info before its frame runs; YIELD_VALUE and
+ * clear_gen_frame pop it before the frame is unlinked.  The chain ends at
+ * &tstate->exc_state; every entry in it is alive (CPython itself follows it
+ * whenever an exception is raised or sys.exc_info() is called), and an
+ * entry's previous_item is NULL whenever it is off the chain, so a push seen
+ * half-done ends the chain early instead of linking to garbage.  Other
+ * objects may push entries too (Cython coroutines, greenlet): the walk
+ * checks which entries are generators (rpc_exc_generator_frame in compat.h). */
+#define RPC_HAS_EXC_CHAIN 1
+static inline const void *rpc_exc_head(PyThreadState *ts) { return ts->exc_info; }
+static inline const void *rpc_exc_base(PyThreadState *ts) { return &ts->exc_state; }
+static inline const void *rpc_exc_previous(const void *e) { return ((const _PyErr_StackItem *)e)->previous_item; }
+/* [handler] The entry ("shim") frame of the innermost eval loop.  Both it and
+ * that loop's cframe are locals of _PyEval_EvalFrameDefault, so they sit at a
+ * fixed distance from each other, measured once at start on a settled chain
+ * (rpc_measure_shim_offset).  tstate->cframe is the innermost loop's cframe
+ * while that C frame is live (published in its prologue, put back before it
+ * returns), or the root cframe inside the thread state when no loop runs:
+ * cframe + offset is then inside a live C frame of this thread, so the walk
+ * may read it in place (its fields may not be written yet in the prologue's
+ * window, which the walk's other checks catch). */
+#define RPC_HAS_SHIM_OFFSET 1
+static inline const void *rpc_innermost_shim(PyThreadState *ts, long offset)
+{
+    const _PyCFrame *cf = ts->cframe;
+    if (offset == 0 || cf == &ts->root_cframe || !rpc_ptr_ok(cf, 8)) {
+        return NULL;
+    }
+    return (const char *)cf + offset;
+}
+/* [gil] That distance, measured on the calling thread: its innermost eval loop
+ * is suspended in this call, so the chain from its current frame to its entry
+ * frame is settled and alive.  0 if it cannot be found. */
+static inline long rpc_measure_shim_offset(PyThreadState *ts)
+{
+    const _PyCFrame *cf = ts->cframe;
+    if (cf == &ts->root_cframe || !rpc_ptr_ok(cf, 8)) {
+        return 0;
+    }
+    const _PyInterpreterFrame *f = cf->current_frame;
+    for (int i = 0; f != NULL && i < 100000; i++, f = f->previous) {
+        if (f->owner == FRAME_OWNED_BY_CSTACK) {
+            return (long)((const char *)f - (const char *)cf);
+        }
+    }
+    return 0;
+}
 /* The chain ends at NULL (3.15 adds a sentinel). */
 static inline const void *rpc_chain_end(PyThreadState *ts) { (void)ts; return NULL; }
 static inline const void *rpc_frame_previous(const void *f) { return ((const _PyInterpreterFrame *)f)->previous; }
