@@ -1739,23 +1739,43 @@ int rp_stop(char *err, size_t errlen)
 
 /* ------------------------------------------------------------------ drain */
 
+static uint32_t g_drain_fill_ppm; /* under g_ctl */
+
+static uint32_t fill_ppm(uint64_t used, uint64_t cap) { return cap ? (uint32_t)(used * 1000000u / cap) : 0; }
+
 uint64_t rp_drain_prepare(void)
 {
     uint64_t n = 0;
+    uint32_t fullest = 0;
     pthread_mutex_lock(&g_ctl);
     for (uint32_t i = 0; i < atomic_load_explicit(&g_slot_hwm, memory_order_relaxed); i++) {
         rp_slot *s = &g_slots[i];
         s->snap = s->ring.buf ? atomic_load_explicit(&s->ring.head, memory_order_acquire) : 0;
         if (s->state != SLOT_FREE && s->ring.buf) {
-            n += s->snap - atomic_load_explicit(&s->ring.tail, memory_order_relaxed);
+            uint64_t used = s->snap - atomic_load_explicit(&s->ring.tail, memory_order_relaxed);
+            n += used;
+            uint32_t f = fill_ppm(used, s->ring.cap);
+            fullest = f > fullest ? f : fullest;
         }
     }
     if (g_tick_ring.buf) {
         g_tick_snap = atomic_load_explicit(&g_tick_ring.head, memory_order_acquire);
-        n += g_tick_snap - atomic_load_explicit(&g_tick_ring.tail, memory_order_relaxed);
+        uint64_t used = g_tick_snap - atomic_load_explicit(&g_tick_ring.tail, memory_order_relaxed);
+        n += used;
+        uint32_t f = fill_ppm(used, g_tick_ring.cap);
+        fullest = f > fullest ? f : fullest;
     }
+    g_drain_fill_ppm = fullest;
     pthread_mutex_unlock(&g_ctl);
     return n;
+}
+
+uint32_t rp_drain_fill_ppm(void)
+{
+    pthread_mutex_lock(&g_ctl);
+    uint32_t f = g_drain_fill_ppm;
+    pthread_mutex_unlock(&g_ctl);
+    return f;
 }
 
 uint64_t rp_drain(uint8_t *out, uint64_t cap)

@@ -111,6 +111,9 @@ void rp_exclude_tid(long tid);
  * later ones), so "everything written before the prepare" is a guarantee. */
 uint64_t rp_drain_prepare(void);
 uint64_t rp_drain(uint8_t *out, uint64_t cap);
+/* How full the fullest ring was at the last rp_drain_prepare, in parts per
+ * million of its capacity (the drain paces itself by it). */
+uint32_t rp_drain_fill_ppm(void);
 void rp_get_stats(rp_stats *st);
 /* Per-thread label id, read by the handler on that thread. */
 void rp_set_thread_label(uint64_t label);

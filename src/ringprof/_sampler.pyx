@@ -83,6 +83,7 @@ cdef extern from "sampler.h":
     void rp_exclude_tid(long tid)
     uint64_t rp_drain_prepare() nogil
     uint64_t rp_drain(uint8_t *out, uint64_t cap) nogil
+    uint32_t rp_drain_fill_ppm() nogil
     void rp_get_stats(rp_stats *st)
     void rp_set_thread_label(uint64_t label)
     uint64_t rp_get_thread_label()
@@ -295,6 +296,11 @@ def drain():
         with nogil:
             got = rp_drain(&view[0], n)
     return bytes(buf[:got]) if got != n else bytes(buf), mark
+
+
+def drain_fill():
+    """How full the fullest ring was at the last drain, as a fraction of its size."""
+    return rp_drain_fill_ppm() / 1e6
 
 
 def release_codes(uint64_t mark):

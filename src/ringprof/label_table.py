@@ -32,7 +32,7 @@ import os  # already imported at interpreter start-up
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 _Key = tuple[tuple[str, str], ...]
 
@@ -48,6 +48,11 @@ _sampling = False
 _passes_begun = 0
 _counters = {"released": 0, "late_lookups": 0}
 _deferred: list[int] = []  # release_soon(): taken in by the next acquire, release or drain
+#: Sets waiting for a drain past which the sampler is asked to drain soon
+#: (the drain paces itself by how fast its rings fill, not by this table).
+BACKLOG = 2048
+_on_backlog: Callable[[], None] | None = None
+_backlog_reported = False
 
 
 def _key(labels: Mapping[str, str]) -> _Key:
@@ -130,8 +135,25 @@ def _release(label_id: int) -> None:
         return
     if _sampling:
         _unused[label_id] = _passes_begun
+        if len(_unused) >= BACKLOG:
+            _report_backlog()
     else:
         _forget(label_id)
+
+
+def _report_backlog() -> None:
+    """Ask for a drain once per backlog (_lock held; the callback must not take it)."""
+    global _backlog_reported
+    if not _backlog_reported and _on_backlog is not None:
+        _backlog_reported = True
+        _on_backlog()
+
+
+def on_backlog(callback: Callable[[], None] | None) -> None:
+    """Call ``callback`` (from any thread, without blocking) when :data:`BACKLOG`
+    sets wait for a drain pass to be released; the sampler drains soon then."""
+    global _on_backlog
+    _on_backlog = callback
 
 
 def _forget(label_id: int) -> None:
@@ -176,7 +198,9 @@ def drain_begins() -> int:
 def drain_ends(token: int) -> None:
     """The pass of ``token`` has delivered (looked up) everything it copied:
     release the sets that lost their last holder before it began."""
+    global _backlog_reported
     with _lock:
+        _backlog_reported = False
         if not _unused:
             return
         done = [lid for lid, began in _unused.items() if began < token]
