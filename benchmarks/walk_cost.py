@@ -10,9 +10,11 @@ one kind:
 * ``coroutine``: ``await`` chain (each frame inside a coroutine object),
   driven by ``asyncio.run``.
 
-Each configuration runs for several short windows in CPU mode at 250 Hz,
-``max_depth=128``: a CPU-time timer fires right after a scheduler tick, so the
-handler is practically never preempted and its self-timing (CLOCK_MONOTONIC)
+Each configuration is one recording in CPU mode at 250 Hz, ``max_depth=128``:
+a warm-up window, then several short windows (the first samples after a start
+pay for the sampler's own start-up, which is not what this measures).  A
+CPU-time timer fires right after a scheduler tick, so the handler is
+practically never preempted and its self-timing (CLOCK_MONOTONIC)
 is the handler body itself.  The table gives the median over windows of the
 walk and record time per sample (``stats.record_ns / samples``) and the minimum
 window, then the whole handler body (``stats.handler_ns``: with re-arming the
@@ -89,53 +91,56 @@ def _copies() -> int:
 
 
 def measure(kind: str, depth: int, windows: int, window_s: float, hz: int = 250) -> dict[str, Any]:
+    """One recording per cell: a warm-up window (discarded: the first samples
+    after a start pay for the sampler's own start-up -- its first drains, the
+    live-code scan, cold rings), then ``windows`` windows read from the
+    sampler's counters."""
     run = _runner(kind)
     means: list[float] = []
     bodies: list[float] = []
     copies: list[float] = []
-    depths: list[int] = []
     samples = 0
-    truncated = 0
-    for _ in range(windows):
-        c0 = _copies()
-        p = ringprof.Profile(1.0 / hz, "cpu", MAX_DEPTH)
-        with p:
+    p = ringprof.Profile(1.0 / hz, "cpu", MAX_DEPTH)
+    with p:
+        run(depth, window_s)  # warm-up
+        for _ in range(windows):
+            s0, c0 = native.stats(), _copies()
             run(depth, window_s)
-        st = p.data.meta["stats"]
-        n = int(st["samples"])
-        if n:
-            means.append(st["record_ns"] / n)
-            bodies.append(st["handler_ns"] / n)
-            copies.append((_copies() - c0) / n)
-            samples += n
-            d = p.data
-            depths.extend(int(x) for x in d.depth)
-            truncated += int((d.flags & 0x01).astype(bool).sum())
+            s1, c1 = native.stats(), _copies()
+            n = int(s1["samples"] - s0["samples"])
+            if n:
+                means.append((s1["record_ns"] - s0["record_ns"]) / n)
+                bodies.append((s1["handler_ns"] - s0["handler_ns"]) / n)
+                copies.append((c1 - c0) / n)
+                samples += n
+    d = p.data
+    depths = [int(x) for x in d.depth]
+    truncated = int((d.flags & 0x01).astype(bool).sum())
     return {
         "ns_median_window": statistics.median(means) if means else None,
         "ns_min_window": min(means, default=None),
         "handler_ns_median_window": statistics.median(bodies) if bodies else None,
         "copies_per_sample": statistics.median(copies) if copies else None,
         "recorded_depth_max": max(depths, default=None),
-        "truncated_share": truncated / samples if samples else None,
+        "truncated_share": truncated / len(depths) if depths else None,
         "samples": samples,
     }
 
 
-def run_all(quick: bool = False) -> dict[str, Any]:
+def run_all(quick: bool = False, hz: int = 250) -> dict[str, Any]:
     sys.setrecursionlimit(10_000)
     windows, window_s = (3, 0.2) if quick else (6, 0.25)
-    out: dict[str, Any] = {"python": platform.python_version(), "max_depth": MAX_DEPTH, "hz": 250,
+    out: dict[str, Any] = {"python": platform.python_version(), "max_depth": MAX_DEPTH, "hz": hz,
                            "windows": windows, "window_s": window_s, "results": {}}
     for kind in KINDS:
         for depth in DEPTHS:
-            out["results"][f"{kind}/{depth}"] = measure(kind, depth, windows, window_s)
+            out["results"][f"{kind}/{depth}"] = measure(kind, depth, windows, window_s, hz)
     return out
 
 
 def table(res: dict[str, Any]) -> str:
-    lines = [f"Python {res['python']}: walk+record ns/sample, median window (min window) · whole handler "
-             "ns/sample · copies/sample · "
+    lines = [f"Python {res['python']}, cpu mode {res['hz']} Hz: walk+record ns/sample, median window (min window) · "
+             "whole handler ns/sample · copies/sample · "
              f"max recorded depth (max_depth={res['max_depth']})",
              "| kind | " + " | ".join(f"depth {d}" for d in DEPTHS) + " |",
              "|---|" + "---|" * len(DEPTHS)]
@@ -157,8 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.walk_cost", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer, shorter windows")
     p.add_argument("--json", metavar="FILE", help="also write the raw results as JSON")
+    p.add_argument("--hz", type=int, default=250,
+                   help="sampling rate (default 250: each sample lands right after a kernel tick, on a cold "
+                        "cache; above the tick rate perf events fire between ticks)")
     ns = p.parse_args(argv)
-    res = run_all(ns.quick)
+    res = run_all(ns.quick, ns.hz)
     print(table(res))
     if ns.json:
         with open(ns.json, "w") as fh:

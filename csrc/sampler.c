@@ -220,7 +220,7 @@ uint64_t rp_walk_copies(void) { return atomic_load_explicit(&g_safe_copies, memo
  *     object, a C-stack entry shim, the 3.15 base frame, or a stale pointer)
  *     is read in place only once the walk is TRUSTED or rule 3 or 4 applies,
  *     and through one fault-free copy otherwise.
- *  3. 3.12, where generators run inline in the eval loop that is in the
+ *  3. 3.11 and 3.12, where generators run in the eval loop that is in the
  *     cframe window (below): the frame of a generator found on this thread's
  *     exc_info chain (exc_chain_has).  A generator is pushed on that chain
  *     before its frame runs and popped before its frame is unlinked, every
@@ -387,7 +387,11 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
     const void *outer = NULL; /* trusted from this frame on (3.11/3.12) */
     const rpc_chunk *older = w->older;
     uint32_t limit = walk_limit(max_depth);
-    _Alignas(16) unsigned char copy[RPC_FRAME_HEADER_SIZE];
+    /* Room for the whole struct, though only the header is copied: the
+     * accessors cast it to _PyInterpreterFrame, and a buffer smaller than
+     * that type is out of bounds to the compiler. */
+    _Alignas(16) unsigned char copy[sizeof(_PyInterpreterFrame) > RPC_FRAME_HEADER_SIZE ? sizeof(_PyInterpreterFrame)
+                                                                                         : RPC_FRAME_HEADER_SIZE];
     for (uint32_t iter = 0; f != NULL && f != w->end; iter++) {
         if (iter >= limit || (copies > 0 && (iter % RP_CLOCK_EVERY) == RP_CLOCK_EVERY - 1 &&
                               now_ns(CLOCK_MONOTONIC) - w->t0 > RP_WALK_BUDGET_NS)) {
@@ -423,19 +427,19 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
         }
         int found = EXC_NONE;
         if (!in_stack && !trusted) {
-            /* 3.12: an executing generator of this thread, found on its
-             * exc_info chain, is alive: its frame is read in place.  The
-             * frame it links to is alive as well (linked_from_proven): a
-             * generator's `previous` is NULL from the moment it is pushed on
-             * the chain until it is linked, and from then on names the frame
-             * it returns to -- the caller's frame, or the entry shim of the
-             * eval loop running it, a C frame of this thread.  Only that one
-             * link is trusted this way, not the chain beyond it. */
+            /* 3.11/3.12: an executing generator of this thread, found on
+             * its exc_info chain, is alive: its frame is read in place.  The
+             * frame it links to is alive as well (linked_from_proven): while
+             * a generator is on the chain its `previous` is NULL (3.12, not
+             * linked yet) or names the frame it returns to -- the caller's
+             * frame, or the entry shim of the eval loop running it, a C
+             * frame of this thread (3.11 links it before the push).  Only
+             * that one link is trusted this way, not the chain beyond it. */
             found = exc_chain_has(w, f, &exc_steps, limit);
         }
         if (!in_stack && !trusted && found == EXC_NONE && !linked_from_proven && f != w->shim) {
             copies++;
-            if (!g_safe_copy || fault_free_copy(copy, f, sizeof(copy)) != 0) {
+            if (!g_safe_copy || fault_free_copy(copy, f, RPC_FRAME_HEADER_SIZE) != 0) {
                 if (g_safe_copy) {
                     rec->flags |= RP_F_BAD_FRAME;
                     break;

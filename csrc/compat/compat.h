@@ -37,7 +37,7 @@
  *   [handler] int   rpc_frame_is_generator / rpc_generator_executing  (shared, below): the
  *             tripwire for generator frames read in place
  *   [handler] const void *rpc_exc_head / rpc_exc_base / rpc_exc_previous(PyThreadState * / entry)
- *             the thread's exc_info chain of executing generators (3.12; NULL elsewhere)
+ *             the thread's exc_info chain of executing generators (3.11/3.12; NULL elsewhere)
  *   [handler] const void *rpc_exc_generator_frame(entry, int *is_generator)  (shared, below):
  *             the frame of the executing generator that owns that entry, or NULL
  *   [handler] const void *rpc_innermost_shim(PyThreadState *, long offset)  the innermost eval

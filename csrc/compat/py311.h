@@ -36,6 +36,21 @@ static inline const void *rpc_outer_frame_slot(PyThreadState *ts)
     }
     return &cf->previous->current_frame;
 }
+/* [handler] The thread's chain of executing generators (see the walk in
+ * sampler.c: generator frames outside the data stack are read in place when
+ * found on it).  gen_send_ex2 -- the only way a generator's frame runs on
+ * 3.11, in an eval loop of its own -- links the frame to the caller's frame,
+ * pushes gi_exc_state on tstate->exc_info, runs the frame, pops the entry and
+ * sets its previous_item back to NULL, then unlinks the frame.  Every entry
+ * on the chain is alive (CPython follows it whenever an exception is raised),
+ * and an entry off the chain has a NULL previous_item, so a push seen
+ * half-done ends the chain early.  Other objects may push entries too
+ * (Cython coroutines): the walk checks which are generators
+ * (rpc_exc_generator_frame in compat.h). */
+#define RPC_HAS_EXC_CHAIN 1
+static inline const void *rpc_exc_head(PyThreadState *ts) { return ts->exc_info; }
+static inline const void *rpc_exc_base(PyThreadState *ts) { return &ts->exc_state; }
+static inline const void *rpc_exc_previous(const void *e) { return ((const _PyErr_StackItem *)e)->previous_item; }
 /* The chain ends at NULL (3.15 adds a sentinel). */
 static inline const void *rpc_chain_end(PyThreadState *ts) { (void)ts; return NULL; }
 static inline const void *rpc_frame_previous(const void *f) { return ((const _PyInterpreterFrame *)f)->previous; }
