@@ -133,5 +133,8 @@ int rp_signal_number(void);
 int rp_active_handlers(void);
 /* Test hook: every handler spins `ns` nanoseconds before recording (0 = off). */
 void rp_test_set_handler_delay(uint64_t ns);
+/* Test hook: other threads' CPU clocks read 0 ns, as the kernel reports for a
+ * thread it has charged no run time yet (1 = on). */
+void rp_test_set_thread_clock_zero(int on);
 
 #endif /* RINGPROF_SAMPLER_H */

@@ -93,6 +93,7 @@ cdef extern from "sampler.h":
     int rp_active_handlers()
     int rp_signal_number()
     void rp_test_set_handler_delay(uint64_t ns)
+    void rp_test_set_thread_clock_zero(int on)
 
 cdef extern from "codes.h":
     ctypedef struct rp_dead_code:
@@ -245,6 +246,12 @@ def active_handlers():
 def _test_handler_delay(uint64_t ns):
     """Test hook: every handler spins ``ns`` nanoseconds before recording (0: off)."""
     rp_test_set_handler_delay(ns)
+
+
+def _test_thread_clock_zero(bint on):
+    """Test hook: other threads' CPU clocks read 0 ns (a thread the kernel has
+    charged no run time yet)."""
+    rp_test_set_thread_clock_zero(on)
 
 
 def set_thread_label(uint64_t label):
