@@ -145,14 +145,10 @@ def test_a_thread_whose_cpu_clock_reads_zero_is_alive() -> None:
             prof.disable()
         finally:
             native._test_thread_clock_zero(False)
-        ev.set()
-        for t in idle:
-            t.join()
         d = prof.data
-        per_thread = {}
-        for tid, w in zip(d.thread.tolist(), d.weight.tolist()):
-            per_thread[tid] = per_thread.get(tid, 0) + w
-        result(idle_weights=[per_thread.get(t.native_id, 0) for t in idle], expected=elapsed / 0.002,
+        weights = [int(d.weight[d.thread == t.native_id].sum()) for t in idle]
+        ev.set()
+        result(idle_weights=weights, expected=elapsed / 0.002,
                timer_errors=after["timer_errors"] - before["timer_errors"], timer=d.meta["timer"])
     ''', env=TICK).result
     assert r["timer"] == "thread-tick", r
