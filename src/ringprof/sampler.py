@@ -123,7 +123,7 @@ def next_drain_wait(settings: Settings, waited: float, fill: float) -> float:
     """Seconds until the next drain pass, after one that waited ``waited`` s
     and found the fullest ring ``fill`` full (a fraction of its size).
 
-    A pass costs about as much with 1 sample as with 50 (on a 2-vCPU VM, ~0.3
+    A pass costs about as much with 1 sample as with 50 (on a 2-vCPU VM, ~0.4
     ms of CPU and the GIL taken from the program: waking the thread, handing
     the GIL over, delivering to recordings), so while the rings fill slowly the
     drain waits longer: until the fullest ring would be about a quarter full at
