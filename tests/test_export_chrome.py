@@ -1,4 +1,4 @@
-"""Chrome trace-event export: structure, nesting, exact events, and (if possible) Perfetto."""
+"""Chrome trace-event export: structure, nesting, exact events, and Chromium's DevTools as reader."""
 
 from __future__ import annotations
 
@@ -121,28 +121,75 @@ def test_deterministic() -> None:
     chrome.render(make_weird_model()).decode("ascii")
 
 
-def test_loads_in_perfetto_trace_processor(tmp_path: Path) -> None:
-    """Load the trace with Perfetto's trace processor, when a local binary is available.
+# ------------------------------------------------------------- Chrome DevTools
+#: Parses a trace with the trace engine of Chromium's DevTools (the Performance panel's
+#: parser, bundled with the browser) and returns every thread's entries with their depth.
+DEVTOOLS_PARSE = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  const T = await import('./models/trace/trace.js');
+  const doc = JSON.parse(arguments[0]);
+  const model = T.TraceModel.Model.createWithAllHandlers();
+  await model.parse(doc.traceEvents, {metadata: {}, isFreshRecording: false});
+  const parsed = model.parsedTrace(0);
+  const renderer = (parsed.data || parsed).Renderer;
+  const threads = [];
+  for (const [pid, proc] of renderer.processes) {
+    for (const [tid, thread] of proc.threads) {
+      const entries = thread.entries.map(e => [e.name, renderer.entryToNode.get(e).depth, e.ts, e.dur]);
+      threads.push([pid, tid, thread.name, entries]);
+    }
+  }
+  return JSON.stringify(threads);
+})().then(done, e => done('error: ' + e + '\\n' + e.stack));
+"""
 
-    The PyPI ``perfetto`` package ships no trace processor: it downloads
-    ``trace_processor_shell`` on first use, which needs network access. Point
-    ``TRACE_PROCESSOR_SHELL`` at a local binary (or put it on PATH) to run this.
-    """
-    binary = os.environ.get("TRACE_PROCESSOR_SHELL") or shutil.which("trace_processor_shell")
-    if not binary:
-        pytest.skip("no local trace_processor_shell (the PyPI perfetto package downloads it at run "
-                    "time, and this machine has no network); set TRACE_PROCESSOR_SHELL to enable")
-    tp_mod = pytest.importorskip("perfetto.trace_processor", reason="PyPI package perfetto not installed")
-    path = tmp_path / "p.trace.json"
-    path.write_bytes(chrome.render(make_model()))
-    tp = tp_mod.TraceProcessor(trace=str(path), config=tp_mod.TraceProcessorConfig(bin_path=binary))
+
+def _devtools_threads(trace: bytes) -> dict[int, tuple[str, list[tuple[str, int, int, int]]]]:
+    """{tid: (thread name, [(name, depth, ts, dur)])} as Chromium's DevTools reads ``trace``."""
+    chromium = os.environ.get("RINGPROF_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    chromedriver = (os.environ.get("RINGPROF_CHROMEDRIVER") or shutil.which("chromedriver")
+                    or "/usr/bin/chromedriver")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    if not (os.access(chromium, os.X_OK) and os.access(chromedriver, os.X_OK)):
+        if os.environ.get("CI"):
+            pytest.fail("chromium/chromedriver missing in CI (apt-get install chromium chromium-driver)")
+        pytest.skip("chromium/chromedriver not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    drv = webdriver.Chrome(service=Service(chromedriver), options=opts)
     try:
-        query = "select name, depth, dur from slice order by ts, depth"
-        rows = [(r.name, r.depth, r.dur) for r in tp.query(query)]
+        drv.set_script_timeout(120)
+        drv.get("devtools://devtools/bundled/trace_app.html")
+        out = drv.execute_async_script(DEVTOOLS_PARSE, trace.decode())
     finally:
-        tp.close()
-    assert ("fib", 4, 40_000_000) in rows  # perfetto stores nanoseconds
-    assert len(rows) == 10
+        drv.quit()
+    assert not out.startswith("error:"), out
+    return {tid: (name, [tuple(e) for e in entries]) for _pid, tid, name, entries in json.loads(out)}
+
+
+def test_loads_in_chrome_devtools(tmp_path: Path) -> None:
+    """The Performance panel shows each thread's stacks as boxes, nested and timed as sampled."""
+    threads = _devtools_threads(chrome.render(make_model()))
+    ms = MS_US
+    assert threads == {
+        MAIN_TID: ("MainThread", [
+            ("<module>", 0, 0, 110 * ms), ("main", 1, 0, 110 * ms), ("work", 2, 0, 50 * ms),
+            ("Helper.run", 2, 50 * ms, 10 * ms),
+            ("fib", 2, 60 * ms, 40 * ms), ("fib", 3, 60 * ms, 40 * ms), ("fib", 4, 60 * ms, 40 * ms)]),
+        WORKER_TID: ("worker", [
+            ("idle", 0, 5 * ms, 50 * ms), ("<truncated>", 0, 55 * ms, 20 * ms), ("work", 1, 55 * ms, 20 * ms)]),
+    }
+
+
+def test_odd_names_load_in_chrome_devtools(tmp_path: Path) -> None:
+    threads = _devtools_threads(chrome.render(make_weird_model()))
+    names = {name for _thread, entries in threads.values() for name, *_ in entries}
+    assert names == {"naïve_λ", "a;b c\nd", "bad"}
 
 
 # --------------------------------------------------------------------------- streaming

@@ -10,7 +10,7 @@
 # holds python3.14/3.15 with their -dev (internal headers), -venv and -testsuite
 # (CPython's own tests, run under ringprof-run by the suite) packages,
 # gcc, and the real consumers the exporter tests drive (go tool pprof,
-# Chromium).  `run` bind-mounts the directory that holds this checkout (so a
+# Chromium, and inferno's sources: tools/build_inferno.sh).  `run` bind-mounts the directory that holds this checkout (so a
 # sibling shared/ is visible too) at the same path inside, plus /proc, /dev and
 # /sys, and unmounts them again when CMD ends.
 set -euo pipefail
@@ -18,7 +18,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 root=${RINGPROF_SID_ROOT:-/var/lib/ringprof/sid}
 packages=(python3.14-dev python3.15-dev python3.14-venv python3.15-venv gcc libc6-dev
           ca-certificates golang-go chromium chromium-driver fonts-dejavu-core valgrind
-          libpython3.14-testsuite libpython3.15-testsuite)  # CPython's own tests (tests/test_cpython_suites.py)
+          libpython3.14-testsuite libpython3.15-testsuite  # CPython's own tests (tests/test_cpython_suites.py)
+          cargo librust-inferno-dev)  # to build the flame-graph renderer (tools/build_inferno.sh)
 
 mirror() {
   # The mirror this machine already uses (deb822 or one-line sources).
