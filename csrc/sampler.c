@@ -1765,7 +1765,7 @@ int rp_stop(char *err, size_t errlen)
 
 /* ------------------------------------------------------------------ drain */
 
-static uint32_t g_drain_fill_ppm; /* under g_ctl */
+static _Atomic uint32_t g_drain_fill_ppm; /* written under g_ctl; read without it (a hint for pacing) */
 
 static uint32_t fill_ppm(uint64_t used, uint64_t cap) { return cap ? (uint32_t)(used * 1000000u / cap) : 0; }
 
@@ -1791,17 +1791,14 @@ uint64_t rp_drain_prepare(void)
         uint32_t f = fill_ppm(used, g_tick_ring.cap);
         fullest = f > fullest ? f : fullest;
     }
-    g_drain_fill_ppm = fullest;
+    atomic_store_explicit(&g_drain_fill_ppm, fullest, memory_order_relaxed);
     pthread_mutex_unlock(&g_ctl);
     return n;
 }
 
 uint32_t rp_drain_fill_ppm(void)
 {
-    pthread_mutex_lock(&g_ctl);
-    uint32_t f = g_drain_fill_ppm;
-    pthread_mutex_unlock(&g_ctl);
-    return f;
+    return atomic_load_explicit(&g_drain_fill_ppm, memory_order_relaxed);
 }
 
 uint64_t rp_drain(uint8_t *out, uint64_t cap)

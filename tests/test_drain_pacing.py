@@ -11,7 +11,15 @@ import ringprof
 from ringprof import sampler
 from ringprof.sampler import DRAIN_WAIT_MAX, Settings, next_drain_wait
 
-HEADER, FRAME = 56, 16  # rp_record and rp_frame (csrc/ring.h)
+HEADER, FRAME = sampler.RECORD_HEADER_BYTES, sampler.FRAME_BYTES
+
+
+def test_record_sizes_are_the_native_ones() -> None:
+    """The pacing bound is computed without loading the native module: its sizes must
+    be those of csrc/ring.h."""
+    from ringprof import _sampler
+
+    assert (HEADER, FRAME) == (_sampler.RECORD_HEADER_BYTES, _sampler.FRAME_BYTES)
 
 
 def worst_fill(s: Settings, wait: float) -> float:

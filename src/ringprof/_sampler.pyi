@@ -8,6 +8,7 @@ import numpy as np
 
 MAX_DEPTH_LIMIT: int
 RECORD_HEADER_BYTES: int
+FRAME_BYTES: int
 LAYOUT_ERROR: str | None
 
 def _test_layout_override(on: bool, at: int = 0, value: int = 0) -> str | None: ...

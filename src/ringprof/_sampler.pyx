@@ -122,6 +122,7 @@ cdef extern from "codes.h":
 
 MAX_DEPTH_LIMIT = RP_MAX_DEPTH_LIMIT
 RECORD_HEADER_BYTES = sizeof(rp_record)
+FRAME_BYTES = sizeof(rp_frame)
 
 class SamplerError(RuntimeError):
     """The native sampler refused to start or stop (the message says why)."""

@@ -114,8 +114,8 @@ class Settings(NamedTuple):
 
 #: The longest a drain waits while the rings fill slowly (seconds).
 DRAIN_WAIT_MAX = 1.0
-_RECORD_HEADER_BYTES = 56  # rp_record in csrc/ring.h
-_FRAME_BYTES = 16          # rp_frame
+RECORD_HEADER_BYTES = 56  #: rp_record in csrc/ring.h (checked against the native module by the tests)
+FRAME_BYTES = 16          #: rp_frame
 _TARGET_FILL = 0.25        # the fraction of the fullest ring a drain aims to find
 
 
@@ -136,7 +136,7 @@ def next_drain_wait(settings: Settings, waited: float, fill: float) -> float:
     ``drain_interval``.
     """
     base = settings.drain_interval
-    worst_bytes_per_s = (_RECORD_HEADER_BYTES + _FRAME_BYTES * settings.max_depth) / settings.interval
+    worst_bytes_per_s = (RECORD_HEADER_BYTES + FRAME_BYTES * settings.max_depth) / settings.interval
     longest = max(base, min(DRAIN_WAIT_MAX, 0.5 * settings.ring_bytes / worst_bytes_per_s))
     wanted = 2 * waited if fill <= 0 else waited * _TARGET_FILL / fill
     return min(longest, max(base, wanted))
