@@ -449,6 +449,29 @@ def test_profiler_threads_are_invisible_to_threading() -> None:
     assert r["active"] == 1 and r["windows"] > 0, r
 
 
+def test_profiler_threads_carry_their_names_for_the_os() -> None:
+    """``top -H`` and /proc tell ringprof's CPU apart from the program's (the
+    production benchmark splits a worker's CPU this way)."""
+    r = run_child('''
+        def comms():
+            names = []
+            for task in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{task}/comm") as fh:
+                    names.append(fh.read().strip())
+            return sorted(names)
+        windows = []
+        prof = ringprof.start(interval=0.002, continuous=True, window=0.1, sinks=[windows.append])
+        burn(0.3)
+        during = comms()
+        ringprof.stop()
+        result(during=during, windows=len(windows))
+    ''').result
+    names = r["during"]
+    assert {"ringprof-drain", "ringprof-export", "ringprof-window"} <= set(names), r
+    assert len([n for n in names if not n.startswith("ringprof")]) == 1, r  # the main thread
+    assert r["windows"] > 0, r
+
+
 def test_follow_fork_child_has_one_thread_right_after_fork() -> None:
     """CPython's test_threading.test_clear_threads_states_after_fork, under
     ringprof-run's defaults (continuous, follow_fork)."""

@@ -23,6 +23,11 @@ cdef extern from "Python.h":
     PyInterpreterState *PyInterpreterState_Main()
     PyInterpreterState *PyInterpreterState_Next(PyInterpreterState *interp)
 
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    pthread_t pthread_self()
+    int pthread_setname_np(pthread_t thread, const char *name)
+
 cdef extern from "ring.h":
     ctypedef struct rp_record:
         uint32_t magic
@@ -253,6 +258,13 @@ def _test_thread_clock_zero(bint on):
     """Test hook: other threads' CPU clocks read 0 ns (a thread the kernel has
     charged no run time yet)."""
     rp_test_set_thread_clock_zero(on)
+
+
+def set_native_thread_name(str name):
+    """Name the calling thread for the OS (``top -H``, ``/proc/PID/task/*/comm``):
+    at most 15 bytes are kept."""
+    cdef bytes raw = name.encode("utf-8", "replace")[:15]
+    pthread_setname_np(pthread_self(), raw)
 
 
 def set_thread_label(uint64_t label):

@@ -35,6 +35,7 @@ class Background:
     def _run(self) -> None:
         self.ident = _thread.get_ident()
         self.native_id = _thread.get_native_id()
+        _name_for_the_os(self.name)
         try:
             pacing.begin()
             self._target(*self._args)
@@ -61,6 +62,18 @@ class Background:
             self._done.release()
             return True
         return False
+
+
+def _name_for_the_os(name: str) -> None:
+    """Show the thread under its name in ``top -H`` and ``/proc/PID/task/*/comm``, so
+    that ringprof's own CPU can be told apart from the program's (when the native
+    core is loaded: only a sampling process has these threads)."""
+    native = sys.modules.get("ringprof._sampler")
+    if native is not None:
+        try:
+            native.set_native_thread_name(name)
+        except Exception:  # a name is a convenience: never fail a thread for it
+            pass
 
 
 def forget_dummy() -> None:
