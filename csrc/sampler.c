@@ -93,6 +93,7 @@ static int g_timer_kind;
 static _Atomic uint32_t g_slot_hwm; /* slots ever used: bounds every scan (only grows) */
 static _Atomic uint64_t g_test_delay_ns; /* test hook: the handler spins this long (0 = off) */
 static _Atomic int g_test_clock_zero;     /* test hook: thread_cpu_ns reads 0 (0 = off) */
+static _Atomic uint64_t g_test_tick_delay_ns; /* test hook: a tick sleeps this long after its GIL view */
 static PyInterpreterState *g_main_interp;
 static long g_excluded_tid = -1;
 static struct sigaction g_old_action;
@@ -1145,12 +1146,23 @@ typedef struct gil_view {
 static void wall_tick_slot(rp_slot *s, uint32_t idx, const gil_view *gil, uint64_t tick_no, uint64_t now,
                            uint64_t elapsed, uint64_t ticks)
 {
+    int released = 0; /* held the GIL when this tick began, released it since */
     if (gil->holder != NULL && s->ts == gil->holder) {
         s->quiet = 0; /* it runs: its blocked stack will change */
         s->epoch_valid = 0;
-        flush_idle(s);
-        send_tick(s, idx, ticks);
-        return;
+        /* Read the holder again right before signalling: the GIL view is taken
+         * once per tick, and walking the other slots (system calls, or the tick
+         * thread being preempted) can take long enough for this thread to
+         * release the GIL and block in C -- where a signal makes poll() or
+         * nanosleep() return EINTR.  A thread that released it since is
+         * treated as blocked, below.  (The window left is the few
+         * microseconds between this read and the signal's delivery.) */
+        if (rpc_gil_holder(g_main_interp) == s->ts) {
+            flush_idle(s);
+            send_tick(s, idx, ticks);
+            return;
+        }
+        released = 1;
     }
     /* No GIL hand-off since its stack was last confirmed, and it was not the
      * last holder: it has not run Python since, so its Python stack is the one
@@ -1180,6 +1192,11 @@ static void wall_tick_slot(rp_slot *s, uint32_t idx, const gil_view *gil, uint64
     if (!s->blocked_valid || cpu != s->blocked_cpu) {
         int rc = read_blocked_stack(s);
         if (rc == -2 || (rc == -1 && 2 * used >= elapsed)) {
+            if (released) {
+                /* On its way into a blocking call, most likely: no signal. */
+                atomic_fetch_add_explicit(&g_unattributed, ticks, memory_order_relaxed);
+                return;
+            }
             flush_idle(s);
             send_tick(s, idx, ticks); /* on CPU now: it samples itself */
             return;
@@ -1222,6 +1239,11 @@ static void wall_tick(uint64_t now, uint64_t elapsed)
     gil_view gil;
     gil.last_holder = rpc_gil_switches(g_main_interp, &gil.switches); /* the count first */
     gil.holder = rpc_gil_holder(g_main_interp);
+    uint64_t delay = atomic_load_explicit(&g_test_tick_delay_ns, memory_order_relaxed);
+    if (delay) { /* a tick thread preempted right after its GIL view (the tick thread, not a handler) */
+        struct timespec ts = {(time_t)(delay / 1000000000u), (long)(delay % 1000000000u)};
+        nanosleep(&ts, NULL);
+    }
     uint32_t n = atomic_load_explicit(&g_slot_hwm, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
         if (g_slots[i].state == SLOT_LIVE) {
@@ -1893,3 +1915,4 @@ uint64_t rp_get_thread_label(void) { return t_label; }
 int rp_active_handlers(void) { return atomic_load(&g_active); }
 void rp_test_set_handler_delay(uint64_t ns) { atomic_store(&g_test_delay_ns, ns); }
 void rp_test_set_thread_clock_zero(int on) { atomic_store(&g_test_clock_zero, on); }
+void rp_test_set_tick_delay(uint64_t ns) { atomic_store(&g_test_tick_delay_ns, ns); }

@@ -136,5 +136,8 @@ void rp_test_set_handler_delay(uint64_t ns);
 /* Test hook: other threads' CPU clocks read 0 ns, as the kernel reports for a
  * thread it has charged no run time yet (1 = on). */
 void rp_test_set_thread_clock_zero(int on);
+/* Test hook: each wall-mode tick sleeps `ns` nanoseconds after reading the
+ * GIL's state, as a preempted tick thread would (0 = off). */
+void rp_test_set_tick_delay(uint64_t ns);
 
 #endif /* RINGPROF_SAMPLER_H */

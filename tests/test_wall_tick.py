@@ -61,6 +61,46 @@ C_BLOCKING = '''
 '''
 
 
+LATE_TICK = '''
+    import ctypes
+    from ringprof import _sampler
+    libc = ctypes.CDLL(None, use_errno=True)
+    interrupted = []
+    def worker():
+        for _ in range(25):
+            t_end = time.perf_counter() + 0.002  # runs Python: holds the GIL
+            while time.perf_counter() < t_end:
+                pass
+            rc = libc.poll(None, 0, 20)  # then blocks in C, the GIL released
+            if rc != 0:
+                interrupted.append(ctypes.get_errno())
+    _sampler._test_tick_delay(DELAY)
+    prof = ringprof.Profile(interval=0.001, mode="wall")
+    prof.enable()
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    prof.disable()
+    _sampler._test_tick_delay(0)
+    result(interrupted=interrupted, timer=prof.data.meta["timer"], total=prof.data.total_weight())
+'''
+
+
+def test_a_late_tick_does_not_signal_a_thread_that_released_the_gil() -> None:
+    """The tick reads who holds the GIL once, then walks every thread; a tick
+    thread preempted in between (a loaded machine; here a test hook makes it
+    sleep 3 ms) used to signal the thread it had seen holding the GIL, which by
+    then was blocked in poll() and returned EINTR.  It now looks again right
+    before signalling."""
+    r = run_child(LATE_TICK.replace("DELAY", "3_000_000"), env=TICK).result
+    assert r["timer"] == "thread-tick", r
+    # Before the fix, most of the 25 polls returned EINTR.  What remains is the
+    # window between the tick's second look at the GIL and the signal's
+    # delivery (microseconds), which a poll entered right then can still hit.
+    assert len(r["interrupted"]) <= 3, r
+    assert r["total"] > 0, r
+
+
 def test_c_level_blocking_calls_are_not_interrupted() -> None:
     r = run_child(C_BLOCKING, env=TICK).result
     assert r["timer"] == "thread-tick", r

@@ -99,6 +99,7 @@ cdef extern from "sampler.h":
     int rp_signal_number()
     void rp_test_set_handler_delay(uint64_t ns)
     void rp_test_set_thread_clock_zero(int on)
+    void rp_test_set_tick_delay(uint64_t ns)
 
 cdef extern from "codes.h":
     ctypedef struct rp_dead_code:
@@ -252,6 +253,12 @@ def active_handlers():
 def _test_handler_delay(uint64_t ns):
     """Test hook: every handler spins ``ns`` nanoseconds before recording (0: off)."""
     rp_test_set_handler_delay(ns)
+
+
+def _test_tick_delay(uint64_t ns):
+    """Test hook: each wall-mode tick sleeps ``ns`` nanoseconds after reading
+    the GIL's state (0: off)."""
+    rp_test_set_tick_delay(ns)
 
 
 def _test_thread_clock_zero(bint on):
