@@ -42,7 +42,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from .folding import FLAG_FOLDED as FLAG_FOLDED
 from .folding import FoldedSamples
@@ -81,12 +81,15 @@ META_KEYS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """One frame of a stack: a function and the line that was executing in it.
 
     Synthetic frames (``<truncated>``, ``<dropped>``, ``<subinterpreter>``,
     ``<unknown>``) have an empty ``filename`` and zero line numbers.
+
+    A named tuple, so that hashing and comparing frames runs in C: the drain
+    interns every new stack (tuples of up to ``max_depth`` frames), and a
+    dataclass's generated ``__hash__``/``__eq__`` made that Python calls per frame.
     """
 
     name: str  #: qualified name, e.g. ``Outer.method`` or ``<module>``

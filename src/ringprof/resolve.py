@@ -371,35 +371,19 @@ class Resolver:
         # it noticed (3.11/3.12 publish tstate->cframe before its current_frame):
         # drop its frames that are not code objects instead of showing <unknown>.
         bad_walk = bool(flags & FLAG_BAD_FRAME)
-        known = self._cache.lookup_frames(key) if learn is not None else None
-        for i in range(0, len(raw) - 1, 2):  # leaf first
-            if known is None:
+        if learn is not None:
+            frames = self._frames_learning(key, raw, t_ns, bad_walk, learn)
+        else:
+            for i in range(0, len(raw) - 1, 2):  # leaf first
                 frame = self._frame(raw[i], raw[i + 1], t_ns)
-            else:
-                assert learn is not None
-                fid = known[i >> 1]
-                if fid >= 0:
-                    frame = self._frame_list[fid]
-                elif fid == -1:
-                    frame = None
-                else:
-                    volatile, self._volatile = self._volatile, False
-                    frame = self._frame(raw[i], raw[i + 1], t_ns)
-                    if self._volatile:
-                        fid = -2
-                    else:
-                        fid = -1 if frame is None else self._frame_id(frame)
-                        self._new_frames.append((raw[i], raw[i + 1], fid))
-                    self._volatile |= volatile
-                learn.append(fid)
-            if frame is _MISS:
-                if bad_walk:
-                    continue
-                self.invalid_frames += 1
-                frame = UNKNOWN
-            if frame is not None:
-                frames.append(frame)
-        frames.reverse()  # stacks are root first
+                if frame is _MISS:
+                    if bad_walk:
+                        continue
+                    self.invalid_frames += 1
+                    frame = UNKNOWN
+                if frame is not None:
+                    frames.append(frame)
+            frames.reverse()  # stacks are root first
         if flags & FLAG_TRUNCATED:
             frames.insert(0, TRUNCATED)
         if not frames:
@@ -407,6 +391,37 @@ class Resolver:
                       FINALIZING if flags & FLAG_FINALIZING else
                       BAD_FRAME if flags & FLAG_BAD_FRAME else NO_PYTHON]
         return self.table.intern(tuple(frames))
+
+    def _frames_learning(self, key: bytes, raw: array.array[int], t_ns: int, bad_walk: bool,
+                         learn: list[int]) -> list[Frame]:
+        """The frames of raw stack ``key`` (root first), taking the raw frames the
+        native cache knows from it and resolving only the others; ``learn`` gets
+        every raw frame's id, leaf first (see :meth:`_resolve_stack`).  Most new
+        stacks differ from known ones in a frame or two, so the loop in Python
+        runs over those only."""
+        fids = self._cache.lookup_frames(key)
+        frame_list = self._frame_list
+        picked: list[Any] = [frame_list[f] if f >= 0 else None for f in fids]
+        for j in [j for j, f in enumerate(fids) if f < -1]:
+            code_ptr, instr = raw[2 * j], raw[2 * j + 1]
+            volatile, self._volatile = self._volatile, False
+            frame = self._frame(code_ptr, instr, t_ns)
+            if self._volatile:
+                fid = -2
+            else:
+                fid = -1 if frame is None else self._frame_id(frame)
+                self._new_frames.append((code_ptr, instr, fid))
+            self._volatile |= volatile
+            fids[j] = fid
+            if frame is _MISS:
+                if bad_walk:
+                    frame = None
+                else:
+                    self.invalid_frames += 1
+                    frame = UNKNOWN
+            picked[j] = frame
+        learn.extend(fids)
+        return [f for f in reversed(picked) if f is not None]
 
     def _names_dead(self, key: bytes) -> bool:
         if not self._dead or len(key) <= 1:
