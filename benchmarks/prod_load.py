@@ -16,6 +16,9 @@ production shape of a small service):
                 on every request, slow-request capture armed at 250 ms)
 ``launcher-off``  (control, ``--configs`` only) the launcher with ``RINGPROF=0``:
                 the same process tree as ``continuous``, no profiler
+``continuous-posix``  (``--configs`` only) ``continuous`` on POSIX CPU-time
+                timers (``RINGPROF_PERF=0``) instead of perf task-clock events,
+                which the kernel switches in and out with the thread
 
 The load generator is ``wrk`` (Debian package ``wrk``) with ``--latency``:
 closed loop, ``--connections`` connections, so throughput is the server's
@@ -44,7 +47,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ("off", "continuous", "middleware")
-ALL_CONFIGS = (*CONFIGS, "launcher-off")
+ALL_CONFIGS = (*CONFIGS, "launcher-off", "continuous-posix")
 
 
 # ---------------------------------------------------------------------- the application
@@ -119,6 +122,8 @@ def start_server(config: str, port: int, workdir: Path, workers: int) -> subproc
         env.update({"RINGPROF": "1", "RINGPROF_INTERVAL": "0.01", "RINGPROF_MODE": "cpu",
                     "RINGPROF_WINDOW": "10", "RINGPROF_SERVICE": "prodload",
                     "RINGPROF_SINKS": f"dir:{workdir / 'windows'}?format=pprof&keep=100"})
+        if config == "continuous-posix":
+            env["RINGPROF_PERF"] = "0"
         if config == "middleware":
             env["PROD_LOAD_MIDDLEWARE"] = "1"
             env["PROD_LOAD_SLOW_DIR"] = str(workdir / "slow")
@@ -137,11 +142,11 @@ def server_pids(master: int) -> list[int]:
     return pids
 
 
-def profiler_thread_seconds(master: int) -> float:
-    """CPU seconds so far of ringprof's own threads in the server's processes (drain,
-    window, export, tick: they carry their names for the OS), from each thread's
-    ``schedstat`` (nanoseconds on CPU)."""
-    total = 0
+def profiler_thread_seconds(master: int) -> dict[str, float]:
+    """CPU seconds so far of ringprof's own threads in the server's processes, by
+    thread name (drain, window, export, tick: they carry their names for the OS),
+    from each thread's ``schedstat`` (nanoseconds on CPU)."""
+    total: dict[str, float] = {}
     for pid in server_pids(master):
         try:
             tasks = os.listdir(f"/proc/{pid}/task")
@@ -150,13 +155,14 @@ def profiler_thread_seconds(master: int) -> float:
         for task in tasks:
             try:
                 with open(f"/proc/{pid}/task/{task}/comm") as fh:
-                    if not fh.read().startswith("ringprof"):
-                        continue
+                    name = fh.read().strip()
+                if not name.startswith("ringprof"):
+                    continue
                 with open(f"/proc/{pid}/task/{task}/schedstat") as fh:
-                    total += int(fh.read().split()[0])
+                    total[name] = total.get(name, 0.0) + int(fh.read().split()[0]) / 1e9
             except (OSError, IndexError, ValueError):
                 pass
-    return total / 1e9
+    return total
 
 
 def server_cpu_seconds(master: int) -> float:
@@ -247,8 +253,10 @@ def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
         result["cpu_us_per_req"] = (server_cpu_seconds(proc.pid) - cpu0) / max(result["requests"], 1) * 1e6
         # The part of it that ringprof's own threads used (the rest ran in the
         # program's threads: requests, plus signal delivery and the handler).
-        result["profiler_us_per_req"] = ((profiler_thread_seconds(proc.pid) - own0)
-                                         / max(result["requests"], 1) * 1e6)
+        own1 = profiler_thread_seconds(proc.pid)
+        per_req = {name: (own1[name] - own0.get(name, 0.0)) / max(result["requests"], 1) * 1e6 for name in own1}
+        result["profiler_us_per_req"] = sum(per_req.values())
+        result["profiler_us_per_req_by_thread"] = per_req  # type: ignore[assignment]
         # The machine may be shared: the 1-minute load average before and after the run.
         result["load_before"] = load0
         result["load_after"] = os.getloadavg()[0]
@@ -292,9 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         for config in configs if r % 2 == 0 else configs[::-1]:
             res = measure(config, args)
             results[config].append(res)
+            own = ", ".join(f"{k.removeprefix('ringprof-')} {v:.1f}"
+                            for k, v in sorted(res["profiler_us_per_req_by_thread"].items()))
             print(f"round {r + 1} {config:>11}: {res['rps']:8.1f} req/s  p50 {res['p50_ms']:.2f} ms  "
                   f"p99 {res['p99_ms']:.2f} ms  cpu/req {res['cpu_us_per_req']:.0f} us "
-                  f"(ringprof threads {res['profiler_us_per_req']:.1f})  "
+                  f"(ringprof threads {res['profiler_us_per_req']:.1f}: {own or '-'})  "
                   f"windows {res['windows']}  exit {res['exit_code']}  "
                   f"load {res['load_before']:.2f}->{res['load_after']:.2f}",
                   file=sys.stderr, flush=True)

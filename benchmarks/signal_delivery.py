@@ -1,7 +1,7 @@
 """How sampling signals are delivered: what blocked threads cost, what a
 signal costs, and whether periodic work aliases with the sampling interval.
 
-    python -m benchmarks.signal_delivery [--quick] [--only io,idle,floor,alias]
+    python -m benchmarks.signal_delivery [--quick] [--only io,idle,floor,switch,alias]
 
 Sections (each measured in this process; the machine is noisy, so every
 overhead is a median of interleaved pairs, as in harness.py):
@@ -18,6 +18,14 @@ overhead is a median of interleaved pairs, as in harness.py):
   (signal delivery and timer re-arming = the floor), in microseconds; plus
   the CPU of the other threads (the drain) as % of a core.  ``RINGPROF_PERF=0``
   measures cpu mode on POSIX CPU-time timers instead of perf events.
+* ``switch`` -- what cpu mode costs a thread that blocks often and burns
+  little: round trips over a socket pair with an echo process, so the thread
+  sleeps and wakes twice per trip.  A perf task-clock event is switched out
+  and in with its thread (a high-resolution timer cancelled and started);
+  POSIX CPU-time timers are not.  Per arm (no profiler, cpu mode on perf
+  events, cpu mode on POSIX timers, 100 Hz), the thread's CPU per round trip
+  and its context switches (``getrusage(RUSAGE_THREAD)``); the cost per
+  context switch is the median of per-rotation differences.
 * ``alias`` -- rounds of exactly 20 ms CPU (absolute CPU-time schedule) run
   three functions 45/35/20; at each interval the measured shares and the
   largest error in points, with the binomial standard deviation of that many
@@ -143,6 +151,74 @@ def section_floor(reps: int, hz: float = 1000, seconds: float = 3.0) -> dict[str
     return out
 
 
+_ECHO = ("import socket, sys\ns = socket.socket(fileno=int(sys.argv[1]))\n"
+         "while (m := s.recv(1)) not in (b'', b'q'):\n    s.send(m)\n")
+
+
+def _switch_run(arm: str, trips: int) -> tuple[float, float]:
+    """(thread CPU us, context switches) per round trip with an echo process."""
+    import os
+    import resource
+    import socket
+    import subprocess
+
+    import ringprof
+    from ringprof import _sampler as native
+
+    mine, theirs = socket.socketpair()
+    echo = subprocess.Popen([sys.executable, "-c", _ECHO, str(theirs.fileno())], pass_fds=[theirs.fileno()])
+    theirs.close()
+    try:
+        mine.send(b"x")
+        mine.recv(1)  # the echo process is up
+        prof = None
+        if arm != "off":
+            os.environ["RINGPROF_PERF"] = "1" if arm == "perf" else "0"  # read at start
+            prof = ringprof.Profile(mode="cpu", interval=0.01)
+            prof.enable()
+            del os.environ["RINGPROF_PERF"]
+            if native.uses_perf() != (arm == "perf"):
+                raise SystemExit(f"switch: the {arm} arm did not get its timer (perf events not allowed?)")
+        r0 = resource.getrusage(resource.RUSAGE_THREAD)
+        c0 = time.thread_time()
+        for _ in range(trips):
+            mine.send(b"x")
+            mine.recv(1)
+        cpu = time.thread_time() - c0
+        r1 = resource.getrusage(resource.RUSAGE_THREAD)
+        if prof is not None:
+            prof.disable()
+        switches = (r1.ru_nvcsw - r0.ru_nvcsw) + (r1.ru_nivcsw - r0.ru_nivcsw)
+        return cpu / trips * 1e6, switches / trips
+    finally:
+        mine.send(b"q")
+        mine.close()
+        echo.wait(timeout=30)
+
+
+def section_switch(reps: int, trips: int = 50_000) -> dict[str, Any]:
+    arms = ("off", "perf", "posix")
+    runs: dict[str, list[tuple[float, float]]] = {arm: [] for arm in arms}
+    for i in range(reps):
+        for arm in arms[i % 3:] + arms[:i % 3]:  # rotate the order
+            runs[arm].append(_switch_run(arm, trips))
+    out: dict[str, Any] = {"trips": trips, "reps": reps}
+    for arm in arms:
+        out[f"{arm}_cpu_us_per_trip"] = statistics.median(c for c, _ in runs[arm])
+        out[f"{arm}_switches_per_trip"] = statistics.median(n for _, n in runs[arm])
+    for arm in ("perf", "posix"):
+        per_switch = [(c - b) / max(n, 1e-9) for (c, n), (b, _) in zip(runs[arm], runs["off"], strict=True)]
+        out[f"{arm}_us_per_switch"] = statistics.median(per_switch)
+        out[f"{arm}_us_per_switch_iqr"] = harness.quantiles(per_switch)[::2]
+    print(f"switch: {trips} round trips, {reps} rotations: thread CPU per trip off "
+          f"{out['off_cpu_us_per_trip']:.2f} us, perf {out['perf_cpu_us_per_trip']:.2f} us, "
+          f"posix {out['posix_cpu_us_per_trip']:.2f} us; {out['off_switches_per_trip']:.2f} context "
+          f"switches per trip; cost per switch: perf {out['perf_us_per_switch']:.2f} us "
+          f"(IQR {out['perf_us_per_switch_iqr'][0]:.2f}..{out['perf_us_per_switch_iqr'][1]:.2f}), posix "
+          f"{out['posix_us_per_switch']:.2f} us")
+    return out
+
+
 def _alias_once(interval: float, seconds: float) -> dict[str, float]:
     import ringprof
 
@@ -194,7 +270,7 @@ def section_alias(intervals: list[float], intervals_per_run: int) -> list[dict[s
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.signal_delivery", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--only", default="io,idle,floor,alias")
+    p.add_argument("--only", default="io,idle,floor,switch,alias")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
     only = set(args.only.split(","))
@@ -206,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         out["idle"] = section_idle(reps)
     if "floor" in only:
         out["floor"] = section_floor(reps)
+    if "switch" in only:
+        out["switch"] = section_switch(reps)
     if "alias" in only:
         out["alias"] = section_alias([0.001, 0.002, 0.005, 0.01, 0.02], 1000 if args.quick else 4000)
     if args.json:
