@@ -134,6 +134,18 @@ def test_varint_round_trip(value: int) -> None:
     assert pprof._int(decoded) == value
 
 
+def test_varint_bytes_are_protobufs() -> None:
+    """The one- and two-byte fast paths and the general loop write what protobuf writes
+    (its encoder writes a negative int64 as the 10-byte two's complement)."""
+    from google.protobuf.internal.encoder import _VarintBytes
+
+    values = [*range(0, 20_000), 2**14 - 1, 2**14, 2**21, 2**32, 2**63 - 1, 2**64 - 1]
+    for value in values:
+        assert pprof._varint(value) == _VarintBytes(value), value
+    for value in (-1, -127, -128, -(2**14), -(2**63)):
+        assert pprof._varint(value) == _VarintBytes(value + 2**64), value
+
+
 def test_decoder_accepts_unpacked_repeated_and_unknown_fields() -> None:
     # Sample{location_id: 1 (unpacked), location_id: 2, value: 5 (unpacked), field 9 fixed32}
     sample = b"\x08\x01\x08\x02\x10\x05" + b"\x4d\x00\x00\x00\x00"

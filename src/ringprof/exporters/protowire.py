@@ -26,8 +26,16 @@ _U64 = (1 << 64) - 1
 WIRE_VARINT, WIRE_FIXED64, WIRE_LEN, WIRE_FIXED32 = 0, 1, 2, 5
 
 
+#: The one-byte varints: field tags and most ids and counts of a profile are below 128.
+_ONE_BYTE = tuple(bytes((i,)) for i in range(0x80))
+
+
 def varint(value: int) -> bytes:
     """Base-128 varint; a negative int64 becomes its 10-byte two's complement, as protobuf does."""
+    if 0 <= value < 0x80:
+        return _ONE_BYTE[value]
+    if 0 < value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     value &= _U64
     out = bytearray()
     while value > 0x7F:
