@@ -3,6 +3,7 @@
 #include "compat/compat.h"
 
 #include "codes.h"
+#include "stackcache.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -423,6 +424,18 @@ int rp_dead_code_line(const rp_dead_code *d, uint64_t instr)
 }
 
 long rp_code_lasti(void *code, uint64_t instr) { return rpc_code_lasti((PyCodeObject *)code, instr); }
+
+void rp_code_lines_of(void *code, struct rp_code_lines *out)
+{
+    PyCodeObject *co = (PyCodeObject *)code;
+    out->start = rp_code_instr_address(code, 0);
+    out->table = (const unsigned char *)PyBytes_AS_STRING(co->co_linetable);
+    out->len = (size_t)PyBytes_GET_SIZE(co->co_linetable);
+    out->firstlineno = co->co_firstlineno;
+    out->ncodeunits = (int)Py_SIZE(co);
+    out->firsttraceable = co->_co_firsttraceable;
+    out->unit = (int)RPC_CODEUNIT_SIZE;
+}
 
 uint64_t rp_code_instr_address(void *code, long lasti)
 {

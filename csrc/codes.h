@@ -76,6 +76,12 @@ const rp_dead_code *rp_codes_dead(uint64_t seq);
  * (not started, or outside the code), 0 no line. */
 int rp_dead_code_line(const rp_dead_code *d, uint64_t instr);
 
+/* The fields that find the line of any instruction of live code object `code`
+ * (GIL held), for the drain's line map (stackcache.h); `table` points into
+ * co_linetable, which the caller keeps alive. */
+struct rp_code_lines;
+void rp_code_lines_of(void *code, struct rp_code_lines *out);
+
 /* Code-unit index of instr in code (-1: out of range or incomplete frame). */
 long rp_code_lasti(void *code, uint64_t instr);
 /* Raw instruction pointer of code unit `lasti` of code (tests). */

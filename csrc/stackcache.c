@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codes.h"
 #include "ring.h"
 
 static int constant_hash;
@@ -287,8 +288,93 @@ size_t rp_stackcache_count(const uint8_t *buf, size_t len)
 }
 
 /* The stack id of one record from the maps, or -1. */
-static int32_t resolve_one(const rp_record *rec, const rp_fmap *fm, const rp_smap *sm, const uint64_t *dead,
-                           size_t ndead, int32_t *scratch)
+/* ------------------------------------------------------------------ line map */
+void rp_linemap_init(rp_linemap *m)
+{
+    rp_fmap_init(&m->codes);
+    rp_fmap_init(&m->lines);
+    m->entries = NULL;
+    m->n = m->cap = 0;
+}
+
+void rp_linemap_destroy(rp_linemap *m)
+{
+    rp_fmap_destroy(&m->codes);
+    rp_fmap_destroy(&m->lines);
+    free(m->entries);
+    rp_linemap_init(m);
+}
+
+void rp_linemap_clear(rp_linemap *m)
+{
+    rp_fmap_clear(&m->codes);
+    rp_fmap_clear(&m->lines);
+    m->n = 0;
+}
+
+int rp_linemap_add_code(rp_linemap *m, uint64_t code, const rp_code_lines *lines)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        rp_code_lines *p = realloc(m->entries, cap * sizeof(rp_code_lines));
+        if (p == NULL)
+            return -1;
+        m->entries = p;
+        m->cap = cap;
+    }
+    if (rp_fmap_put(&m->codes, code, 0, (int32_t)m->n) != 0)
+        return -1;
+    m->entries[m->n++] = *lines;
+    return 0;
+}
+
+int rp_linemap_add_line(rp_linemap *m, uint64_t code, int line, int32_t fid)
+{
+    return rp_fmap_put(&m->lines, code, (uint64_t)(uint32_t)line, fid);
+}
+
+long rp_linemap_forget_codes(rp_linemap *m, const uint64_t *codes, size_t n)
+{
+    long a = rp_fmap_forget_codes(&m->codes, codes, n);
+    long b = rp_fmap_forget_codes(&m->lines, codes, n);
+    if (a < 0 || b < 0) {
+        rp_linemap_clear(m);
+        return -1;
+    }
+    return a;
+}
+
+int rp_linemap_line(const rp_linemap *m, uint64_t code, uint64_t instr, int *line)
+{
+    int32_t idx;
+    if (!rp_fmap_get(&m->codes, code, 0, &idx))
+        return 0;
+    const rp_code_lines *c = &m->entries[idx];
+    uint64_t unit = (uint64_t)c->unit;
+    if (instr < c->start || (instr - c->start) % unit != 0)
+        return 0;
+    uint64_t lasti = (instr - c->start) / unit;
+    if (lasti >= (uint64_t)c->ncodeunits || lasti < (uint64_t)c->firsttraceable)
+        return 0;
+    int l = rp_linetable_line(c->table, c->len, c->firstlineno, (long)lasti);
+    *line = l > 0 ? l : 0;
+    return 1;
+}
+
+/* A raw frame's id from the line map (then entered into the frame map). */
+static int frame_by_line(rp_fmap *fm, const rp_linemap *lm, uint64_t code, uint64_t instr, int32_t *fid)
+{
+    int line;
+    if (lm == NULL || !rp_linemap_line(lm, code, instr, &line))
+        return 0;
+    if (!rp_fmap_get(&lm->lines, code, (uint64_t)(uint32_t)line, fid))
+        return 0;
+    (void)rp_fmap_put(fm, code, instr, *fid); /* a cache: out of memory only costs the next lookup */
+    return 1;
+}
+
+static int32_t resolve_one(const rp_record *rec, rp_fmap *fm, const rp_smap *sm, const rp_linemap *lm,
+                           const uint64_t *dead, size_t ndead, int32_t *scratch)
 {
     uint32_t nframes = rec->nframes;
     if (sizeof(rp_record) + (size_t)nframes * sizeof(rp_frame) > rec->len)
@@ -299,7 +385,7 @@ static int32_t resolve_one(const rp_record *rec, const rp_fmap *fm, const rp_sma
         int32_t fid;
         if (ndead && code_in(dead, ndead, fr[i].code))
             return -1;
-        if (!rp_fmap_get(fm, fr[i].code, fr[i].instr, &fid))
+        if (!rp_fmap_get(fm, fr[i].code, fr[i].instr, &fid) && !frame_by_line(fm, lm, fr[i].code, fr[i].instr, &fid))
             return -1;
         if (fid != RP_FRAME_SKIP)
             scratch[n++] = fid;
@@ -310,8 +396,8 @@ static int32_t resolve_one(const rp_record *rec, const rp_fmap *fm, const rp_sma
     return sid;
 }
 
-long rp_stackcache_resolve(const uint8_t *buf, size_t count, const rp_fmap *fm, const rp_smap *sm,
-                           const uint64_t *dead, size_t ndead, rp_columns *cols)
+long rp_stackcache_resolve(const uint8_t *buf, size_t count, rp_fmap *fm, const rp_smap *sm,
+                           const rp_linemap *lm, const uint64_t *dead, size_t ndead, rp_columns *cols)
 {
     size_t off = 0, deepest = 1;
     for (size_t i = 0; i < count; i++) {
@@ -327,7 +413,7 @@ long rp_stackcache_resolve(const uint8_t *buf, size_t count, const rp_fmap *fm, 
     long unresolved = 0;
     for (size_t i = 0; i < count; i++) {
         const rp_record *rec = (const rp_record *)(buf + off);
-        int32_t sid = resolve_one(rec, fm, sm, dead, ndead, scratch);
+        int32_t sid = resolve_one(rec, fm, sm, lm, dead, ndead, scratch);
         unresolved += sid < 0;
         cols->stack[i] = sid;
         cols->tid[i] = (int64_t)rec->tid;

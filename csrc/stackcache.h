@@ -15,10 +15,21 @@
  * resolver's stack table.  Keys of any length (up to RP_MAX_DEPTH_LIMIT
  * frames) are copied into an arena owned by the map.
  *
+ * LINE MAP: for code objects the resolver has seen alive, what turns any of
+ * their instructions into a line without the code object -- the address of
+ * its first code unit and its location table (the table's bytes object is
+ * kept alive by the map's owner, so the table outlives the code object) --
+ * and (code pointer, line) -> frame id.  A raw frame missing from the frame
+ * map whose code is here resolves in C when its line has a frame id, and is
+ * entered into the frame map.  Entries are dropped with the frame map's when
+ * a death at the address is reported (rp_linemap_forget_codes): the same
+ * guarantee, so an address in the map names the object it was learnt from.
+ *
  * rp_stackcache_resolve() walks a drained buffer and fills the per-sample
  * columns; a sample whose stack cannot be resolved from the maps (a raw frame
- * not in the frame map, a code pointer in the caller's dead set, or a stack
- * never seen) gets stack id -1 and is left to the Python resolver.
+ * in neither the frame map nor the line map, a code pointer in the caller's
+ * dead set, or a stack never seen) gets stack id -1 and is left to the Python
+ * resolver.
  *
  * Both maps use open addressing with linear probing and grow at 1/2 load;
  * allocation failure is reported (-1), never fatal.
@@ -84,6 +95,37 @@ int rp_smap_put(rp_smap *m, uint16_t flags, const int32_t *fids, uint32_t n, int
 /* Test hook: hash every stack key to the same value (collision handling). */
 void rp_smap_test_constant_hash(int on);
 
+/* How to find the line of any instruction of one code object. */
+typedef struct rp_code_lines {
+    uint64_t start;               /* address of its first code unit */
+    const unsigned char *table;   /* its location table (co_linetable) */
+    size_t len;                   /*   bytes in it */
+    int firstlineno;
+    int ncodeunits;
+    int firsttraceable;           /* code units before this are its prologue (an incomplete frame) */
+    int unit;                     /* bytes per code unit */
+} rp_code_lines;
+
+typedef struct rp_linemap {
+    rp_fmap codes;           /* (code, 0) -> index into entries */
+    rp_fmap lines;           /* (code, line) -> frame id */
+    rp_code_lines *entries;  /* append-only until cleared */
+    size_t n, cap;
+} rp_linemap;
+
+void rp_linemap_init(rp_linemap *m);
+void rp_linemap_destroy(rp_linemap *m);
+void rp_linemap_clear(rp_linemap *m);
+/* 0, or -1 when out of memory (the map is unchanged). */
+int rp_linemap_add_code(rp_linemap *m, uint64_t code, const rp_code_lines *lines);
+int rp_linemap_add_line(rp_linemap *m, uint64_t code, int line, int32_t fid);
+/* Forget these code pointers (sorted ascending); -1 when out of memory (then cleared). */
+long rp_linemap_forget_codes(rp_linemap *m, const uint64_t *codes, size_t n);
+/* Line of raw instruction pointer instr of a known code object: 1 and *line
+ * set (0: no line), or 0 (unknown code, or an instruction outside its body or
+ * in its prologue: left to the resolver). */
+int rp_linemap_line(const rp_linemap *m, uint64_t code, uint64_t instr, int *line);
+
 /* Columns filled by rp_stackcache_resolve, one entry per record. */
 typedef struct rp_columns {
     int32_t *stack;  /* stack id, or -1: resolve in Python */
@@ -101,9 +143,10 @@ typedef struct rp_columns {
 size_t rp_stackcache_count(const uint8_t *buf, size_t len);
 /* Fill `cols` for the first `count` records (count from rp_stackcache_count).
  * `dead` (sorted, ndead entries) are code pointers whose samples must be
- * resolved in Python.  Returns how many samples were left unresolved, or -1
- * when out of memory. */
-long rp_stackcache_resolve(const uint8_t *buf, size_t count, const rp_fmap *fm, const rp_smap *sm,
-                           const uint64_t *dead, size_t ndead, rp_columns *cols);
+ * resolved in Python.  Raw frames resolved through the line map are added to
+ * `fm`.  Returns how many samples were left unresolved, or -1 when out of
+ * memory. */
+long rp_stackcache_resolve(const uint8_t *buf, size_t count, rp_fmap *fm, const rp_smap *sm,
+                           const rp_linemap *lm, const uint64_t *dead, size_t ndead, rp_columns *cols);
 
 #endif

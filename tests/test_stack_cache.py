@@ -196,3 +196,91 @@ def test_resolver_learns_and_forgets_a_code_object_that_died() -> None:
     assert r["reused"], f"the scenario needs address reuse\n{child.describe()}"
     # The death made the cache forget the address; then it learns the newcomer.
     assert names[2:] == [["newcomer", 1], ["newcomer", 0]], child.describe()
+
+
+# --------------------------------------------------------------------------- line map
+def _code_objects(*modules: object) -> list[object]:
+    """Every code object of the modules' functions and classes, nested ones included."""
+    import inspect
+    import types
+
+    found: list[types.CodeType] = []
+    todo = [obj.__code__ for m in modules for _, obj in inspect.getmembers(m)
+            if isinstance(obj, types.FunctionType)]
+    todo += [f.__code__ for m in modules for _, cls in inspect.getmembers(m, inspect.isclass)
+             for f in vars(cls).values() if isinstance(f, types.FunctionType)]
+    while todo:
+        code = todo.pop()
+        found.append(code)
+        todo += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return found
+
+
+def test_line_map_finds_the_line_of_every_instruction_as_cpython_does() -> None:
+    """The line map reads the location table in C; it must agree with
+    PyCode_Addr2Line (what the Python resolver uses) on every instruction, and
+    leave prologue and out-of-range instructions to the resolver."""
+    import json.decoder
+    import threading
+
+    from ringprof import model, resolve
+
+    codes = _code_objects(json.decoder, threading, model, resolve)
+    assert len(codes) > 300
+    cache = StackCache()
+    checked = 0
+    for code in codes:
+        ptr = id(code)
+        cache.learn_code(ptr, code)
+        units = len(code.co_code) // 2  # type: ignore[attr-defined]
+        for lasti in range(units):
+            instr = native.code_instr_address(code, lasti)
+            expected = native.code_line(code, instr)
+            got = cache.code_line(ptr, instr)
+            assert got == (None if expected < 0 else expected), (code, lasti, expected, got)
+            checked += 1
+        assert cache.code_line(ptr, native.code_instr_address(code, units)) is None  # past the end
+        assert cache.code_line(ptr, native.code_instr_address(code, units - 1) + 1) is None  # misaligned
+    assert cache.codes == len({id(c) for c in codes}) and checked > 10_000
+    cache.forget_codes([id(codes[0])])
+    assert cache.code_line(id(codes[0]), native.code_instr_address(codes[0], 1)) is None
+    cache.clear()
+    assert cache.codes == 0
+
+
+def _same_line_pair() -> tuple[object, int, int, int]:
+    """A code object, and two instructions of one line of it plus one of another line."""
+    def sample(a: int, b: int) -> int:
+        c = a * b + a - b
+        return c // 3
+
+    code = sample.__code__
+    by_line: dict[int, list[int]] = {}
+    for lasti in range(len(code.co_code) // 2):
+        instr = native.code_instr_address(code, lasti)
+        line = native.code_line(code, instr)
+        if line > 0:
+            by_line.setdefault(line, []).append(instr)
+    first = max(by_line, key=lambda line: len(by_line[line]))  # c = a * b + a - b
+    second = next(line for line in by_line if line != first)
+    assert len(by_line[first]) >= 2
+    return code, by_line[first][0], by_line[first][1], by_line[second][0]
+
+
+def test_a_new_instruction_of_a_known_code_object_resolves_in_c() -> None:
+    code, one, same_line, other_line = _same_line_pair()
+    ptr = id(code)
+    buf = drained([(1, [(ptr, one)], 10), (2, [(ptr, same_line)], 20), (3, [(ptr, other_line)], 30)])
+    cache = StackCache()
+    cache.learn_frame(ptr, one, 5)
+    cache.learn_stack(0, [5], 50)
+    stack, *_, unresolved = cache.resolve(buf)
+    assert list(stack) == [50, -1, -1] and unresolved == 2  # the raw frame map alone
+    cache.learn_code(ptr, code)
+    cache.learn_line(ptr, native.code_line(code, one), 5)
+    stack, *_, unresolved = cache.resolve(buf)
+    assert list(stack) == [50, 50, -1] and unresolved == 1  # same line: frame 5; the other line is unknown
+    assert cache.lookup_frame(ptr, same_line) == 5  # entered into the raw frame map
+    assert list(cache.resolve(buf, dead=[ptr])[0]) == [-1, -1, -1]
+    cache.forget_codes([ptr])
+    assert list(cache.resolve(buf)[0]) == [-1, -1, -1] and cache.codes == 0

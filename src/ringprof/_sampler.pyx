@@ -445,9 +445,24 @@ cdef extern from "stackcache.h":
     int rp_smap_get(const rp_smap *m, uint16_t flags, const int32_t *fids, uint32_t n, int32_t *sid)
     int rp_smap_put(rp_smap *m, uint16_t flags, const int32_t *fids, uint32_t n, int32_t sid)
     void rp_smap_test_constant_hash(int on)
+    ctypedef struct rp_code_lines:
+        pass
+    ctypedef struct rp_linemap:
+        size_t n
+    void rp_linemap_init(rp_linemap *m)
+    void rp_linemap_destroy(rp_linemap *m)
+    void rp_linemap_clear(rp_linemap *m)
+    int rp_linemap_add_code(rp_linemap *m, uint64_t code, const rp_code_lines *lines)
+    int rp_linemap_add_line(rp_linemap *m, uint64_t code, int line, int32_t fid)
+    long rp_linemap_forget_codes(rp_linemap *m, const uint64_t *codes, size_t n) nogil
+    int rp_linemap_line(const rp_linemap *m, uint64_t code, uint64_t instr, int *line)
     size_t rp_stackcache_count(const uint8_t *buf, size_t len) nogil
-    long rp_stackcache_resolve(const uint8_t *buf, size_t count, const rp_fmap *fm, const rp_smap *sm,
-                               const uint64_t *dead, size_t ndead, rp_columns *cols) nogil
+    long rp_stackcache_resolve(const uint8_t *buf, size_t count, rp_fmap *fm, const rp_smap *sm,
+                               const rp_linemap *lm, const uint64_t *dead, size_t ndead,
+                               rp_columns *cols) nogil
+
+cdef extern from "codes.h":
+    void rp_code_lines_of(void *code, rp_code_lines *out)
 
 
 cdef carray.array _U64 = array.array("Q")
@@ -462,17 +477,58 @@ cdef class StackCache:
     and are resolved in Python, which then teaches the cache with
     :meth:`learn_frame` and :meth:`learn_stack`.
 
-    Holds no Python reference to anything a pointer names: it maps integers."""
+    A third map, the line map, knows the location tables of live code objects
+    (:meth:`learn_code`) and the frame id of their lines (:meth:`learn_line`),
+    so that a new instruction of a known code object resolves in C too.
+
+    Holds no Python reference to anything a pointer names: it maps integers,
+    and keeps the location tables (bytes) the line map reads, not their code
+    objects."""
     cdef rp_fmap fmap
     cdef rp_smap smap
+    cdef rp_linemap lmap
+    cdef dict tables  # code pointer -> its location table (bytes), read by lmap
 
     def __cinit__(self):
         rp_fmap_init(&self.fmap)
         rp_smap_init(&self.smap)
+        rp_linemap_init(&self.lmap)
+        self.tables = {}
 
     def __dealloc__(self):
         rp_fmap_destroy(&self.fmap)
         rp_smap_destroy(&self.smap)
+        rp_linemap_destroy(&self.lmap)
+
+    @property
+    def codes(self):
+        """Code objects whose lines the line map can find."""
+        return len(self.tables)
+
+    def learn_code(self, uint64_t ptr, object code):
+        """``code`` (alive, at address ``ptr``): find the lines of its instructions in C
+        from now on, until :meth:`forget_codes` names ``ptr``."""
+        if ptr in self.tables:
+            return
+        if <uint64_t><size_t><void *>code != ptr:
+            raise ValueError("code object is not at that address")
+        cdef rp_code_lines lines
+        rp_code_lines_of(<void *>code, &lines)
+        if rp_linemap_add_code(&self.lmap, ptr, &lines) != 0:
+            raise MemoryError()
+        self.tables[ptr] = code.co_linetable  # the table lmap reads stays alive
+
+    def learn_line(self, uint64_t ptr, int line, int32_t fid):
+        """Line ``line`` of the code object at ``ptr`` is frame ``fid``."""
+        if fid < 0:
+            raise ValueError(f"bad frame id {fid}")
+        if rp_linemap_add_line(&self.lmap, ptr, line, fid) != 0:
+            raise MemoryError()
+
+    def code_line(self, uint64_t ptr, uint64_t instr):
+        """The line the line map finds for a raw frame, or None (tests)."""
+        cdef int line
+        return line if rp_linemap_line(&self.lmap, ptr, instr, &line) else None
 
     @property
     def frames(self):
@@ -487,6 +543,8 @@ cdef class StackCache:
     def clear(self):
         rp_fmap_clear(&self.fmap)
         rp_smap_clear(&self.smap)
+        rp_linemap_clear(&self.lmap)
+        self.tables.clear()
 
     def learn_frame(self, uint64_t code, uint64_t instr, int32_t fid):
         """Raw frame (code, instr) resolves to frame ``fid`` (-1: skipped, an incomplete frame)."""
@@ -535,8 +593,16 @@ cdef class StackCache:
         cdef size_t n = len(ptrs)
         if not n:
             return 0
+        cdef long lines_gone
         with nogil:
             gone = rp_fmap_forget_codes(&self.fmap, <const uint64_t *>ptrs.data.as_ulonglongs, n)
+            lines_gone = rp_linemap_forget_codes(&self.lmap, <const uint64_t *>ptrs.data.as_ulonglongs, n)
+        # Only now, with the line map no longer naming them, may the tables go.
+        if lines_gone < 0:
+            self.tables.clear()
+        else:
+            for ptr in ptrs:
+                self.tables.pop(ptr, None)
         return max(gone, 0)
 
     def resolve(self, const uint8_t[::1] buf, dead=()):
@@ -578,7 +644,7 @@ cdef class StackCache:
         cols.offset = <int64_t *>offset.data.as_longlongs
         if count:
             with nogil:
-                unresolved = rp_stackcache_resolve(data, count, &self.fmap, &self.smap,
+                unresolved = rp_stackcache_resolve(data, count, &self.fmap, &self.smap, &self.lmap,
                                                    <const uint64_t *>dead_ptrs.data.as_ulonglongs,
                                                    ndead, &cols)
             if unresolved < 0:

@@ -333,6 +333,8 @@ class Resolver:
                 self._volatile = True
                 return _MISS
             info = self._codes[code_ptr] = _CodeInfo(code, self._passes)
+            if self._cache is not None:  # alive now: its new instructions can resolve in C
+                self._cache.learn_code(code_ptr, code)
         info.last_used = self._passes
         frame = info.frames.get(instr, _MISS)
         if frame is _MISS:
@@ -489,8 +491,11 @@ class Resolver:
         self._new_frames = []
         self._volatile = False
         sid = self._resolve_stack(key, t_ns, fids)
+        frame_list = self._frame_list
         for code_ptr, instr, fid in self._new_frames:
             cache.learn_frame(code_ptr, instr, fid)
+            if fid >= 0:
+                cache.learn_line(code_ptr, frame_list[fid].line, fid)
         if not self._volatile:  # every raw frame resolved from live code: the stack is known
             cache.learn_stack(key[0], [f for f in fids if f >= 0], sid)
         return sid
@@ -518,16 +523,17 @@ class Resolver:
         self._frame_list.clear()
         if self._cache is not None:
             self._cache.clear()
-        for info in self._codes.values():
-            info.frames.clear()
+        self._codes.clear()  # so that their code objects are taught to the cleared cache again
 
     def _evict(self) -> None:
         if len(self._codes) > _CODE_CACHE_LIMIT:
             horizon = self._passes - 2
             self._codes = {p: i for p, i in self._codes.items() if i.last_used >= horizon}
         cache = self._cache
-        if cache is not None and (cache.frames > _RAW_FRAME_LIMIT or cache.stacks > _CACHED_STACK_LIMIT):
+        if cache is not None and (cache.frames > _RAW_FRAME_LIMIT or cache.stacks > _CACHED_STACK_LIMIT
+                                  or cache.codes > _CODE_CACHE_LIMIT):
             cache.clear()  # frame ids stay valid: the table's frames did not change
+            self._codes.clear()  # so that their code objects are taught to the cleared cache again
 
 
 def _pairs(key: bytes) -> array.array[int]:
