@@ -287,7 +287,6 @@ size_t rp_stackcache_count(const uint8_t *buf, size_t len)
     return count;
 }
 
-/* The stack id of one record from the maps, or -1. */
 /* ------------------------------------------------------------------ line map */
 void rp_linemap_init(rp_linemap *m)
 {
@@ -373,6 +372,7 @@ static int frame_by_line(rp_fmap *fm, const rp_linemap *lm, uint64_t code, uint6
     return 1;
 }
 
+/* The stack id of one record from the maps, or -1. */
 static int32_t resolve_one(const rp_record *rec, rp_fmap *fm, const rp_smap *sm, const rp_linemap *lm,
                            const uint64_t *dead, size_t ndead, int32_t *scratch)
 {

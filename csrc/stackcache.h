@@ -109,8 +109,8 @@ typedef struct rp_code_lines {
 typedef struct rp_linemap {
     rp_fmap codes;           /* (code, 0) -> index into entries */
     rp_fmap lines;           /* (code, line) -> frame id */
-    rp_code_lines *entries;  /* append-only until cleared */
-    size_t n, cap;
+    rp_code_lines *entries;  /* append-only until cleared: a forgotten code's entry stays */
+    size_t n, cap;           /*   (so the owner clears the map when n grows too large) */
 } rp_linemap;
 
 void rp_linemap_init(rp_linemap *m);

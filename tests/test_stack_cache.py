@@ -283,4 +283,25 @@ def test_a_new_instruction_of_a_known_code_object_resolves_in_c() -> None:
     assert cache.lookup_frame(ptr, same_line) == 5  # entered into the raw frame map
     assert list(cache.resolve(buf, dead=[ptr])[0]) == [-1, -1, -1]
     cache.forget_codes([ptr])
-    assert list(cache.resolve(buf)[0]) == [-1, -1, -1] and cache.codes == 0
+    assert list(cache.resolve(buf)[0]) == [-1, -1, -1] and cache.code_line(ptr, same_line) is None
+    cache.learn_code(ptr, code)  # learnt again (a new object at the address): a new entry
+    assert cache.codes == 2 and cache.code_line(ptr, same_line) == native.code_line(code, same_line)
+    cache.clear()
+    assert cache.codes == 0
+
+
+def test_line_map_entries_of_forgotten_codes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code churn (a code object dies, another is learnt at its address) adds entries
+    without growing the tables: the resolver clears the cache on the entry count."""
+    from ringprof import resolve
+
+    code = _same_line_pair()[0]
+    res = resolve.Resolver()
+    res._cache = cache = StackCache()
+    monkeypatch.setattr(resolve, "_CODE_CACHE_LIMIT", 3)
+    for _ in range(4):
+        cache.learn_code(id(code), code)
+        cache.forget_codes([id(code)])
+    assert cache.codes == 4
+    res._evict()
+    assert cache.codes == 0

@@ -502,8 +502,9 @@ cdef class StackCache:
 
     @property
     def codes(self):
-        """Code objects whose lines the line map can find."""
-        return len(self.tables)
+        """Code objects taught to the line map since it was last cleared, forgotten ones
+        included (their entries stay until then): what bounds its memory."""
+        return self.lmap.n
 
     def learn_code(self, uint64_t ptr, object code):
         """``code`` (alive, at address ``ptr``): find the lines of its instructions in C
