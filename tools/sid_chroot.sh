@@ -107,7 +107,7 @@ case "${1:-}" in
     [ -x "$root/usr/bin/python3.15" ] || { echo "sid_chroot: no chroot at $root (run: tools/sid_chroot.sh ensure)"; exit 2; }
     copy_host_files
     # Keep the caller's environment (CI=true, PIP_*), but not its PATH or venv.
-    with_mounts chroot "$root" /usr/bin/env -u VIRTUAL_ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    with_mounts chroot "$root" /usr/bin/env -u VIRTUAL_ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
       bash -c 'cd "$0" && exec "$@"' "$here" "$@"
     ;;
   *) sed -n '2,15p' "$0"; exit 2 ;;
