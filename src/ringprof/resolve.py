@@ -377,12 +377,7 @@ class Resolver:
             frames = self._frames_learning(key, raw, t_ns, bad_walk, learn)
         else:
             for i in range(0, len(raw) - 1, 2):  # leaf first
-                frame = self._frame(raw[i], raw[i + 1], t_ns)
-                if frame is _MISS:
-                    if bad_walk:
-                        continue
-                    self.invalid_frames += 1
-                    frame = UNKNOWN
+                frame = self._shown(self._frame(raw[i], raw[i + 1], t_ns), bad_walk)
                 if frame is not None:
                     frames.append(frame)
             frames.reverse()  # stacks are root first
@@ -393,6 +388,16 @@ class Resolver:
                       FINALIZING if flags & FLAG_FINALIZING else
                       BAD_FRAME if flags & FLAG_BAD_FRAME else NO_PYTHON]
         return self.table.intern(tuple(frames))
+
+    def _shown(self, frame: Any, bad_walk: bool) -> Any:
+        """How a resolved raw frame shows in its stack: None (left out), <unknown>
+        (counted as invalid), or the frame itself."""
+        if frame is _MISS:
+            if bad_walk:
+                return None
+            self.invalid_frames += 1
+            return UNKNOWN
+        return frame
 
     def _frames_learning(self, key: bytes, raw: array.array[int], t_ns: int, bad_walk: bool,
                          learn: list[int]) -> list[Frame]:
@@ -415,13 +420,7 @@ class Resolver:
                 self._new_frames.append((code_ptr, instr, fid))
             self._volatile |= volatile
             fids[j] = fid
-            if frame is _MISS:
-                if bad_walk:
-                    frame = None
-                else:
-                    self.invalid_frames += 1
-                    frame = UNKNOWN
-            picked[j] = frame
+            picked[j] = self._shown(frame, bad_walk)
         learn.extend(fids)
         return [f for f in reversed(picked) if f is not None]
 
