@@ -42,6 +42,7 @@ typedef struct rp_slot {
     pthread_t owner;       /* pthread of the sampled thread */
     uint64_t tid;          /* its kernel thread id */
     uint64_t ts_id;        /* its PyThreadState's unique id: tells a new thread from a dead one with its tid */
+    uintptr_t stack_lo, stack_hi; /* its C stack, when known (0, 0: not known) */
     clockid_t cpuclock;    /* its CPU-time clock */
     uint64_t last_cpu_ns;  /* wall mode: CPU clock at the previous sample (handler-owned) */
     uint64_t rng;          /* cpu mode, perf: next-period randomisation (handler-owned xorshift) */
@@ -94,6 +95,7 @@ static _Atomic uint32_t g_slot_hwm; /* slots ever used: bounds every scan (only 
 static _Atomic uint64_t g_test_delay_ns; /* test hook: the handler spins this long (0 = off) */
 static _Atomic int g_test_clock_zero;     /* test hook: thread_cpu_ns reads 0 (0 = off) */
 static _Atomic uint64_t g_test_tick_delay_ns; /* test hook: a tick sleeps this long after its GIL view */
+static _Atomic uintptr_t g_test_outer_slot; /* test hook: the walk's outer-frame slot (0 = off) */
 static PyInterpreterState *g_main_interp;
 static long g_excluded_tid = -1;
 static struct sigaction g_old_action;
@@ -315,6 +317,21 @@ static _Atomic long g_shim_offset;
 static uintptr_t g_eval_lo, g_eval_hi;
 #endif
 
+/* The stack pointer of the interrupted code, or 0 (not known). */
+static uintptr_t interrupted_sp(const void *uctx)
+{
+    if (uctx == NULL) {
+        return 0;
+    }
+#if defined(__x86_64__)
+    return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.sp;
+#else
+    return 0;
+#endif
+}
+
 static int pc_in_eval_loop(const void *uctx)
 {
 #if PY_VERSION_HEX >= 0x030D0000
@@ -356,6 +373,8 @@ typedef struct walk_state {
     const rpc_chunk *older;
     int trust_after_leaf;      /* the leaf's link is settled */
     const void *outer_slot;    /* 3.11/3.12: where the enclosing loop's frame is */
+    uintptr_t stack_lo, stack_hi; /* the thread's C stack (0, 0: not known) */
+    const void *ts;            /* its thread state, live */
     const void *shim;          /* 3.12: the innermost eval loop's entry frame (rpc_innermost_shim), or NULL */
     const void *exc;           /* 3.12: next entry of the exc_info chain to match (see exc_chain_has) */
     const void *exc_base;      /*   the entry that ends it */
@@ -395,6 +414,31 @@ static int exc_chain_has(walk_state *w, const void *f, uint32_t *steps, uint32_t
     return EXC_NONE;
 }
 
+/* The frame in the enclosing eval loop's cframe slot (3.11/3.12), or NULL.
+ * The slot is found through the current cframe's `previous`, and 3.11's
+ * _PyEval_EvalFrameDefault publishes the new cframe in tstate->cframe a few
+ * instructions before it stores `previous` (gcc sinks the store): a signal in
+ * between finds stale stack memory there, and the slot can be anywhere -- a
+ * read in place crashed the host once.  A real slot is in an enclosing C
+ * frame of this thread, or in its thread state (the root cframe): read in
+ * place only there, where memory is mapped whatever the value; anywhere else
+ * (or with the stack bounds not known) read it fault-free, or not at all. */
+static const void *read_outer_slot(const walk_state *w, uint32_t *copies)
+{
+    uintptr_t at = (uintptr_t)w->outer_slot;
+    uintptr_t ts = (uintptr_t)w->ts;
+    if ((w->stack_hi != 0 && at >= w->stack_lo && at <= w->stack_hi - sizeof(void *)) ||
+        (at >= ts && at <= ts + sizeof(PyThreadState) - sizeof(void *))) {
+        return *(const void *const *)w->outer_slot;
+    }
+    const void *outer = NULL;
+    (*copies)++;
+    if (!g_safe_copy || fault_free_copy(&outer, w->outer_slot, sizeof(outer)) != 0) {
+        return NULL;
+    }
+    return outer;
+}
+
 static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max_depth)
 {
     rp_frame *out = (rp_frame *)(rec + 1);
@@ -431,17 +475,13 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
         if (!in_stack && !older_hit && older != NULL) {
             in_stack = older_hit = rpc_in_older_chunks(&older, f);
         }
-        if (!in_stack && !trusted) {
-            if (!outer_known && w->outer_slot != NULL) {
-                /* 3.11/3.12 inside the eval loop: learn the settled frame.
-                 * The slot is in the enclosing loop's cframe, a live C frame
-                 * of this thread (cframe.previous is set before the new
-                 * cframe is published), so it is read in place. */
-                outer_known = 1;
-                outer = *(const void *const *)w->outer_slot;
-                if (outer != NULL && f == outer) {
-                    trusted = 1;
-                }
+        if (!in_stack && !trusted && !outer_known && w->outer_slot != NULL) {
+            /* 3.11/3.12 inside the eval loop: learn the settled frame, the
+             * enclosing loop's (see read_outer_slot). */
+            outer_known = 1;
+            outer = read_outer_slot(w, &copies);
+            if (outer != NULL && f == outer) {
+                trusted = 1;
             }
         }
         int found = EXC_NONE;
@@ -505,7 +545,8 @@ static void walk_from(const void *f, walk_state *w, rp_record *rec, uint32_t max
     rec->depth = n;
 }
 
-static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth, const void *uctx, uint64_t t0)
+static void walk(PyThreadState *ts, const rp_slot *s, rp_record *rec, uint32_t max_depth, const void *uctx,
+                 uint64_t t0)
 {
     rpc_range live[RP_LIVE_RANGES];
     walk_state w;
@@ -515,7 +556,20 @@ static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth, const vo
     w.end = rpc_chain_end(ts);
     w.t0 = t0;
     w.outer_slot = rpc_outer_frame_slot(ts);
-    w.trust_after_leaf = w.outer_slot == NULL || !pc_in_eval_loop(uctx);
+    /* Below the interrupted stack pointer the thread's stack may not be
+     * mapped (the main thread's grows on demand): the slot is above it. */
+    uintptr_t sp = interrupted_sp(uctx);
+    w.stack_lo = sp > s->stack_lo ? sp : s->stack_lo;
+    w.stack_hi = s->stack_hi;
+    w.ts = ts;
+    /* Not "no outer slot, so trust": in the cframe window the slot may be
+     * missing because `previous` is not stored yet, and the leaf is stale. */
+    w.trust_after_leaf = !pc_in_eval_loop(uctx);
+    uintptr_t injected = atomic_load_explicit(&g_test_outer_slot, memory_order_relaxed);
+    if (injected != 0) { /* test hook: as if interrupted in that window, `previous` stale */
+        w.outer_slot = (const void *)injected;
+        w.trust_after_leaf = 0;
+    }
     w.exc = rpc_exc_head(ts);
     w.exc_base = rpc_exc_base(ts);
     w.shim = rpc_innermost_shim(ts, atomic_load_explicit(&g_shim_offset, memory_order_relaxed));
@@ -530,7 +584,11 @@ static void walk(PyThreadState *ts, rp_record *rec, uint32_t max_depth, const vo
         if (w.outer_slot != NULL && g_safe_copy && fault_free_copy(&outer, w.outer_slot, sizeof(outer)) == 0 &&
             outer != NULL) {
             rec->flags &= (uint16_t) ~(RP_F_BAD_FRAME | RP_F_TRUNCATED);
-            w.trust_after_leaf = 1; /* that loop is suspended in a call: its chain is settled */
+            /* That loop is suspended in a call, so its chain is settled --
+             * if `previous` was stored.  3.11 stores it after publishing the
+             * cframe, so the slot may be stale too: trust no link (this runs
+             * in that window only, a few instructions, so copies are rare). */
+            w.trust_after_leaf = 0;
             w.outer_slot = NULL;
             w.exc = rpc_exc_head(ts);
             walk_from(outer, &w, rec, max_depth);
@@ -678,7 +736,7 @@ static void rp_handler(int sig, siginfo_t *si, void *uctx)
         if (rpc_holds_gil(ts)) {
             rec->flags |= RP_F_HOLDS_GIL;
         }
-        walk(ts, rec, max_depth, uctx, t0);
+        walk(ts, s, rec, max_depth, uctx, t0);
     }
     rec->len = (uint32_t)(sizeof(rp_record) + rec->nframes * sizeof(rp_frame));
     rp_ring_commit(&s->ring, pos, rec);
@@ -797,6 +855,31 @@ static void disarm(rp_slot *s)
     }
 }
 
+/* The C stack of thread (owner, tid), or 0, 0.  Asked only of the calling
+ * thread and of the main thread, which are certainly alive: for any other
+ * thread the pthread_t may name one that has exited (a C thread that leaked
+ * its thread state), and glibc may have unmapped its descriptor.  The walk
+ * uses the bounds to read the cframe link of 3.11/3.12 in place (see
+ * read_outer_slot); without them it makes a fault-free copy instead. */
+static void thread_stack(pthread_t owner, uint64_t tid, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = *hi = 0;
+    if (!pthread_equal(owner, pthread_self()) && tid != (uint64_t)getpid()) {
+        return;
+    }
+    pthread_attr_t attr;
+    if (pthread_getattr_np(owner, &attr) != 0) {
+        return;
+    }
+    void *addr = NULL;
+    size_t size = 0;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr != NULL && size > 0) {
+        *lo = (uintptr_t)addr;
+        *hi = (uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
 /* Claim a slot for (tid, owner); returns it with a fresh generation. */
 static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, PyThreadState *ts, uint32_t *idx_out)
 {
@@ -828,6 +911,7 @@ static rp_slot *claim_slot(uint64_t tid, pthread_t owner, uint64_t ts_id, PyThre
         atomic_fetch_add(&g_record_ns_retired, atomic_exchange(&s->record_ns, 0));
         s->owner = owner;
         s->tid = tid;
+        thread_stack(owner, tid, &s->stack_lo, &s->stack_hi);
         s->ts_id = ts_id;
         s->cpuclock = (clockid_t)(((~(clockid_t)tid) << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
         s->last_cpu_ns = 0;
@@ -1916,3 +2000,4 @@ int rp_active_handlers(void) { return atomic_load(&g_active); }
 void rp_test_set_handler_delay(uint64_t ns) { atomic_store(&g_test_delay_ns, ns); }
 void rp_test_set_thread_clock_zero(int on) { atomic_store(&g_test_clock_zero, on); }
 void rp_test_set_tick_delay(uint64_t ns) { atomic_store(&g_test_tick_delay_ns, ns); }
+void rp_test_set_outer_slot(uint64_t addr) { atomic_store(&g_test_outer_slot, (uintptr_t)addr); }

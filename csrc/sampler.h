@@ -139,5 +139,9 @@ void rp_test_set_thread_clock_zero(int on);
 /* Test hook: each wall-mode tick sleeps `ns` nanoseconds after reading the
  * GIL's state, as a preempted tick thread would (0 = off). */
 void rp_test_set_tick_delay(uint64_t ns);
+/* Test hook: every walk takes `addr` as the enclosing eval loop's frame slot
+ * (3.11/3.12's cframe window with a stale `previous`) and trusts no link
+ * after the leaf (0 = off). */
+void rp_test_set_outer_slot(uint64_t addr);
 
 #endif /* RINGPROF_SAMPLER_H */

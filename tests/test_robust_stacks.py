@@ -458,3 +458,55 @@ def test_datastack_chunk_freed_under_the_handler() -> None:
         result(iterations=it, samples=prof.data.total_weight())  # weights, not records
     ''', env={"MALLOC_MMAP_THRESHOLD_": "65536"}, timeout=120)
     assert child.result["iterations"] > 1000 and child.result["samples"] > 1000, child.describe()
+
+
+@pytest.mark.parametrize("kind", ["generator", "coroutine"])
+def test_stale_cframe_link_in_the_eval_loop_prologue_is_never_read_in_place(kind: str) -> None:
+    """A segfault seen once under a Flask app on 3.11: the handler read the
+    enclosing eval loop's frame slot through the new cframe's ``previous``, in
+    place.  3.11's _PyEval_EvalFrameDefault publishes ``tstate->cframe`` and
+    stores ``cframe.previous`` a few instructions later (gcc sinks the store),
+    so a signal in between finds stale stack memory there, and the slot can
+    point anywhere.  The hook makes every walk take an unmapped slot, as in
+    that window, over chains of generator or coroutine frames (outside the
+    data stack, where the slot is consulted): the child must survive and its
+    stacks stay right."""
+    child = run_child(f'''
+        import asyncio
+        kind = {kind!r}
+        def g3():
+            yield burn(0.6)
+        def g2():
+            yield from g3()
+        def g1():
+            yield from g2()
+        async def c3():
+            return burn(0.6)
+        async def c2():
+            return await c3()
+        async def c1():
+            return await c2()
+        prof = ringprof.Profile(interval=0.002, mode="cpu")
+        native._test_outer_slot(0x2008)   # below mmap_min_addr: never mapped
+        try:
+            with prof:
+                if kind == "generator":
+                    list(g1())
+                else:
+                    asyncio.run(c1())
+        finally:
+            native._test_outer_slot(0)
+        d = prof.data
+        chain = ["g1", "g2", "g3", "burn"] if kind == "generator" else ["c1", "c2", "c3", "burn"]
+        in_work = right = 0
+        for sid in set(d.stack.tolist()):
+            names = [d.frames[i].name for i in d.stacks[sid]]
+            w = int(d.weight[d.stack == sid].sum())
+            if names and names[-1] == "burn":
+                in_work += w
+                right += w * (names[-4:] == chain)
+        result(weight=d.total_weight(), in_work=in_work, right=right)
+    ''', timeout=120)
+    r = child.result
+    assert r["in_work"] >= 0.8 * r["weight"] > 0, child.describe()
+    assert r["right"] >= 0.95 * r["in_work"], child.describe()

@@ -100,6 +100,7 @@ cdef extern from "sampler.h":
     void rp_test_set_handler_delay(uint64_t ns)
     void rp_test_set_thread_clock_zero(int on)
     void rp_test_set_tick_delay(uint64_t ns)
+    void rp_test_set_outer_slot(uint64_t addr)
 
 cdef extern from "codes.h":
     ctypedef struct rp_dead_code:
@@ -259,6 +260,13 @@ def _test_tick_delay(uint64_t ns):
     """Test hook: each wall-mode tick sleeps ``ns`` nanoseconds after reading
     the GIL's state (0: off)."""
     rp_test_set_tick_delay(ns)
+
+
+def _test_outer_slot(uint64_t addr):
+    """Test hook: every walk reads ``addr`` as the enclosing eval loop's frame
+    slot and trusts no link after the leaf, as in 3.11/3.12's cframe window
+    with a stale ``previous`` (0: off)."""
+    rp_test_set_outer_slot(addr)
 
 
 def _test_thread_clock_zero(bint on):
