@@ -91,6 +91,36 @@ def test_labels_thread_and_label_set() -> None:
     assert by_leaf["idle"]["num_labels"] == {"thread id": [WORKER_TID]}
 
 
+def test_samples_sharing_stacks_threads_and_labels_keep_their_own() -> None:
+    """The encoder encodes each stack, thread and label set once and reuses the
+    bytes: every combination must still come out with its own parts."""
+    from ringprof.model import Frame
+
+    a, b, c = (Frame(n, f"{n}.py", 1, 3) for n in ("a", "b", "c"))
+    stacks = {"ab": [a, b], "ac": [a, c], "abc": [a, b, c]}
+    threads = {11: "one", 12: "two", 13: ""}
+    label_sets: list[dict[str, str] | None] = [None, {"route": "/x"}, {"route": "/y", "user": "u"}]
+    data = ProfileData({"mode": "cpu", "interval": 0.001})
+    data.threads.update({t: n for t, n in threads.items() if n})
+    expected: Counter[tuple[tuple[str, ...], int, str, tuple[tuple[str, str], ...]]] = Counter()
+    weight = 1
+    for frames in stacks.values():
+        for tid, tname in threads.items():
+            for labels in label_sets:
+                data.add_sample(frames, thread=tid, time_ns=weight, weight=weight, labels=labels)
+                leaf_first = tuple(f.name for f in reversed(frames))
+                expected[(leaf_first, tid, tname, tuple(sorted((labels or {}).items())))] += weight
+                weight += 1
+    d = pprof.decode(pprof.render(data))
+    got: Counter[tuple[tuple[str, ...], int, str, tuple[tuple[str, str], ...]]] = Counter()
+    for (names, values), sample in zip(pprof.sample_stacks(d), d["samples"], strict=True):
+        labels = {k: v[0] for k, v in sample["labels"].items()}
+        tname = labels.pop("thread name", "")
+        got[(tuple(names), sample["num_labels"]["thread id"][0], tname, tuple(sorted(labels.items())))] += values[0]
+    assert got == expected
+    assert len(d["samples"]) == len(stacks) * len(threads) * len(label_sets)
+
+
 def test_equal_samples_are_summed() -> None:
     data = ProfileData({"mode": "cpu", "interval": 0.001})
     for t in range(5):

@@ -46,7 +46,7 @@ from . import protowire
 from .protowire import Message as _Message
 from .protowire import fields as _fields
 from .protowire import read_varint as _read_varint  # noqa: F401  (kept for callers of the old names)
-from .protowire import varint as _varint  # noqa: F401
+from .protowire import varint as _varint
 
 EXTENSIONS: tuple[str, ...] = (".pprof", ".pb.gz")
 
@@ -120,21 +120,54 @@ def encode(data: ProfileData) -> bytes:
             location_msgs.append(_Message().varint(1, lid).varint(2, 1).message(4, line))
         return lid
 
+    # Most of a window's work is here, so the parts samples share are encoded
+    # once: each model frame's location id as varint bytes, each stack's
+    # location field, each thread's and each label set's label fields.
+    frame_table = data.frames
+    location_varint: list[bytes | None] = [None] * len(frame_table)
+    stack_field: dict[int, bytes] = {}
+    thread_fields: dict[int, bytes] = {}
+    label_fields: dict[int, bytes] = {}
     k_tid, k_tname = strings("thread id"), strings("thread name")
+
+    def locations_of(sid: int) -> bytes:
+        ids = []
+        for f in reversed(data.stacks[sid]):  # leaf first
+            v = location_varint[f]
+            if v is None:
+                v = location_varint[f] = _varint(location_id(frame_table[f]))
+            ids.append(v)
+        field = stack_field[sid] = _Message().delimited(1, b"".join(ids)).done()
+        return field
+
+    def thread_labels(tid: int) -> bytes:
+        out = _Message().message(3, _Message().varint(1, k_tid).varint(3, tid))
+        tname = data.threads.get(tid)
+        if tname:
+            out.message(3, _Message().varint(1, k_tname).varint(2, strings(tname)))
+        field = thread_fields[tid] = out.done()
+        return field
+
+    def set_labels(lset: int) -> bytes:
+        out = _Message()
+        for key, value in sorted(data.label_sets[lset].items()):
+            out.message(3, _Message().varint(1, strings(key)).varint(2, strings(value)))
+        field = label_fields[lset] = out.done()
+        return field
+
+    sample_tag = _varint(_P_SAMPLE << 3 | protowire.WIRE_LEN)
+    parts: list[bytes] = []
     for i, ((sid, tid, lset), (w, ns, cpu)) in enumerate(agg.items()):
         if not i & 31:
             tick()
-        sample = _Message()
-        frames = [data.frames[f] for f in data.stacks[sid]]
-        sample.packed(1, [location_id(f) for f in reversed(frames)])
-        sample.packed(2, [w, ns, cpu] if wall else [w, ns])
-        sample.message(3, _Message().varint(1, k_tid).varint(3, tid))
-        tname = data.threads.get(tid)
-        if tname:
-            sample.message(3, _Message().varint(1, k_tname).varint(2, strings(tname)))
-        for key, value in sorted(data.label_sets[lset].items()):
-            sample.message(3, _Message().varint(1, strings(key)).varint(2, strings(value)))
-        profile.message(_P_SAMPLE, sample)
+        sample = b"".join((
+            stack_field.get(sid) or locations_of(sid),
+            _Message().packed(2, [w, ns, cpu] if wall else [w, ns]).done(),
+            thread_fields.get(tid) or thread_labels(tid),
+            label_fields[lset] if lset in label_fields else set_labels(lset),
+        ))
+        parts += (sample_tag, _varint(len(sample)), sample)
+    profile.raw(b"".join(parts))
 
     mapping = (_Message().varint(1, 1).varint(5, strings(_mapping_name(data)))
                .varint(7, 1).varint(8, 1).varint(9, 1))
@@ -178,7 +211,9 @@ def _mapping_name(data: ProfileData) -> str:
 
 def render(data: ProfileData) -> bytes:
     """gzip-compressed ``Profile`` bytes, as ``go tool pprof`` and Pyroscope read them."""
-    return gzip.compress(encode(data), compresslevel=6, mtime=0)
+    # Level 1, as Go's runtime/pprof writes: a window costs half the CPU of
+    # level 6 for about 10 % more bytes.
+    return gzip.compress(encode(data), compresslevel=1, mtime=0)
 
 
 # ---------------------------------------------------------------------- decoding

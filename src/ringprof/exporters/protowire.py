@@ -60,8 +60,9 @@ class Message:
     def varint(self, field: int, value: int, *, always: bool = False) -> Message:
         """int32/int64/uint32/uint64/bool/enum field."""
         if value or always:
-            self._buf += varint(field << 3)
-            self._buf += varint(value)
+            buf = self._buf
+            buf += _ONE_BYTE[field << 3] if field < 16 else varint(field << 3)
+            buf += _ONE_BYTE[value] if 0 <= value < 0x80 else varint(value)
         return self
 
     def fixed64(self, field: int, value: int) -> Message:
@@ -74,9 +75,11 @@ class Message:
     def delimited(self, field: int, value: bytes, *, always: bool = False) -> Message:
         """bytes field (or any length-delimited payload)."""
         if value or always:
-            self._buf += varint(field << 3 | WIRE_LEN)
-            self._buf += varint(len(value))
-            self._buf += value
+            buf = self._buf
+            buf += _ONE_BYTE[field << 3 | WIRE_LEN] if field < 16 else varint(field << 3 | WIRE_LEN)
+            n = len(value)
+            buf += _ONE_BYTE[n] if n < 0x80 else varint(n)
+            buf += value
         return self
 
     def string(self, field: int, value: str, *, always: bool = False) -> Message:
@@ -93,6 +96,11 @@ class Message:
     def packed_fixed64(self, field: int, values: Iterable[int]) -> Message:
         """Packed repeated fixed64 (omitted when empty)."""
         return self.delimited(field, b"".join(fixed64(v) for v in values))
+
+    def raw(self, encoded: bytes) -> Message:
+        """Append fields encoded elsewhere (whole fields, tags included)."""
+        self._buf += encoded
+        return self
 
     def done(self) -> bytes:
         return bytes(self._buf)
