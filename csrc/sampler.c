@@ -855,16 +855,18 @@ static void disarm(rp_slot *s)
     }
 }
 
-/* The C stack of thread (owner, tid), or 0, 0.  Asked only of the calling
- * thread and of the main thread, which are certainly alive: for any other
- * thread the pthread_t may name one that has exited (a C thread that leaked
- * its thread state), and glibc may have unmapped its descriptor.  The walk
- * uses the bounds to read the cframe link of 3.11/3.12 in place (see
- * read_outer_slot); without them it makes a fault-free copy instead. */
+/* The C stack of thread (owner, tid), or 0, 0; the walk reads 3.11/3.12's
+ * cframe link in place only inside it (see read_outer_slot), and makes a
+ * fault-free copy instead without it.  Called with the GIL held, for the
+ * calling thread or one whose thread state is listed: a Python thread deletes
+ * its state, with the GIL, before its pthread exits, so its descriptor is
+ * alive.  A C thread that exited with its state leaked is the exception
+ * (glibc may have unmapped its descriptor): asked only while its kernel
+ * thread id still names a thread of this process. */
 static void thread_stack(pthread_t owner, uint64_t tid, uintptr_t *lo, uintptr_t *hi)
 {
     *lo = *hi = 0;
-    if (!pthread_equal(owner, pthread_self()) && tid != (uint64_t)getpid()) {
+    if (!pthread_equal(owner, pthread_self()) && syscall(SYS_tgkill, (long)getpid(), (long)tid, 0) != 0) {
         return;
     }
     pthread_attr_t attr;
