@@ -184,6 +184,13 @@ def test_folding_keeps_one_row_per_stack_and_slice() -> None:
     assert all(f & FLAG_FOLDED for f in folded.flags.tolist())  # aggregates, as exporters must know
     assert folded.nbytes() * 10 < data.nbytes()  # sample columns: 10 rows, not 10,000 samples
     assert approx_bytes(folded) < approx_bytes(data)
+    # Folding one profile keeps its stack ids (no interning afresh), and each
+    # row's stack is the same stack of frames, with the weight of its samples.
+    assert folded.stacks == data.stacks and folded.frames == data.frames
+    per_stack = {sid: 0 for sid in sids}
+    for k in range(10_000):
+        per_stack[sids[k % 10]] += 1
+    assert dict(zip(folded.stack.tolist(), folded.weight.tolist(), strict=True)) == per_stack
 
 
 def test_windows_older_than_the_horizon_are_dropped() -> None:

@@ -77,10 +77,14 @@ def approx_bytes(data: ProfileData, slices: Mapping[int, int] | None = None) -> 
 class _Folder:
     """Folds samples into one row per (slice, stack, thread, labels, flags)."""
 
-    def __init__(self, resolution_ns: int, *, merge_slices: bool = False) -> None:
+    def __init__(self, resolution_ns: int, *, merge_slices: bool = False,
+                 tables_of: ProfileData | None = None) -> None:
         self.resolution_ns = resolution_ns
         self.merge_slices = merge_slices  # one row per stack for the whole span (time_ns: its first slice)
-        self.data = ProfileData()
+        # Folding one profile: start from copies of its tables, so that its
+        # stack and label ids carry over instead of being interned afresh.
+        self.data = ProfileData() if tables_of is None else tables_of.empty_like()
+        self._same_ids = tables_of
         #: (slice start or 0, stack, thread, labels, flags) -> [weight, cpu_ns, depth, first slice start]
         self.rows: dict[tuple[int, int, int, int, int], list[int]] = {}
         #: slice start -> samples folded into it
@@ -116,15 +120,17 @@ class _Folder:
         rows = self.rows
         counts = self.samples
         merge = self.merge_slices
+        same_ids = src is self._same_ids
         stack_map: dict[int, int] = {}
         label_map: dict[int, int] = {0: 0}
         for (start, sid, tid, lid, flags), (w, cpu, depth, n) in agg.items():
-            osid = stack_map.get(sid)
-            if osid is None:
-                osid = stack_map[sid] = out.intern_stack(out.intern_frame(src.frames[f]) for f in src.stacks[sid])
-            olid = label_map.get(lid)
-            if olid is None:
-                olid = label_map[lid] = out.intern_labels(src.label_sets[lid])
+            osid, olid = sid, lid
+            if not same_ids:
+                known = stack_map.get(sid)
+                osid = known if known is not None else stack_map.setdefault(
+                    sid, out.intern_stack(out.intern_frame(src.frames[f]) for f in src.stacks[sid]))
+                known = label_map.get(lid)
+                olid = known if known is not None else label_map.setdefault(lid, out.intern_labels(src.label_sets[lid]))
             key = (0 if merge else start, osid, tid, olid, flags)
             row = rows.get(key)
             if row is None:
@@ -165,7 +171,7 @@ def fold(data: ProfileData, resolution: float,
          meta: Mapping[str, Any] | None = None) -> tuple[ProfileData, dict[int, int]]:
     """``data`` folded into ``resolution``-second slices (with ``meta``, by
     default ``data``'s), and the samples per slice."""
-    folder = _Folder(_resolution_ns(resolution))
+    folder = _Folder(_resolution_ns(resolution), tables_of=data)
     folder.add(data)
     return folder.finish(data.meta if meta is None else meta), folder.samples
 

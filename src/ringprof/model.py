@@ -524,8 +524,11 @@ class ProfileData:
         out._store = SampleStore.from_columns(cols)
         return out
 
-    def _copy_tables(self) -> ProfileData:
-        out = ProfileData(json.loads(json.dumps(self.meta)))
+    def empty_like(self) -> ProfileData:
+        """No samples and no metadata, but copies of this profile's frame, stack,
+        label-set and thread tables: its frame, stack and label ids mean the
+        same in the result."""
+        out = ProfileData()
         out.frames = list(self.frames)
         out.stacks = list(self.stacks)
         out.label_sets = [dict(d) for d in self.label_sets]
@@ -533,6 +536,11 @@ class ProfileData:
         out._frame_ids = dict(self._frame_ids)
         out._stack_ids = dict(self._stack_ids)
         out._label_ids = dict(self._label_ids)
+        return out
+
+    def _copy_tables(self) -> ProfileData:
+        out = self.empty_like()
+        out.meta = json.loads(json.dumps(self.meta))
         return out
 
     def copy(self) -> ProfileData:
