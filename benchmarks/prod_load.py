@@ -63,7 +63,7 @@ def create_app() -> Any:
                  for i in range(500)]
 
     def score(item: dict[str, Any], query: int) -> float:
-        return (item["price"] * 31 + query) % 97 + len(item["name"]) / 10
+        return float((item["price"] * 31 + query) % 97 + len(item["name"]) / 10)
 
     @app.route("/api/items/<int:item_id>")
     def item(item_id: int) -> Response:
@@ -229,6 +229,17 @@ print(json.dumps({{"rps": len(lat) / {duration}, "requests": len(lat),
     return json.loads(out)  # type: ignore[no-any-return]
 
 
+def load(port: int, duration: float, args: argparse.Namespace) -> dict[str, Any]:
+    """Drive the server for ``duration`` seconds with wrk (or the Python fallback)."""
+    if shutil.which("wrk") and not args.python_load:
+        result: dict[str, Any] = dict(run_wrk(port, duration, args.connections, args.threads))
+        result["loadgen"] = "wrk"
+    else:
+        result = dict(run_python_load(port, duration, args.connections))
+        result["loadgen"] = "python"
+    return result
+
+
 def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"prod_load_{config}_"))
     port = free_port()
@@ -239,15 +250,12 @@ def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
             import urllib.request
 
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/items/1", timeout=10).read()
+        if args.warmup > 0:  # a service runs for hours: leave the first stacks' resolution out
+            load(port, args.warmup, args)
         load0 = os.getloadavg()[0]
         cpu0 = server_cpu_seconds(proc.pid)
         own0 = profiler_thread_seconds(proc.pid)
-        if shutil.which("wrk") and not args.python_load:
-            result = run_wrk(port, args.duration, args.connections, args.threads)
-            result["loadgen"] = "wrk"  # type: ignore[assignment]
-        else:
-            result = run_python_load(port, args.duration, args.connections)
-            result["loadgen"] = "python"  # type: ignore[assignment]
+        result = load(port, args.duration, args)
         # Server CPU per request: robust to other load on the machine, which
         # moves throughput and latency far more than it moves this.
         result["cpu_us_per_req"] = (server_cpu_seconds(proc.pid) - cpu0) / max(result["requests"], 1) * 1e6
@@ -256,7 +264,7 @@ def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
         own1 = profiler_thread_seconds(proc.pid)
         per_req = {name: (own1[name] - own0.get(name, 0.0)) / max(result["requests"], 1) * 1e6 for name in own1}
         result["profiler_us_per_req"] = sum(per_req.values())
-        result["profiler_us_per_req_by_thread"] = per_req  # type: ignore[assignment]
+        result["profiler_us_per_req_by_thread"] = per_req
         # The machine may be shared: the 1-minute load average before and after the run.
         result["load_before"] = load0
         result["load_after"] = os.getloadavg()[0]
@@ -283,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load per run (default 60)")
     p.add_argument("--rounds", type=int, default=1, help="rounds of all configurations, interleaved")
+    p.add_argument("--warmup", type=float, default=0.0,
+                   help="seconds of load before each measurement, left out of it (default 0): the "
+                        "profiler resolves most new stacks in a process's first minute")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--threads", type=int, default=1, help="wrk threads (default 1: 2 cores are shared)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
