@@ -63,6 +63,9 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
+#: Seconds a page may take to show a change on a loaded CI machine (the condition must still come true).
+UI_WAIT = 30
+
 pytestmark = pytest.mark.browser
 
 DIALOG_TRAP = """
@@ -150,7 +153,7 @@ def hover(drv: WebDriver, name: str, nth: int = 0) -> None:
         r = rect(drv, name, nth)
     move_to(drv, r["x"] + 1, r["y"] + 1)  # a wiggle so a "move" fires even if already there
     move_to(drv, r["cx"], r["cy"])
-    WebDriverWait(drv, 5).until(
+    WebDriverWait(drv, UI_WAIT).until(
         lambda d: d.find_element(By.ID, "tooltip").is_displayed()
         and d.find_element(By.CSS_SELECTOR, "#tooltip .tt-name").text == name)
 
@@ -209,7 +212,7 @@ def test_hover_shows_tooltip(browser: WebDriver, tmp_path: Path) -> None:
     assert browser.find_element(By.ID, "d-name").text == "compute"
     # Leaving the graph hides the tooltip.
     move_to(browser, 5, 5)
-    WebDriverWait(browser, 5).until(lambda d: not d.find_element(By.ID, "tooltip").is_displayed())
+    WebDriverWait(browser, UI_WAIT).until(lambda d: not d.find_element(By.ID, "tooltip").is_displayed())
 
 
 def test_search_highlights_and_totals(browser: WebDriver, tmp_path: Path) -> None:
@@ -219,7 +222,7 @@ def test_search_highlights_and_totals(browser: WebDriver, tmp_path: Path) -> Non
     box.send_keys("compute")
     result = browser.find_element(By.ID, "search-result")
     # compute: 40 under main + 15 under handle = 55 of 100.
-    WebDriverWait(browser, 5).until(lambda d: result.text.startswith("55.0%"))
+    WebDriverWait(browser, UI_WAIT).until(lambda d: result.text.startswith("55.0%"))
     assert result.text == "55.0% of samples · 1 function"
     assert state(browser)["searchFraction"] == pytest.approx(0.55)
     match = css_rgb(browser, "--match")
@@ -230,18 +233,18 @@ def test_search_highlights_and_totals(browser: WebDriver, tmp_path: Path) -> Non
     # Substring search is case-insensitive and also matches file names.
     box.clear()
     box.send_keys("SERVER/")
-    WebDriverWait(browser, 5).until(lambda d: result.text.startswith("40.0%"))  # handle (and below)
+    WebDriverWait(browser, UI_WAIT).until(lambda d: result.text.startswith("40.0%"))  # handle (and below)
     # Regex mode.
     box.clear()
     box.send_keys("^(inner|parse)$")
     browser.find_element(By.ID, "regex").click()
-    WebDriverWait(browser, 5).until(lambda d: result.text.startswith("55.0%"))  # 30 + 25
+    WebDriverWait(browser, UI_WAIT).until(lambda d: result.text.startswith("55.0%"))  # 30 + 25
     assert result.text.endswith("2 functions")
     box.clear()
     box.send_keys("(")
-    WebDriverWait(browser, 5).until(lambda d: result.text == "invalid regular expression")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: result.text == "invalid regular expression")
     box.send_keys(Keys.ESCAPE)
-    WebDriverWait(browser, 5).until(lambda d: result.text == "")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: result.text == "")
     assert pixel(browser, "io_wait")[:3] == unmatched_before[:3]
 
 
@@ -251,7 +254,7 @@ def test_click_zooms_and_breadcrumb_goes_back(browser: WebDriver, tmp_path: Path
     r = rect(browser, "compute")
     click_at(browser, r["cx"], r["cy"])
     crumb = browser.find_element(By.ID, "breadcrumb")
-    WebDriverWait(browser, 5).until(lambda d: crumb.is_displayed())
+    WebDriverWait(browser, UI_WAIT).until(lambda d: crumb.is_displayed())
     buttons = crumb.find_elements(By.TAG_NAME, "button")
     assert [b.text for b in buttons] == ["all", "<module>", "main", "compute"]
     assert state(browser)["zoom"] == "compute"
@@ -263,17 +266,17 @@ def test_click_zooms_and_breadcrumb_goes_back(browser: WebDriver, tmp_path: Path
     assert js(browser, "return window.ringprof.rectOf('parse', 0)") is None  # other subtree hidden
     # Back one level through the breadcrumb, then all the way out.
     buttons[2].click()
-    WebDriverWait(browser, 5).until(lambda d: state(d)["zoom"] == "main")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: state(d)["zoom"] == "main")
     crumb.find_elements(By.TAG_NAME, "button")[0].click()
-    WebDriverWait(browser, 5).until(lambda d: not crumb.is_displayed())
+    WebDriverWait(browser, UI_WAIT).until(lambda d: not crumb.is_displayed())
     assert state(browser)["zoom"] == "all"
     assert rect(browser, "inner")["w"] == pytest.approx(full, abs=0.5)
     # Escape zooms out one level.
     r = rect(browser, "inner")
     click_at(browser, r["cx"], r["cy"])
-    WebDriverWait(browser, 5).until(lambda d: state(d)["zoom"] == "inner")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: state(d)["zoom"] == "inner")
     ActionChains(browser).send_keys(Keys.ESCAPE).perform()
-    WebDriverWait(browser, 5).until(lambda d: state(d)["zoom"] == "compute")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: state(d)["zoom"] == "compute")
 
 
 def test_thread_and_label_filters(browser: WebDriver, tmp_path: Path) -> None:
@@ -282,23 +285,23 @@ def test_thread_and_label_filters(browser: WebDriver, tmp_path: Path) -> None:
     assert [o.text for o in threads.options] == [
         "All threads (2)", "MainThread (tid 1001) · 60.0%", "worker (tid 2002) · 40.0%"]
     threads.select_by_index(2)
-    WebDriverWait(browser, 5).until(lambda d: total_text(d) == "400 ms · 40 samples · 40.0% of profile")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: total_text(d) == "400 ms · 40 samples · 40.0% of profile")
     assert state(browser)["totalWeight"] == 40
     assert js(browser, "return window.ringprof.rectOf('io_wait', 0)") is None
     hover(browser, "compute")  # only the worker's compute now: 15 of 40
     assert "Total\n150 ms\n37.5%" in browser.find_element(By.ID, "tooltip").text
     threads.select_by_index(1)
-    WebDriverWait(browser, 5).until(lambda d: total_text(d) == "600 ms · 60 samples · 60.0% of profile")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: total_text(d) == "600 ms · 60 samples · 60.0% of profile")
     threads.select_by_index(0)
-    WebDriverWait(browser, 5).until(lambda d: total_text(d) == "1.00 s · 100 samples")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: total_text(d) == "1.00 s · 100 samples")
 
     labels = Select(browser.find_element(By.ID, "labels"))
     assert [o.text for o in labels.options] == ["All samples", "route=/a", "route=/b"]
     labels.select_by_visible_text("route=/a")
-    WebDriverWait(browser, 5).until(lambda d: total_text(d) == "250 ms · 25 samples · 25.0% of profile")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: total_text(d) == "250 ms · 25 samples · 25.0% of profile")
     assert state(browser)["label"] == "route=/a"
     labels.select_by_index(0)
-    WebDriverWait(browser, 5).until(lambda d: total_text(d) == "1.00 s · 100 samples")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: total_text(d) == "1.00 s · 100 samples")
 
 
 def test_asyncio_tasks_are_one_label_entry_each(browser: WebDriver, tmp_path: Path) -> None:
@@ -317,9 +320,9 @@ def test_asyncio_tasks_are_one_label_entry_each(browser: WebDriver, tmp_path: Pa
     labels = Select(browser.find_element(By.ID, "labels"))
     assert [o.text for o in labels.options] == ["All samples", "task=req #7", "task=req #9", "route=/a"]
     labels.select_by_visible_text("task=req #7")
-    WebDriverWait(browser, 5).until(lambda d: total_text(d) == "400 ms · 40 samples · 40.0% of profile")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: total_text(d) == "400 ms · 40 samples · 40.0% of profile")
     labels.select_by_visible_text("task=req #9")
-    WebDriverWait(browser, 5).until(lambda d: total_text(d) == "200 ms · 20 samples · 20.0% of profile")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: total_text(d) == "200 ms · 20 samples · 20.0% of profile")
 
 
 def test_timeline_drag_selects_time_range(browser: WebDriver, tmp_path: Path) -> None:
@@ -333,7 +336,7 @@ def test_timeline_drag_selects_time_range(browser: WebDriver, tmp_path: Path) ->
     pointer.move_to_location(int(tl["x"] + tl["w"] * 0.25), int(y))
     pointer.move_to_location(int(tl["x"] + tl["w"] * 0.5), int(y)).pointer_up()
     ab.perform()
-    WebDriverWait(browser, 5).until(lambda d: state(d)["range"] is not None)
+    WebDriverWait(browser, UI_WAIT).until(lambda d: state(d)["range"] is not None)
     st = state(browser)
     lo, hi = st["range"]
     assert lo == 0 and 45 <= hi <= 52
@@ -341,7 +344,7 @@ def test_timeline_drag_selects_time_range(browser: WebDriver, tmp_path: Path) ->
     assert st["totalWeight"] == hi + 1
     assert browser.find_element(By.ID, "range").text.startswith("0 \u2013 ")
     browser.find_element(By.ID, "range-clear").click()
-    WebDriverWait(browser, 5).until(lambda d: state(d)["range"] is None)
+    WebDriverWait(browser, UI_WAIT).until(lambda d: state(d)["range"] is None)
     assert state(browser)["totalWeight"] == 100
 
 
@@ -350,7 +353,7 @@ def test_icicle_toggle(browser: WebDriver, tmp_path: Path) -> None:
     top = js(browser, "return document.getElementById('flame').getBoundingClientRect().top")
     assert rect(browser, "all")["y"] > rect(browser, "inner")["y"]  # flame: root at the bottom
     browser.find_element(By.ID, "view-icicle").click()
-    WebDriverWait(browser, 5).until(lambda d: state(d)["view"] == "icicle")
+    WebDriverWait(browser, UI_WAIT).until(lambda d: state(d)["view"] == "icicle")
     assert rect(browser, "all")["y"] == pytest.approx(top, abs=0.5)
     assert rect(browser, "all")["y"] < rect(browser, "inner")["y"]
     hover(browser, "inner")
@@ -405,11 +408,11 @@ def test_xss_names_render_as_text(browser: WebDriver, tmp_path: Path) -> None:
     assert href.startswith("https://code.example/") and "javascript" in href
     # Search and zoom re-render the same strings: still text.
     browser.find_element(By.ID, "search").send_keys("<img")
-    WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "search-result").text.startswith("50.0%"))
+    WebDriverWait(browser, UI_WAIT).until(lambda d: d.find_element(By.ID, "search-result").text.startswith("50.0%"))
     r = rect(browser, XSS_NAME)
     click_at(browser, r["cx"], r["cy"])
     crumb = browser.find_element(By.ID, "breadcrumb")
-    WebDriverWait(browser, 5).until(lambda d: crumb.is_displayed())
+    WebDriverWait(browser, UI_WAIT).until(lambda d: crumb.is_displayed())
     assert crumb.find_elements(By.TAG_NAME, "button")[-1].text == XSS_NAME
     assert js(browser, "return document.querySelectorAll('img, [onerror]').length") == 0
     assert js(browser, "return window.__dialogs") == []
@@ -446,7 +449,7 @@ def test_large_profile_renders(browser: WebDriver, tmp_path: Path) -> None:
     name = top.most_common(1)[0][0]
     r = js(browser, "return window.ringprof.rectOf(arguments[0], 0, 1)", name)
     move_to(browser, r["cx"], r["cy"])
-    WebDriverWait(browser, 5).until(
+    WebDriverWait(browser, UI_WAIT).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#tooltip .tt-name").text == name)
     print(f"thread switch {switch_s * 1000:.0f} ms (incl. WebDriver round trips)")
 
@@ -524,17 +527,17 @@ def test_async_switch_shows_cpu_waiting_or_both(browser: WebDriver, tmp_path: Pa
     assert field.is_displayed()
     assert state(browser)["state"] == "all" and state(browser)["totalWeight"] == 100
     browser.find_element(By.ID, "state-cpu").click()
-    WebDriverWait(browser, 5).until(lambda d: state(d)["totalWeight"] == 30)
+    WebDriverWait(browser, UI_WAIT).until(lambda d: state(d)["totalWeight"] == 30)
     assert js(browser, "return window.ringprof.rectOf('fetch_user', 0)") is None
     assert js(browser, "return window.ringprof.rectOf('render', 0)") is not None
     browser.find_element(By.ID, "state-waiting").click()
-    WebDriverWait(browser, 5).until(lambda d: state(d)["totalWeight"] == 70)
+    WebDriverWait(browser, UI_WAIT).until(lambda d: state(d)["totalWeight"] == 70)
     assert js(browser, "return window.ringprof.rectOf('render', 0)") is None
     hover(browser, "fetch_user")
     assert "Total\n500 ms\n71.4%" in browser.find_element(By.ID, "tooltip").text
     assert "on" in (browser.find_element(By.ID, "state-waiting").get_attribute("class") or "")
     browser.find_element(By.ID, "state-all").click()
-    WebDriverWait(browser, 5).until(lambda d: state(d)["totalWeight"] == 100)
+    WebDriverWait(browser, UI_WAIT).until(lambda d: state(d)["totalWeight"] == 100)
 
 
 def test_async_switch_hidden_without_waiting_samples(browser: WebDriver, tmp_path: Path) -> None:
