@@ -257,17 +257,21 @@ def test_threads_started_after_enable_are_sampled_in_proportion(tmp_path: Any) -
     # Their samples show the thread's own frames.
     burn_line = H.marker_line("threads_cpu.py", "BURN")
     # (A CPU-time sample can also land where the thread runs C with no Python
-    # frame: taking the GIL at its start, its thread state's teardown at its
-    # end.  That is the truth, and rare: seen once in CI on a loaded machine.)
-    frameless = 0
+    # frame -- taking the GIL at its start, its thread state's teardown at its
+    # end -- or in threading's own start and teardown code around run()
+    # (3.14's _bootstrap_inner names the OS thread, a C call).  That is the
+    # truth, and rare: seen once each in CI on a loaded machine, under ASan.)
+    outside = 0
     for i, st in enumerate(stacks_by_sample(data)):
         if data.thread[i] == burners["t0"]["tid"]:
-            if st[-1].name == "<no Python frames>":
-                frameless += int(data.weight[i])
+            if st[-1].name == "<no Python frames>" or (
+                    st[-1].name in ("Thread._bootstrap_inner", "Thread._bootstrap")
+                    and all(f.filename.endswith("threading.py") for f in st)):
+                outside += int(data.weight[i])
                 continue
             assert st[-1].name == "burner"
             assert st[0].name == "Thread._bootstrap"
-    assert frameless <= max(2, 0.05 * per_thread[burners["t0"]["tid"]]), (frameless, per_thread)
+    assert outside <= max(2, 0.05 * per_thread[burners["t0"]["tid"]]), (outside, per_thread)
     assert any(st[-1].line == burn_line for st in stacks_by_sample(data))
     # A thread that burns from its first instruction is picked up within a
     # drain period or so: most of its CPU second is seen.

@@ -51,9 +51,15 @@ C_BLOCKING = '''
             paused.wait(0.2)
     t0 = time.monotonic()
     threading.Thread(target=alarm).start()
-    signal.pause()
+    # A pause() entered just as a tick signals the thread (it held the GIL a
+    # moment before) can still return early: the window the README documents.
+    # Every tick would make it return at once, about 300 times in 0.3 s.
+    early = 0
+    while not fired and early < 50:
+        signal.pause()
+        early += not fired
     paused.set()
-    outcomes["pause"] = (len(fired), 0, time.monotonic() - t0)
+    outcomes["pause"] = (len(fired), early, time.monotonic() - t0)
     for t in threads:
         t.join()
     prof.disable()
@@ -107,7 +113,8 @@ def test_c_level_blocking_calls_are_not_interrupted() -> None:
     out = r["outcomes"]
     assert out["poll"][0] == 0 and out["poll"][2] >= 0.29, out      # timed out normally, no EINTR
     assert out["usleep"][0] == 0 and out["usleep"][2] >= 0.29, out
-    assert out["pause"][0] >= 1 and out["pause"][2] >= 0.29, out    # woken by SIGALRM only
+    assert out["pause"][0] >= 1 and out["pause"][2] >= 0.29, out    # woken by SIGALRM
+    assert out["pause"][1] <= 2, out                                 # by a sampling signal at most twice
 
 
 def test_per_thread_timers_do_interrupt_them() -> None:
