@@ -126,11 +126,12 @@ class _Folder:
         for (start, sid, tid, lid, flags), (w, cpu, depth, n) in agg.items():
             osid, olid = sid, lid
             if not same_ids:
-                known = stack_map.get(sid)
-                osid = known if known is not None else stack_map.setdefault(
-                    sid, out.intern_stack(out.intern_frame(src.frames[f]) for f in src.stacks[sid]))
-                known = label_map.get(lid)
-                olid = known if known is not None else label_map.setdefault(lid, out.intern_labels(src.label_sets[lid]))
+                osid = stack_map.get(sid, -1)
+                if osid < 0:
+                    osid = stack_map[sid] = out.intern_stack(out.intern_frame(src.frames[f]) for f in src.stacks[sid])
+                olid = label_map.get(lid, -1)
+                if olid < 0:
+                    olid = label_map[lid] = out.intern_labels(src.label_sets[lid])
             key = (0 if merge else start, osid, tid, olid, flags)
             row = rows.get(key)
             if row is None:

@@ -155,19 +155,15 @@ def encode(data: ProfileData) -> bytes:
         field = label_fields[lset] = out.done()
         return field
 
-    sample_tag = _varint(_P_SAMPLE << 3 | protowire.WIRE_LEN)
-    parts: list[bytes] = []
     for i, ((sid, tid, lset), (w, ns, cpu)) in enumerate(agg.items()):
         if not i & 31:
             tick()
-        sample = b"".join((
-            stack_field.get(sid) or locations_of(sid),
+        profile.delimited(_P_SAMPLE, b"".join((
+            stack_field[sid] if sid in stack_field else locations_of(sid),
             _Message().packed(2, [w, ns, cpu] if wall else [w, ns]).done(),
-            thread_fields.get(tid) or thread_labels(tid),
+            thread_fields[tid] if tid in thread_fields else thread_labels(tid),
             label_fields[lset] if lset in label_fields else set_labels(lset),
-        ))
-        parts += (sample_tag, _varint(len(sample)), sample)
-    profile.raw(b"".join(parts))
+        )), always=True)
 
     mapping = (_Message().varint(1, 1).varint(5, strings(_mapping_name(data)))
                .varint(7, 1).varint(8, 1).varint(9, 1))

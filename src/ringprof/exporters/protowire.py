@@ -97,11 +97,6 @@ class Message:
         """Packed repeated fixed64 (omitted when empty)."""
         return self.delimited(field, b"".join(fixed64(v) for v in values))
 
-    def raw(self, encoded: bytes) -> Message:
-        """Append fields encoded elsewhere (whole fields, tags included)."""
-        self._buf += encoded
-        return self
-
     def done(self) -> bytes:
         return bytes(self._buf)
 
