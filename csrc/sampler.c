@@ -317,37 +317,34 @@ static _Atomic long g_shim_offset;
 static uintptr_t g_eval_lo, g_eval_hi;
 #endif
 
-/* The stack pointer of the interrupted code, or 0 (not known). */
-static uintptr_t interrupted_sp(const void *uctx)
+/* The interrupted code's program counter and stack pointer, 0 where not
+ * known: the one place that knows each architecture's ucontext layout. */
+static void interrupted_regs(const void *uctx, uintptr_t *pc, uintptr_t *sp)
 {
+    *pc = *sp = 0;
     if (uctx == NULL) {
-        return 0;
+        return;
     }
 #if defined(__x86_64__)
-    return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
+    *pc = (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
+    *sp = (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RSP];
 #elif defined(__aarch64__)
-    return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.sp;
-#else
-    return 0;
+    *pc = (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.pc;
+    *sp = (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.sp;
 #endif
 }
 
-static int pc_in_eval_loop(const void *uctx)
+/* Was the thread interrupted inside _PyEval_EvalFrameDefault (where 3.11 and
+ * 3.12 may have published a cframe before filling it)?  Unknown = yes. */
+static int pc_in_eval_loop(uintptr_t pc)
 {
 #if PY_VERSION_HEX >= 0x030D0000
-    (void)uctx;
+    (void)pc;
     return 0; /* no cframe window */
 #else
-    if (g_eval_hi == 0 || uctx == NULL) {
+    if (g_eval_hi == 0 || pc == 0) {
         return 1;
     }
-#if defined(__x86_64__)
-    uintptr_t pc = (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-    uintptr_t pc = (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.pc;
-#else
-    uintptr_t pc = g_eval_lo;
-#endif
     return pc >= g_eval_lo && pc < g_eval_hi;
 #endif
 }
@@ -558,13 +555,14 @@ static void walk(PyThreadState *ts, const rp_slot *s, rp_record *rec, uint32_t m
     w.outer_slot = rpc_outer_frame_slot(ts);
     /* Below the interrupted stack pointer the thread's stack may not be
      * mapped (the main thread's grows on demand): the slot is above it. */
-    uintptr_t sp = interrupted_sp(uctx);
+    uintptr_t pc, sp;
+    interrupted_regs(uctx, &pc, &sp);
     w.stack_lo = sp > s->stack_lo ? sp : s->stack_lo;
     w.stack_hi = s->stack_hi;
     w.ts = ts;
     /* Not "no outer slot, so trust": in the cframe window the slot may be
      * missing because `previous` is not stored yet, and the leaf is stale. */
-    w.trust_after_leaf = !pc_in_eval_loop(uctx);
+    w.trust_after_leaf = !pc_in_eval_loop(pc);
     uintptr_t injected = atomic_load_explicit(&g_test_outer_slot, memory_order_relaxed);
     if (injected != 0) { /* test hook: as if interrupted in that window, `previous` stale */
         w.outer_slot = (const void *)injected;
