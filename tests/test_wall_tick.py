@@ -25,13 +25,23 @@ C_BLOCKING = '''
     import ctypes, signal
     libc = ctypes.CDLL(None, use_errno=True)
     outcomes = {}
+    def blocking(name, call):
+        # A call entered just as a tick signals the thread (it held the GIL a
+        # moment before) can still see EINTR within its first microseconds: the
+        # window the README documents.  Such a call is made once more; a tick
+        # that signalled blocked threads would interrupt the second one too,
+        # within a millisecond.
+        for attempt in range(2):
+            t0 = time.monotonic(); rc = call()
+            outcome = (rc, ctypes.get_errno(), time.monotonic() - t0, attempt)
+            if rc == 0 or outcome[2] > 0.002:
+                break
+        outcomes[name] = outcome
     def c_poll():
         # poll(NULL, 0, 300 ms) from C: EINTR is not restarted by SA_RESTART.
-        t0 = time.monotonic(); rc = libc.poll(None, 0, 300)
-        outcomes["poll"] = (rc, ctypes.get_errno(), time.monotonic() - t0)
+        blocking("poll", lambda: libc.poll(None, 0, 300))
     def c_usleep():
-        t0 = time.monotonic(); rc = libc.usleep(300000)
-        outcomes["usleep"] = (rc, ctypes.get_errno(), time.monotonic() - t0)
+        blocking("usleep", lambda: libc.usleep(300000))
     fired = []
     signal.signal(signal.SIGALRM, lambda *a: fired.append(time.monotonic()))
     prof = ringprof.Profile(interval=0.001, mode="wall")
@@ -111,7 +121,8 @@ def test_c_level_blocking_calls_are_not_interrupted() -> None:
     r = run_child(C_BLOCKING, env=TICK).result
     assert r["timer"] == "thread-tick", r
     out = r["outcomes"]
-    assert out["poll"][0] == 0 and out["poll"][2] >= 0.29, out      # timed out normally, no EINTR
+    # timed out normally, no EINTR (but in the entry window, see C_BLOCKING)
+    assert out["poll"][0] == 0 and out["poll"][2] >= 0.29, out
     assert out["usleep"][0] == 0 and out["usleep"][2] >= 0.29, out
     assert out["pause"][0] >= 1 and out["pause"][2] >= 0.29, out    # woken by SIGALRM
     assert out["pause"][1] <= 2, out                                 # by a sampling signal at most twice
@@ -122,7 +133,7 @@ def test_per_thread_timers_do_interrupt_them() -> None:
     r = run_child(C_BLOCKING, env=PER_THREAD).result
     assert r["timer"] == "thread-monotonic", r
     out = r["outcomes"]
-    interrupted = [k for k, (rc, _errno, took) in out.items()
+    interrupted = [k for k, (rc, _errno, took, *_attempt) in out.items()
                    if (k == "pause" and took < 0.29) or (k != "pause" and rc != 0)]
     assert interrupted, f"per-thread timers interrupted nothing: the check above could not fail ({out})"
 
