@@ -20,6 +20,17 @@ production shape of a small service):
                 timers (``RINGPROF_PERF=0``) instead of perf task-clock events,
                 which the kernel switches in and out with the thread
 
+``--toggle PAIRS`` measures ``continuous`` against ``off`` inside one warm
+server instead: the workers switch continuous profiling on and off on
+SIGUSR2 (what ``RINGPROF=1`` starts, through ``ringprof.auto.start_from_env``),
+and load bursts alternate on/off in ABBA order.  Fresh servers differ from
+each other (memory layout, hash seeds, which core they land on) by more than
+the profiler costs; two bursts of the same processes a few seconds apart
+differ mostly by the profiler.  Each burst lasts two windows, so a burst with
+profiling on pays the window cuts of steady state; the warm-up runs with
+profiling on, so the drain has met the service's stacks, as in a service
+that has run for a while.
+
 The load generator is ``wrk`` (Debian package ``wrk``) with ``--latency``:
 closed loop, ``--connections`` connections, so throughput is the server's
 capacity and p99 its latency at saturation.  Without wrk a small threaded
@@ -48,6 +59,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ("off", "continuous", "middleware")
 ALL_CONFIGS = (*CONFIGS, "launcher-off", "continuous-posix")
+WINDOW_SECONDS = 10  # continuous windows: 6x the default, so export costs show
+PROFILER_THREADS = ("ringprof-drain", "ringprof-window", "ringprof-export", "ringprof-tick")
 
 
 # ---------------------------------------------------------------------- the application
@@ -76,12 +89,36 @@ def create_app() -> Any:
     def health() -> str:
         return "ok"
 
+    if os.environ.get("PROD_LOAD_TOGGLE"):
+        import signal as _signal
+
+        _signal.signal(_signal.SIGUSR2, _toggle_profiling)
+        (Path(os.environ["PROD_LOAD_TOGGLE"]) / f"ready-{os.getpid()}").touch()  # may be signalled now
     if os.environ.get("PROD_LOAD_MIDDLEWARE") == "1":
         from ringprof.integrations.wsgi import RingprofMiddleware
 
         app.wsgi_app = RingprofMiddleware(app.wsgi_app, slow_threshold=0.25,  # type: ignore[method-assign]
                                           slow_dir=os.environ.get("PROD_LOAD_SLOW_DIR") or None)
     return app
+
+
+def continuous_env(workdir: Path, window: float) -> dict[str, str]:
+    """The launcher's environment of the ``continuous`` configuration."""
+    return {"RINGPROF": "1", "RINGPROF_INTERVAL": "0.01", "RINGPROF_MODE": "cpu",
+            "RINGPROF_WINDOW": f"{window:g}", "RINGPROF_SERVICE": "prodload",
+            "RINGPROF_SINKS": f"dir:{workdir / 'windows'}?format=pprof&keep=100"}
+
+
+def _toggle_profiling(signum: int, frame: object) -> None:
+    """SIGUSR2 in a ``--toggle`` worker: start continuous profiling as
+    ``RINGPROF=1`` would, or stop it (exporting the last window)."""
+    from ringprof import control
+    from ringprof.auto import start_from_env
+
+    if control.launched() is None:
+        start_from_env(continuous_env(Path(os.environ["PROD_LOAD_TOGGLE"]), float(os.environ["PROD_LOAD_WINDOW"])))
+    else:
+        control.stop_launched()
 
 
 # ---------------------------------------------------------------------- running
@@ -107,21 +144,23 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     raise RuntimeError("gunicorn did not become ready")
 
 
-def start_server(config: str, port: int, workdir: Path, workers: int) -> subprocess.Popen[bytes]:
+def start_server(config: str, port: int, workdir: Path, args: argparse.Namespace) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINGPROF")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    gunicorn = ["-m", "gunicorn", "-w", str(workers), "-k", "sync", "-b", f"127.0.0.1:{port}",
+    gunicorn = ["-m", "gunicorn", "-w", str(args.workers), "-k", "sync", "-b", f"127.0.0.1:{port}",
                 "--log-level", "warning", "benchmarks.prod_load:create_app()"]
     if config == "off":
         cmd = [sys.executable, *gunicorn]
+    elif config == "toggle":  # off until SIGUSR2 (see _toggle_profiling)
+        cmd = [sys.executable, *gunicorn]
+        env["PROD_LOAD_TOGGLE"] = str(workdir)
+        env["PROD_LOAD_WINDOW"] = f"{args.window:g}"
     elif config == "launcher-off":
         cmd = [sys.executable, "-m", "ringprof.auto", *gunicorn]
         env["RINGPROF"] = "0"
     else:
         cmd = [sys.executable, "-m", "ringprof.auto", *gunicorn]
-        env.update({"RINGPROF": "1", "RINGPROF_INTERVAL": "0.01", "RINGPROF_MODE": "cpu",
-                    "RINGPROF_WINDOW": "10", "RINGPROF_SERVICE": "prodload",
-                    "RINGPROF_SINKS": f"dir:{workdir / 'windows'}?format=pprof&keep=100"})
+        env.update(continuous_env(workdir, args.window))
         if config == "continuous-posix":
             env["RINGPROF_PERF"] = "0"
         if config == "middleware":
@@ -177,6 +216,22 @@ def server_cpu_seconds(master: int) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total / tick
+
+
+def worker_switches(master: int) -> int:
+    """Context switches so far (voluntary and not) of the workers' main threads,
+    which serve the requests: each time a ringprof thread takes the GIL from a
+    running request, the request's thread blocks on the GIL and is woken again."""
+    total = 0
+    for pid in server_pids(master)[1:]:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -240,41 +295,58 @@ def load(port: int, duration: float, args: argparse.Namespace) -> dict[str, Any]
     return result
 
 
+def warm_up(port: int, args: argparse.Namespace) -> None:
+    import urllib.request
+
+    for _ in range(50):  # imports, first requests
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/items/1", timeout=10).read()
+    if args.warmup > 0:  # a service runs for hours: leave the first stacks' resolution out
+        load(port, args.warmup, args)
+
+
+def burst(proc: subprocess.Popen[bytes], port: int, duration: float, args: argparse.Namespace) -> dict[str, Any]:
+    """One measured stretch of load on a running server."""
+    load0 = os.getloadavg()[0]
+    cpu0 = server_cpu_seconds(proc.pid)
+    own0 = profiler_thread_seconds(proc.pid)
+    switches0 = worker_switches(proc.pid)
+    result = load(port, duration, args)
+    result["switches_per_req"] = (worker_switches(proc.pid) - switches0) / max(result["requests"], 1)
+    # Server CPU per request: robust to other load on the machine, which
+    # moves throughput and latency far more than it moves this.
+    result["cpu_us_per_req"] = (server_cpu_seconds(proc.pid) - cpu0) / max(result["requests"], 1) * 1e6
+    # The part of it that ringprof's own threads used (the rest ran in the
+    # program's threads: requests, plus signal delivery and the handler).
+    own1 = profiler_thread_seconds(proc.pid)
+    per_req = {name: (own1[name] - own0.get(name, 0.0)) / max(result["requests"], 1) * 1e6 for name in own1}
+    result["profiler_us_per_req"] = sum(per_req.values())
+    result["profiler_us_per_req_by_thread"] = per_req
+    # The machine may be shared: the 1-minute load average before and after the run.
+    result["load_before"] = load0
+    result["load_after"] = os.getloadavg()[0]
+    return result
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> bytes:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
+
+
 def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"prod_load_{config}_"))
     port = free_port()
-    proc = start_server(config, port, workdir, args.workers)
+    proc = start_server(config, port, workdir, args)
     try:
         wait_ready(port, proc)
-        for _ in range(50):  # warm up: imports, first requests
-            import urllib.request
-
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/items/1", timeout=10).read()
-        if args.warmup > 0:  # a service runs for hours: leave the first stacks' resolution out
-            load(port, args.warmup, args)
-        load0 = os.getloadavg()[0]
-        cpu0 = server_cpu_seconds(proc.pid)
-        own0 = profiler_thread_seconds(proc.pid)
-        result = load(port, args.duration, args)
-        # Server CPU per request: robust to other load on the machine, which
-        # moves throughput and latency far more than it moves this.
-        result["cpu_us_per_req"] = (server_cpu_seconds(proc.pid) - cpu0) / max(result["requests"], 1) * 1e6
-        # The part of it that ringprof's own threads used (the rest ran in the
-        # program's threads: requests, plus signal delivery and the handler).
-        own1 = profiler_thread_seconds(proc.pid)
-        per_req = {name: (own1[name] - own0.get(name, 0.0)) / max(result["requests"], 1) * 1e6 for name in own1}
-        result["profiler_us_per_req"] = sum(per_req.values())
-        result["profiler_us_per_req_by_thread"] = per_req
-        # The machine may be shared: the 1-minute load average before and after the run.
-        result["load_before"] = load0
-        result["load_after"] = os.getloadavg()[0]
+        warm_up(port, args)
+        result = burst(proc, port, args.duration, args)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
+        err = stop_server(proc)
     result["exit_code"] = proc.returncode
     windows = sorted((workdir / "windows").glob("*.pprof")) if (workdir / "windows").exists() else []
     result["windows"] = len(windows)
@@ -287,9 +359,92 @@ def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+# ---------------------------------------------------------------------- one warm server, toggled
+def profiling_in_workers(master: int) -> list[bool]:
+    """For each worker: does it run ringprof's drain thread (is profiling on)?"""
+    states = []
+    for pid in server_pids(master)[1:]:
+        names = set()
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/comm") as fh:
+                    names.add(fh.read().strip())
+        except OSError:
+            continue
+        states.append("ringprof-drain" in names)
+    return states
+
+
+def set_profiling(master: int, workdir: Path, on: bool, timeout: float = 60) -> None:
+    """Switch continuous profiling on or off in every worker (SIGUSR2) and wait
+    until each has started or stopped it."""
+    deadline = time.monotonic() + timeout
+    workers = server_pids(master)[1:]
+    while not all((workdir / f"ready-{pid}").exists() for pid in workers):  # SIGUSR2 would kill it
+        if time.monotonic() > deadline:
+            raise RuntimeError("the workers did not load the application")
+        time.sleep(0.05)
+        workers = server_pids(master)[1:]
+    for pid, state in zip(workers, profiling_in_workers(master), strict=False):
+        if state != on:
+            os.kill(pid, signal.SIGUSR2)
+    while time.monotonic() < deadline:
+        states = profiling_in_workers(master)
+        if states and all(s == on for s in states):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the workers did not switch profiling {'on' if on else 'off'} in {timeout:.0f} s")
+
+
+def measure_toggled(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """``--toggle``: ABBA bursts with continuous profiling on and off in one warm server."""
+    workdir = Path(tempfile.mkdtemp(prefix="prod_load_toggle_"))
+    port = free_port()
+    proc = start_server("toggle", port, workdir, args)
+    results: dict[str, list[dict[str, Any]]] = {"off": [], "continuous": []}
+    duration = args.duration if args.duration_given else 2 * args.window
+    try:
+        wait_ready(port, proc)
+        set_profiling(proc.pid, workdir, True)
+        warm_up(port, args)
+        for i in range(args.toggle):
+            for on in (True, False) if i % 2 == 0 else (False, True):
+                set_profiling(proc.pid, workdir, on)
+                time.sleep(0.5)  # the switch's own work (start-up, last window) is not the steady state
+                res = burst(proc, port, duration, args)
+                res["exit_code"] = 0
+                results["continuous" if on else "off"].append(res)
+                print(f"pair {i + 1} {'on ' if on else 'off'}: {res['rps']:8.1f} req/s  p99 {res['p99_ms']:.2f} ms  "
+                      f"cpu/req {res['cpu_us_per_req']:.0f} us (ringprof threads "
+                      f"{res['profiler_us_per_req']:.1f})  switches/req {res['switches_per_req']:.3f}  "
+                      f"load {res['load_before']:.2f}",
+                      file=sys.stderr, flush=True)
+    finally:
+        err = stop_server(proc)
+    windows = list((workdir / "windows").glob("*.pprof")) if (workdir / "windows").exists() else []
+    print(f"server exit {proc.returncode}, {len(windows)} windows written"
+          + (f"; stderr: {err.decode(errors='replace').strip().splitlines()[-3:]}" if err.strip() else ""),
+          file=sys.stderr)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+def ratio_summary(ratios: list[float]) -> str:
+    """Quartiles and mean +- 2 standard errors of paired differences (in %)."""
+    if len(ratios) < 4:
+        return ""
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    se = statistics.stdev(ratios) / len(ratios) ** 0.5
+    return (f", IQR [{q1:+.1f}, {q3:+.1f}]%, mean {statistics.fmean(ratios):+.1f}% +- {2 * se:.1f} "
+            f"(2 standard errors)")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=60.0, help="seconds of load per run (default 60)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds of load per run (default 60; with --toggle two windows)")
+    p.add_argument("--window", type=float, default=WINDOW_SECONDS,
+                   help=f"continuous profiling's window in seconds (default {WINDOW_SECONDS})")
     p.add_argument("--rounds", type=int, default=1, help="rounds of all configurations, interleaved")
     p.add_argument("--warmup", type=float, default=0.0,
                    help="seconds of load before each measurement, left out of it (default 0): the "
@@ -299,14 +454,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
+    p.add_argument("--toggle", type=int, default=0, metavar="PAIRS",
+                   help="measure continuous against off in one warm server, PAIRS ABBA pairs of bursts "
+                        "(see the module's docstring); --rounds and --configs do not apply")
     p.add_argument("--json", help="also write the raw results here")
     args = p.parse_args(argv)
+    args.duration_given = args.duration is not None
+    if args.duration is None:
+        args.duration = 60.0
     configs = [c for c in args.configs.split(",") if c]
     for c in configs:
         if c not in ALL_CONFIGS:
             p.error(f"unknown configuration {c!r}; known: {', '.join(ALL_CONFIGS)}")
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
-    for r in range(args.rounds):
+    if args.toggle > 0:
+        results = measure_toggled(args)
+        configs = list(results)
+        args.rounds = args.toggle
+    for r in range(args.rounds if not args.toggle else 0):
         # Alternate the order: a configuration never always runs first (or after another).
         for config in configs if r % 2 == 0 else configs[::-1]:
             res = measure(config, args)
@@ -349,6 +514,11 @@ def main(argv: list[str] | None = None) -> int:
               f"| {spread(runs, 'cpu_us_per_req', '.0f')} | {spread(runs, 'profiler_us_per_req', '.1f')} "
               f"| {d_rps} | {d_p99} | {d_cpu} "
               f"| {min(loads):.2f}-{max(loads):.2f} |")
+    for config in configs:
+        switches = [x["switches_per_req"] for x in results[config] if "switches_per_req" in x]
+        if switches:
+            print(f"{config}: context switches of the workers' main threads per request, median "
+                  f"{statistics.median(switches):.3f} [{min(switches):.3f}, {max(switches):.3f}]")
     if base:
         # Paired per round (off and the configuration ran back to back): the
         # spread of the ratios says how much of a difference is noise.
@@ -356,10 +526,10 @@ def main(argv: list[str] | None = None) -> int:
             if config == "off":
                 continue
             pairs = list(zip(base, results[config], strict=False))
-            for key in ("p99_ms", "cpu_us_per_req"):
+            for key in ("p99_ms", "cpu_us_per_req", "rps"):
                 ratios = sorted((b[key] and x[key] / b[key] - 1) * 100 for b, x in pairs)
                 print(f"{config} vs off, {key} per round: " + ", ".join(f"{r:+.1f}%" for r in ratios)
-                      + f" (median {statistics.median(ratios):+.1f}%)")
+                      + f" (median {statistics.median(ratios):+.1f}%{ratio_summary(ratios)})")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
     return 0

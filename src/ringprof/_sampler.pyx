@@ -314,6 +314,15 @@ def walk_copies():
     return rp_walk_copies()
 
 
+# Below this many bytes of records, copying the rings out and resolving them
+# keeps the GIL (a few tens of us).  Handing the GIL away costs more than that
+# when a request thread is running Python: it takes the GIL at once, and the
+# drain waits for the switch interval (5 ms) to get it back, then forces a
+# switch, stalling the request again.  One stall per drain pass, not three.
+cdef enum:
+    NOGIL_MIN_BYTES = 256 * 1024
+
+
 def drain():
     """Copy out every record written so far.
 
@@ -322,14 +331,15 @@ def drain():
     """
     cdef uint64_t mark = rp_codes_mark()
     cdef uint64_t n, got
-    with nogil:
-        n = rp_drain_prepare()
+    n = rp_drain_prepare()  # a pass over the slots: too short to hand the GIL away for
     buf = bytearray(n)
     cdef uint8_t[::1] view = buf if n else None
     got = 0
-    if n:
+    if n >= NOGIL_MIN_BYTES:
         with nogil:
             got = rp_drain(&view[0], n)
+    elif n:
+        got = rp_drain(&view[0], n)
     return bytes(buf[:got]) if got != n else bytes(buf), mark
 
 
@@ -626,9 +636,11 @@ cdef class StackCache:
         cdef size_t total = buf.shape[0] if buf is not None else 0
         cdef const uint8_t *data = &buf[0] if total else NULL
         cdef size_t count = 0
-        if total:
+        if total >= NOGIL_MIN_BYTES:
             with nogil:
                 count = rp_stackcache_count(data, total)
+        elif total:
+            count = rp_stackcache_count(data, total)
         cdef carray.array stack = carray.clone(_I32c, count, zero=False)
         cdef carray.array tid = carray.clone(_I64, count, zero=False)
         cdef carray.array tns = carray.clone(_I64, count, zero=False)
@@ -651,11 +663,14 @@ cdef class StackCache:
         cols.label = <int64_t *>label.data.as_longlongs
         cols.depth = <int32_t *>depth.data.as_ints
         cols.offset = <int64_t *>offset.data.as_longlongs
-        if count:
+        if total >= NOGIL_MIN_BYTES:
             with nogil:
                 unresolved = rp_stackcache_resolve(data, count, &self.fmap, &self.smap, &self.lmap,
                                                    <const uint64_t *>dead_ptrs.data.as_ulonglongs,
                                                    ndead, &cols)
+        elif count:
+            unresolved = rp_stackcache_resolve(data, count, &self.fmap, &self.smap, &self.lmap,
+                                               <const uint64_t *>dead_ptrs.data.as_ulonglongs, ndead, &cols)
             if unresolved < 0:
                 raise MemoryError()
         return stack, tid, tns, weight, cpu, flags, label, depth, offset, unresolved
