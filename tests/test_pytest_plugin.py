@@ -133,8 +133,14 @@ def test_xdist_one_profile_per_worker_merged(pytester: pytest.Pytester) -> None:
     assert "worker gw0: out/workers/gw0.ringprof" in text and "session: out/session.html" in text
 
 
-def test_benchmark_gets_a_profile_of_the_benchmarked_function(pytester: pytest.Pytester) -> None:
+def test_benchmark_gets_a_profile_of_the_benchmarked_function(pytester: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pytest_benchmark")
+    # Under pytest -n, the inner run would inherit PYTEST_XDIST_WORKER, and
+    # pytest-benchmark then takes itself to be on an xdist worker and calls the
+    # benchmarked function once instead of 150 times (2 ms: no sample).
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     pytester.makepyfile(test_bench="""
 import time
 
