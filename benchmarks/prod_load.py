@@ -60,7 +60,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ("off", "continuous", "middleware")
 ALL_CONFIGS = (*CONFIGS, "launcher-off", "continuous-posix")
 WINDOW_SECONDS = 10  # continuous windows: 6x the default, so export costs show
-PROFILER_THREADS = ("ringprof-drain", "ringprof-window", "ringprof-export", "ringprof-tick")
 
 
 # ---------------------------------------------------------------------- the application
@@ -181,22 +180,28 @@ def server_pids(master: int) -> list[int]:
     return pids
 
 
+def thread_names(pid: int) -> dict[str, str]:
+    """Each thread of a process (task id -> its name for the OS); empty if it is gone."""
+    names = {}
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/comm") as fh:
+                names[task] = fh.read().strip()
+    except OSError:
+        pass
+    return names
+
+
 def profiler_thread_seconds(master: int) -> dict[str, float]:
     """CPU seconds so far of ringprof's own threads in the server's processes, by
     thread name (drain, window, export, tick: they carry their names for the OS),
     from each thread's ``schedstat`` (nanoseconds on CPU)."""
     total: dict[str, float] = {}
     for pid in server_pids(master):
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for task in tasks:
+        for task, name in thread_names(pid).items():
+            if not name.startswith("ringprof"):
+                continue
             try:
-                with open(f"/proc/{pid}/task/{task}/comm") as fh:
-                    name = fh.read().strip()
-                if not name.startswith("ringprof"):
-                    continue
                 with open(f"/proc/{pid}/task/{task}/schedstat") as fh:
                     total[name] = total.get(name, 0.0) + int(fh.read().split()[0]) / 1e9
             except (OSError, IndexError, ValueError):
@@ -362,17 +367,7 @@ def measure(config: str, args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------- one warm server, toggled
 def profiling_in_workers(master: int) -> list[bool]:
     """For each worker: does it run ringprof's drain thread (is profiling on)?"""
-    states = []
-    for pid in server_pids(master)[1:]:
-        names = set()
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/comm") as fh:
-                    names.add(fh.read().strip())
-        except OSError:
-            continue
-        states.append("ringprof-drain" in names)
-    return states
+    return ["ringprof-drain" in thread_names(pid).values() for pid in server_pids(master)[1:]]
 
 
 def set_profiling(master: int, workdir: Path, on: bool, timeout: float = 60) -> None:
@@ -402,7 +397,6 @@ def measure_toggled(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]
     port = free_port()
     proc = start_server("toggle", port, workdir, args)
     results: dict[str, list[dict[str, Any]]] = {"off": [], "continuous": []}
-    duration = args.duration if args.duration_given else 2 * args.window
     try:
         wait_ready(port, proc)
         set_profiling(proc.pid, workdir, True)
@@ -411,7 +405,7 @@ def measure_toggled(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]
             for on in (True, False) if i % 2 == 0 else (False, True):
                 set_profiling(proc.pid, workdir, on)
                 time.sleep(0.5)  # the switch's own work (start-up, last window) is not the steady state
-                res = burst(proc, port, duration, args)
+                res = burst(proc, port, args.duration, args)
                 res["exit_code"] = 0
                 results["continuous" if on else "off"].append(res)
                 print(f"pair {i + 1} {'on ' if on else 'off'}: {res['rps']:8.1f} req/s  p99 {res['p99_ms']:.2f} ms  "
@@ -459,19 +453,18 @@ def main(argv: list[str] | None = None) -> int:
                         "(see the module's docstring); --rounds and --configs do not apply")
     p.add_argument("--json", help="also write the raw results here")
     args = p.parse_args(argv)
-    args.duration_given = args.duration is not None
     if args.duration is None:
-        args.duration = 60.0
+        args.duration = 2 * args.window if args.toggle else 60.0
     configs = [c for c in args.configs.split(",") if c]
     for c in configs:
         if c not in ALL_CONFIGS:
             p.error(f"unknown configuration {c!r}; known: {', '.join(ALL_CONFIGS)}")
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
+    rounds = args.toggle or args.rounds
     if args.toggle > 0:
         results = measure_toggled(args)
         configs = list(results)
-        args.rounds = args.toggle
-    for r in range(args.rounds if not args.toggle else 0):
+    for r in range(0 if args.toggle else args.rounds):
         # Alternate the order: a configuration never always runs first (or after another).
         for config in configs if r % 2 == 0 else configs[::-1]:
             res = measure(config, args)
@@ -485,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"load {res['load_before']:.2f}->{res['load_after']:.2f}",
                   file=sys.stderr, flush=True)
     base = results.get("off")
-    print(f"\nmedians of {args.rounds} interleaved round(s); [min, max] across rounds\n")
+    print(f"\nmedians of {rounds} interleaved round(s); [min, max] across rounds\n")
     print("| configuration | req/s | p50 ms | p90 ms | p99 ms | server CPU us/req | of it, ringprof's threads "
           "| vs off (req/s) | vs off (p99) | vs off (CPU/req) | load avg |\n"
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -318,7 +318,7 @@ def walk_copies():
 # keeps the GIL (a few tens of us).  Handing the GIL away costs more than that
 # when a request thread is running Python: it takes the GIL at once, and the
 # drain waits for the switch interval (5 ms) to get it back, then forces a
-# switch, stalling the request again.  One stall per drain pass, not three.
+# switch, stalling the request again.  One stall per drain pass, not four.
 cdef enum:
     NOGIL_MIN_BYTES = 256 * 1024
 
@@ -671,8 +671,8 @@ cdef class StackCache:
         elif count:
             unresolved = rp_stackcache_resolve(data, count, &self.fmap, &self.smap, &self.lmap,
                                                <const uint64_t *>dead_ptrs.data.as_ulonglongs, ndead, &cols)
-            if unresolved < 0:
-                raise MemoryError()
+        if unresolved < 0:
+            raise MemoryError()
         return stack, tid, tns, weight, cpu, flags, label, depth, offset, unresolved
 
 

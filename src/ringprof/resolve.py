@@ -28,11 +28,11 @@ a steady-state pass must hold the GIL only briefly: the buffer is split into
 columns and every sample whose stack is already known is resolved in C
 (:class:`ringprof._sampler.StackCache`: raw frame -> frame id, frame ids ->
 stack id), without the GIL when the batch is large enough for that to pay
-off (a small one is done before a waiting request thread would notice).  Only the samples it cannot resolve (a raw frame
-never seen, a code pointer that died, a stack never seen) come back to
-Python, which resolves them as described above and teaches the cache what
-it learnt from live code objects (never what it learnt from the graveyard or
-an unknown address).
+off (a small one is done before a waiting request thread would notice).
+Only the samples it cannot resolve (a raw frame never seen, a code pointer
+that died, a stack never seen) come back to Python, which resolves them as
+described above and teaches the cache what it learnt from live code objects
+(never what it learnt from the graveyard or an unknown address).
 
 Resolved stacks go into one process-wide :class:`StackTable` (tuples of
 :class:`~ringprof.model.Frame`, root first); a :class:`Batch` carries the
