@@ -118,6 +118,29 @@ static destructor g_orig_dealloc; /* PyCode_Type is static: hooked once per proc
 #endif
 static int g_atfork_registered;
 
+/* ------------------------------------------------------------------ quiet deaths
+ * While nothing samples, deaths are not snapshotted, but the resolver still
+ * knows addresses from the last session; a new code object may come to live
+ * at one of them.  Rather than forget everything at each start (and resolve
+ * every stack afresh, costly for on-demand recordings that start and stop
+ * often), the addresses that died while deferral was off are logged here, up
+ * to a bound; the resolver forgets those at its first drain after sampling
+ * starts.  Past the bound, or before anything was logged at all (hooks not
+ * installed yet, after Py_Finalize()), the log says "lost": forget
+ * everything. */
+static uint64_t g_quiet[RP_QUIET_DEATHS_MAX];
+static size_t g_nquiet;
+static int g_quiet_lost = 1;
+
+static void quiet_death(uint64_t ptr)
+{
+    if (g_nquiet < RP_QUIET_DEATHS_MAX) {
+        g_quiet[g_nquiet++] = ptr;
+    } else {
+        g_quiet_lost = 1;
+    }
+}
+
 static uint64_t monotonic_ns(void)
 {
     struct timespec ts;
@@ -173,6 +196,8 @@ static void code_died(PyCodeObject *co)
      * The unchecked getter never aborts, even during finalization. */
     if (g_active && in_main_interp()) {
         snapshot(co);
+    } else if (!g_active) {
+        quiet_death((uint64_t)(uintptr_t)co);
     }
 }
 
@@ -241,13 +266,15 @@ static void codes_at_exit(void)
     free(g_dead);
     g_dead = NULL;
     g_ndead = g_capdead = g_head = 0;
+    g_nquiet = 0;
+    g_quiet_lost = 1;
 }
 
 /* Fork child: the sampler is off there (sampler.c's own atfork handler), so
  * deferral must be too -- also after a C-level fork() that never runs
  * PyOS_AfterFork_Child.  Snapshots already held are dropped at the next
  * rp_codes_release(). */
-static void codes_atfork_child(void) { g_active = 0; }
+static void codes_atfork_child(void) { rp_codes_set_active(0); }
 
 int rp_codes_install(void)
 {
@@ -287,7 +314,31 @@ int rp_codes_install(void)
     return 0;
 }
 
-void rp_codes_set_active(int active) { g_active = active && g_installed; }
+void rp_codes_set_active(int active)
+{
+    if (g_active && !active) {
+        /* A held snapshot may be of a death the resolver has not read yet (it
+         * reads the graveyard as a drain begins): log it, so that the next
+         * session forgets its address too.  Logging one twice is harmless. */
+        for (size_t i = g_head; i < g_ndead; i++) {
+            quiet_death(g_dead[i].ptr);
+        }
+    }
+    g_active = active && g_installed;
+}
+
+int rp_codes_quiet_pending(void) { return g_quiet_lost || g_nquiet > 0; }
+
+int rp_codes_take_quiet(uint64_t *out, size_t cap, size_t *n)
+{
+    int lost = g_quiet_lost || g_nquiet > cap;
+    size_t k = lost ? 0 : g_nquiet;
+    memcpy(out, g_quiet, k * sizeof(uint64_t));
+    *n = k;
+    g_nquiet = 0;
+    g_quiet_lost = 0;
+    return lost;
+}
 int rp_codes_active(void) { return g_active; }
 uint64_t rp_codes_mark(void) { return g_seq; }
 uint64_t rp_codes_parked(void) { return g_ndead - g_head; }

@@ -41,6 +41,13 @@
  * Py_Finalize(), so a later Py_Initialize() installs afresh.  A fork child
  * (pthread_atfork, so also a C-level fork() that skips PyOS_AfterFork_Child)
  * stops deferring.
+ *
+ * QUIET DEATHS (between sessions).  While deferral is off, each death logs
+ * just its address (up to RP_QUIET_DEATHS_MAX; beyond, the log says "lost"),
+ * and so does every snapshot still held when deferral is switched off.  The
+ * resolver takes the log at its first drain after sampling starts again and
+ * forgets those addresses only, keeping what it knows about code that lived
+ * on; a lost log makes it forget everything.
  */
 #ifndef RINGPROF_CODES_H
 #define RINGPROF_CODES_H
@@ -58,6 +65,13 @@ int rp_codes_register(void *code);     /* 1 added, 0 already known or not a code
 int rp_codes_known(uint64_t ptr);      /* 1 if a live code object is at ptr (GIL held) */
 int rp_codes_static(uint64_t ptr);     /* 1 if ptr is a static code object in Python's image (now registered) */
 uint64_t rp_codes_registered(void);    /* registry size */
+/* Addresses of code objects that died while deferral was off, into out[cap]
+ * (*n of them), and the log emptied.  Returns 1 when the log cannot say
+ * (overflowed, or nothing was logged since the hooks were installed): then
+ * forget every address. */
+#define RP_QUIET_DEATHS_MAX 4096
+int rp_codes_take_quiet(uint64_t *out, size_t cap, size_t *n);
+int rp_codes_quiet_pending(void);      /* 1 if rp_codes_take_quiet() has anything to say */
 
 /* One snapshot, by sequence number; NULL once released. */
 typedef struct rp_dead_code {

@@ -89,10 +89,12 @@ def test_code_deaths_are_released_after_sampling() -> None:
 @pytest.mark.skipif(bool(os.environ.get("RINGPROF_SANITIZED")),
                     reason="ASan's quarantine keeps freed memory out of reuse, so CPython cannot be made to put "
                            "a new code object at a dead one's address (the plain runs on every version test it)")
-def test_an_address_reused_between_sessions_names_the_new_code() -> None:
-    """Deaths are recorded only while sampling: a code object that dies between
-    two sessions leaves no record, and the next one at its address must not be
-    named after it (the resolver forgets what it knew by address at each start)."""
+@pytest.mark.parametrize("deaths_between", [0, 6000], ids=["logged", "log-overflows"])
+def test_an_address_reused_between_sessions_names_the_new_code(deaths_between: int) -> None:
+    """A code object that dies between two sessions leaves no snapshot, only
+    its address in the quiet log, and the next one at its address must not be
+    named after it.  With more deaths than the log holds, the resolver cannot
+    tell which addresses died, and must forget all of them."""
     from robust_helpers import run_child
 
     r = run_child('''
@@ -111,6 +113,8 @@ def test_an_address_reused_between_sessions_names_the_new_code() -> None:
             return ns, files
         ns, first = run("<first>", 0.2)
         addr = id(ns["work"].__code__)
+        for i in range(DEATHS_BETWEEN):  # first: the death that matters is past the log's end
+            compile(f"def g{i}(): return {i}", "<churn>", "exec")
         del ns
         gc.collect()
         # Compile copies until one lands at the dead code object's address.
@@ -132,7 +136,80 @@ def test_an_address_reused_between_sessions_names_the_new_code() -> None:
         prof.disable()
         second = {f.filename for f in prof.data.frames}
         result(first=sorted(first), second=sorted(second), reused=reused, same=id(ns2["work"].__code__) == addr)
-    ''').result
+    '''.replace("DEATHS_BETWEEN", str(deaths_between))).result
     assert "<first>" in r["first"], r
     assert r["reused"] and r["same"], f"could not make CPython reuse the address: {r}"
     assert "<second>" in r["second"] and "<first>" not in r["second"], r
+
+
+def test_code_that_lives_on_is_not_looked_up_again_in_the_next_session() -> None:
+    """A restart keeps what the resolver knows about code that is still alive
+    (on-demand recordings start and stop the sampler often): the second
+    session of the same workload looks up (almost) no code address again."""
+    from robust_helpers import run_child
+
+    r = run_child('''
+        from ringprof import sampler
+        def work():
+            t = 0
+            for i in range(10**5):
+                t += i
+            return t
+        def session(seconds):
+            before = sampler.counters()["code_lookups"]
+            prof = ringprof.Profile(interval=0.001, mode="cpu")
+            prof.enable()
+            end = time.thread_time() + seconds
+            while time.thread_time() < end:
+                work()
+            prof.disable()
+            functions = {(f.name, f.filename, f.firstlineno) for f in prof.data.frames}
+            return sampler.counters()["code_lookups"] - before, sum(prof.data.weight), functions
+        first, w1, f1 = session(0.5)
+        second, w2, f2 = session(0.3)
+        result(first=first, second=second, w1=w1, w2=w2, seen_again=len(f2 & f1), new=sorted(f2 - f1))
+    ''').result
+    assert r["w1"] > 0 and r["w2"] > 0, r
+    # The first session looks up at least work, session and the child's module;
+    # forgetting everything at the restart would make the second look up every
+    # function it samples again.  A sample may land in code the first session
+    # did not sample (ringprof's own enable(), on a loaded machine): only that
+    # may be looked up.
+    assert r["first"] >= 3 and r["seen_again"] >= 3, r
+    assert r["second"] <= len(r["new"]), r
+
+
+def test_the_quiet_log_names_deaths_between_sessions_and_held_snapshots() -> None:
+    from robust_helpers import run_child
+
+    r = run_child('''
+        import gc
+        from ringprof import _native
+        native = _native.load()
+        from ringprof import sampler
+        prof = ringprof.Profile(interval=0.01, mode="cpu")
+        prof.enable()
+        sampler._SAMPLER.drain_lock.acquire()  # no drain pass takes the log meanwhile
+        ns = {}
+        exec(compile("def held(): pass", "<held>", "exec"), ns)
+        held = id(ns["held"].__code__)
+        native.take_quiet_deaths()  # whatever was logged before this session
+        del ns
+        gc.collect()  # dies while sampling: a snapshot, held until drained
+        native.set_codes_active(False)  # as a stop does: held snapshots go to the log
+        ns = {}
+        exec(compile("def between(): pass", "<between>", "exec"), ns)
+        between = id(ns["between"].__code__)
+        del ns
+        gc.collect()  # dies while deferral is off
+        quiet = native.take_quiet_deaths()
+        again = native.take_quiet_deaths()
+        for i in range(5000):
+            compile(f"def g{i}(): return {i}", "<churn>", "exec")
+        lost = native.take_quiet_deaths()
+        native.set_codes_active(True)
+        sampler._SAMPLER.drain_lock.release()
+        prof.disable()
+        result(held=held in quiet, between=between in quiet, again=again, lost=lost)
+    ''').result
+    assert r == {"held": True, "between": True, "again": [], "lost": None}, r

@@ -8,6 +8,7 @@ were validated before being turned into Python references.
 
 from cpython cimport array as carray
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
@@ -121,6 +122,9 @@ cdef extern from "codes.h":
     int rp_codes_known(uint64_t ptr)
     int rp_codes_static(uint64_t ptr)
     uint64_t rp_codes_registered()
+    int RP_QUIET_DEATHS_MAX
+    int rp_codes_take_quiet(uint64_t *out, size_t cap, size_t *n)
+    int rp_codes_quiet_pending()
     const rp_dead_code *rp_codes_dead(uint64_t seq)
     int rp_dead_code_line(const rp_dead_code *d, uint64_t instr)
     long rp_code_lasti(void *code, uint64_t instr)
@@ -354,6 +358,25 @@ def release_codes(uint64_t mark):
 
 def set_codes_active(bint active):
     rp_codes_set_active(active)
+
+
+def take_quiet_deaths():
+    """Addresses of code objects that died while deferral was off, since the
+    last call (the log is emptied); None when the log cannot tell (overflowed,
+    or deaths went unlogged): then every address is suspect."""
+    cdef uint64_t *buf
+    cdef size_t n = 0, i
+    if not rp_codes_quiet_pending():
+        return []
+    buf = <uint64_t *>PyMem_Malloc(RP_QUIET_DEATHS_MAX * sizeof(uint64_t))
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        if rp_codes_take_quiet(buf, RP_QUIET_DEATHS_MAX, &n):
+            return None
+        return [buf[i] for i in range(n)]
+    finally:
+        PyMem_Free(buf)
 
 
 def codes_mark():

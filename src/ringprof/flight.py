@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import FLAG_FOLDED, ProfileData
+from .pacing import tick
 
 __all__ = ["DEFAULT_HORIZON", "DEFAULT_MAX_BYTES", "MAX_RESOLUTION", "FlightRecorder", "approx_bytes", "fold"]
 
@@ -60,10 +61,14 @@ _PER_TABLE = 4096  # a ProfileData's own dicts, lists and meta
 def approx_bytes(data: ProfileData, slices: Mapping[int, int] | None = None) -> int:
     """An upper estimate of the memory ``data`` holds (columns, tables, meta)."""
     total = _PER_TABLE + data.nbytes()
-    for frame in data.frames:
+    for i, frame in enumerate(data.frames):
+        if not i & 255:
+            tick()  # on the window cutter: let the application's threads run (see ringprof.pacing)
         total += (sys.getsizeof(frame) + sys.getsizeof(frame.name) + sys.getsizeof(frame.filename)
                   + _DICT_ENTRY + _LIST_SLOT)
-    for stack in data.stacks:
+    for i, stack in enumerate(data.stacks):
+        if not i & 255:
+            tick()
         total += sys.getsizeof(stack) + _DICT_ENTRY + _LIST_SLOT
     for label_set in data.label_sets:
         total += sys.getsizeof(label_set) + _DICT_ENTRY + _LIST_SLOT
@@ -102,9 +107,11 @@ class _Folder:
         # First sum by the source's own ids (one dict operation a sample), then
         # re-intern each distinct row once.
         agg: dict[tuple[int, int, int, int, int], list[int]] = {}
-        for sid, tid, t, w, cpu, flags, lid, depth in zip(
+        for i, (sid, tid, t, w, cpu, flags, lid, depth) in enumerate(zip(
                 src.stack.tolist(), src.thread.tolist(), src.time_ns.tolist(), src.weight.tolist(),
-                src.cpu_ns.tolist(), src.flags.tolist(), src.labels.tolist(), src.depth.tolist(), strict=True):
+                src.cpu_ns.tolist(), src.flags.tolist(), src.labels.tolist(), src.depth.tolist(), strict=True)):
+            if not i & 255:
+                tick()  # on the window cutter: let the application's threads run (see ringprof.pacing)
             start = t - t % res
             if start <= low or t > high:
                 continue
@@ -128,6 +135,7 @@ class _Folder:
             if not same_ids:
                 osid = stack_map.get(sid, -1)
                 if osid < 0:
+                    tick()
                     osid = stack_map[sid] = out.intern_stack(out.intern_frame(src.frames[f]) for f in src.stacks[sid])
                 olid = label_map.get(lid, -1)
                 if olid < 0:

@@ -25,7 +25,11 @@ import time
 
 __all__ = ["PAUSE", "SLICE", "begin", "tick"]
 
-#: Longest stretch of work between two pauses, in seconds.
+#: Longest stretch of work between two pauses, in seconds.  Shorter slices
+#: were tried: at 0.25 ms a drain pass that met new stacks cost 1.8-2.0 ms of
+#: CPU instead of 1.0-1.35 ms (each pause leaves caches cold and costs a GIL
+#: hand-off), with no change in requests slowed by more than 1 ms that three
+#: interleaved runs could show (``benchmarks/RESULTS-production.md``).
 SLICE = 0.001
 #: Length of a pause, in seconds (long enough for a waiting thread to take the GIL).
 PAUSE = 0.0001

@@ -26,6 +26,7 @@ from . import _native, process_hooks, sampler
 from .cprofile import CProfileMethods
 from .folding import DEFAULT_MAX_SAMPLES
 from .model import ProfileData
+from .pacing import tick
 from .resolve import Batch
 from .sampler import Mode, Settings, Subscription, TimerKind, validate_options
 
@@ -387,6 +388,7 @@ class Profile(CProfileMethods):
             for gid in gids:
                 sid = stack_map.get(gid)
                 if sid is None:
+                    tick()  # on the drain thread: a window's first passes meet hundreds of stacks
                     sid = stack_map[gid] = data.intern_stack(data.intern_frame(f) for f in table[gid])
                 sids.append(sid)
             label_ids = batch.labels if rows is None else [batch.labels[i] for i in rows]

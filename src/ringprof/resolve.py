@@ -263,6 +263,7 @@ class Resolver:
         self._new_frames: list[tuple[int, int, int]] = []  # (code, instr, frame id) resolved by this stack
         self._passes = 0
         self.invalid_frames = 0
+        self.code_lookups = 0  # addresses turned into code objects (not known from earlier drains)
         # The graveyard as of this drain: pointer -> [(death_ns, seq)] in death order.
         self._dead: dict[int, list[tuple[int, int]]] = {}
         self._dead_mark = -1  # codes_mark() when _dead was read
@@ -287,7 +288,16 @@ class Resolver:
         self._dead = dead
 
     def _forget_new_deaths(self) -> None:
-        """Drop every cache entry for an address at which a code object died."""
+        """Drop every cache entry for an address at which a code object died:
+        while sampling (the graveyard) or between two sessions (the quiet log)."""
+        quiet = _native.load().take_quiet_deaths()
+        if quiet is None:
+            self.forget_addresses()
+        elif quiet:
+            for ptr in quiet:
+                self._codes.pop(ptr, None)
+            if self._cache is not None:
+                self._cache.forget_codes(quiet)
         self._read_graveyard()
         died: list[int] = []
         for ptr, deaths in self._dead.items():
@@ -321,6 +331,7 @@ class Resolver:
         info = self._codes.get(code_ptr)
         code = None
         if info is None:
+            self.code_lookups += 1
             code = native.code_object(code_ptr)
             if code is None and not self._refreshed:
                 self._refreshed = True
@@ -509,10 +520,8 @@ class Resolver:
 
     def forget_addresses(self) -> None:
         """Forget everything known by code address (names, resolved frames,
-        the native cache's raw frames and stacks).  Called when sampling
-        starts again: deaths are recorded only while sampling, so an address
-        learnt in an earlier session may name a code object that has died
-        since, and a new one may live there now."""
+        the native cache's raw frames and stacks): when the quiet log cannot
+        tell which addresses died between two sessions (``csrc/codes.h``)."""
         self._codes.clear()
         if self._cache is not None:
             self._cache.clear()

@@ -273,10 +273,8 @@ class _Sampler:
                                f"{module + '.' if module else ''}{name}; refusing to take it over")
         if self.resolver is None:
             self.resolver = Resolver()
-        else:
-            # Code objects that died while nothing was sampling left no death
-            # record, and another may now live at their address.
-            self.resolver.forget_addresses()
+        # (Code objects that died while nothing was sampling are in the quiet
+        # log, which the resolver reads as its first drain begins.)
         kinds = (["thread", "itimer"] if requested.timer_kind == "auto" and requested.mode == "cpu" else
                  ["thread"] if requested.timer_kind == "auto" else [requested.timer_kind])
         error: Exception | None = None
@@ -669,10 +667,13 @@ def drain_thread_id() -> int | None:
 
 def counters() -> dict[str, int]:
     """Process-wide counters: ``drains`` (drain passes), ``drain_failures``,
-    ``samples`` (delivered), ``invalid_frames`` (resolver)."""
+    ``samples`` (delivered), ``invalid_frames`` and ``code_lookups`` (code
+    addresses the resolver had to look up: not known from an earlier drain,
+    also of an earlier session)."""
     out = dict(_SAMPLER.counters)
     resolver = _SAMPLER.resolver
     out["invalid_frames"] = resolver.invalid_frames if resolver is not None else 0
+    out["code_lookups"] = resolver.code_lookups if resolver is not None else 0
     return out
 
 
