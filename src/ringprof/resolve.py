@@ -290,21 +290,14 @@ class Resolver:
     def _forget_new_deaths(self) -> None:
         """Drop every cache entry for an address at which a code object died:
         while sampling (the graveyard) or between two sessions (the quiet log)."""
-        quiet = _native.load().take_quiet_deaths()
-        if quiet is None:
+        died = _native.load().take_quiet_deaths()
+        if died is None:  # the log cannot tell which: every address is suspect
             self.forget_addresses()
-        elif quiet:
-            for ptr in quiet:
-                self._codes.pop(ptr, None)
-            if self._cache is not None:
-                self._cache.forget_codes(quiet)
+            died = []
         self._read_graveyard()
-        died: list[int] = []
-        for ptr, deaths in self._dead.items():
-            if deaths[-1][1] < self._dead_seen:
-                continue
+        died.extend(ptr for ptr, deaths in self._dead.items() if deaths[-1][1] >= self._dead_seen)
+        for ptr in died:
             self._codes.pop(ptr, None)
-            died.append(ptr)
         if died and self._cache is not None:
             self._cache.forget_codes(died)
         self._dead_seen = self._dead_mark
