@@ -31,6 +31,12 @@ profiling on pays the window cuts of steady state; the warm-up runs with
 profiling on, so the drain has met the service's stacks, as in a service
 that has run for a while.
 
+``--toggle PAIRS --control`` runs the same bursts in the same order, but never
+switches profiling on: an A/A run.  Its "continuous" bursts are "off" bursts
+too, so the spread of its paired differences is what this machine's noise
+alone makes of the statistic; a difference a real ``--toggle`` run reports
+means something only where it falls outside that spread.
+
 The load generator is ``wrk`` (Debian package ``wrk``) with ``--latency``:
 closed loop, ``--connections`` connections, so throughput is the server's
 capacity and p99 its latency at saturation.  Without wrk a small threaded
@@ -399,11 +405,11 @@ def measure_toggled(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]
     results: dict[str, list[dict[str, Any]]] = {"off": [], "continuous": []}
     try:
         wait_ready(port, proc)
-        set_profiling(proc.pid, workdir, True)
+        set_profiling(proc.pid, workdir, not args.control)
         warm_up(port, args)
         for i in range(args.toggle):
             for on in (True, False) if i % 2 == 0 else (False, True):
-                set_profiling(proc.pid, workdir, on)
+                set_profiling(proc.pid, workdir, on and not args.control)
                 time.sleep(0.5)  # the switch's own work (start-up, last window) is not the steady state
                 res = burst(proc, port, args.duration, args)
                 res["exit_code"] = 0
@@ -451,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--toggle", type=int, default=0, metavar="PAIRS",
                    help="measure continuous against off in one warm server, PAIRS ABBA pairs of bursts "
                         "(see the module's docstring); --rounds and --configs do not apply")
+    p.add_argument("--control", action="store_true",
+                   help="with --toggle: an A/A run that never switches profiling on, to measure the noise")
     p.add_argument("--json", help="also write the raw results here")
     args = p.parse_args(argv)
     if args.duration is None:
@@ -461,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown configuration {c!r}; known: {', '.join(ALL_CONFIGS)}")
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
     rounds = args.toggle or args.rounds
+    if args.control and not args.toggle:
+        p.error("--control needs --toggle")
     if args.toggle > 0:
         results = measure_toggled(args)
         configs = list(results)
@@ -478,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"load {res['load_before']:.2f}->{res['load_after']:.2f}",
                   file=sys.stderr, flush=True)
     base = results.get("off")
+    if args.control:
+        print("\ncontrol (A/A) run: profiling was never switched on; 'continuous' rows are off bursts too")
     print(f"\nmedians of {rounds} interleaved round(s); [min, max] across rounds\n")
     print("| configuration | req/s | p50 ms | p90 ms | p99 ms | server CPU us/req | of it, ringprof's threads "
           "| vs off (req/s) | vs off (p99) | vs off (CPU/req) | load avg |\n"

@@ -41,3 +41,27 @@ def test_toggle_switches_profiling_in_every_worker(tmp_path: Path) -> None:
     written = int(proc.stderr.split(" windows written")[0].rsplit(" ", 1)[1])
     assert written >= 2, proc.stderr[-2000:]
     assert "server exit 0" in proc.stderr
+
+
+def test_control_run_never_switches_profiling_on(tmp_path: Path) -> None:
+    """``--control`` (A/A): the same bursts, and no ringprof thread in any of them."""
+    out = tmp_path / "control.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.prod_load", "--toggle", "1", "--control", "--duration", "1.0",
+         "--window", "1", "--workers", "2", "--connections", "2", "--python-load", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())["results"]
+    assert len(results["continuous"]) == len(results["off"]) == 1
+    for burst in results["continuous"] + results["off"]:
+        assert burst["requests"] > 0
+        assert burst["profiler_us_per_req"] == 0.0, burst
+    assert " 0 windows written" in proc.stderr, proc.stderr[-2000:]
+    assert "control (A/A) run" in proc.stdout
+
+
+def test_control_needs_toggle() -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.prod_load", "--control"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "--control needs --toggle" in proc.stderr

@@ -148,6 +148,40 @@ def test_directory_sink_retention_by_count_keeps_the_newest(tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
+def test_directory_sink_retention_by_count_stats_no_file(tmp_path, monkeypatch):
+    """Counting needs names only: no stat per file per window (each one lets go of the GIL)."""
+    stats = []
+    real_scandir = os.scandir
+
+    class Entry:
+        def __init__(self, entry):
+            self.name = entry.name
+            self._entry = entry
+
+        def stat(self):
+            stats.append(self.name)
+            return self._entry.stat()
+
+    class Listing:
+        def __init__(self, path):
+            self._it = real_scandir(path)
+
+        def __enter__(self):
+            return (Entry(e) for e in self._it)
+
+        def __exit__(self, *exc):
+            self._it.close()
+
+    monkeypatch.setattr(os, "scandir", Listing)
+    sink = DirectorySink(tmp_path, keep=2)
+    for i in range(1, 5):
+        sink.export(window(i, start=1_700_000_000.0 + 60 * i))
+    assert sorted(p.name.rsplit("-", 1)[1] for p in tmp_path.iterdir()) == ["000003.pprof", "000004.pprof"]
+    assert stats == []
+    DirectorySink(tmp_path, keep=2, max_age=3600).export(window(5, start=1_700_000_300.0))
+    assert len(stats) == 3  # an age limit does need each window's mtime
+
+
 def test_directory_sink_retention_by_age(tmp_path):
     sink = DirectorySink(tmp_path, max_age=3600)
     sink.export(window(1))

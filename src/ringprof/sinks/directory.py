@@ -115,11 +115,14 @@ class DirectorySink:
     def _retain(self, prefix: str) -> None:
         pattern = re.compile(re.escape(prefix) + r"-\d{8}T\d{6}Z-\d+-\d+" + re.escape(self.ext) + "$")
         files = []
+        # Only an age limit needs each file's mtime: a stat per file per window
+        # is a system call that lets go of the GIL and must take it back.
+        aged = self.max_age is not None
         with os.scandir(self.path) as it:
             for entry in it:
                 if pattern.match(entry.name):
                     try:
-                        files.append((entry.stat().st_mtime, entry.name))
+                        files.append((entry.stat().st_mtime if aged else 0.0, entry.name))
                     except FileNotFoundError:
                         continue
         # Names start with the UTC start time, so name order is time order;
