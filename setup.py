@@ -44,7 +44,7 @@ if sanitize:
 ext = Extension(
     "ringprof._sampler",
     sources=["src/ringprof/_sampler.pyx", "csrc/ring.c", "csrc/sampler.c", "csrc/codes.c", "csrc/outside.c",
-             "csrc/ticker.c", "csrc/stackcache.c"],
+             "csrc/ticker.c", "csrc/stackcache.c", "csrc/pprof.c"],
     include_dirs=["csrc"],
     extra_compile_args=flags,
     extra_link_args=link,

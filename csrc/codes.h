@@ -48,6 +48,15 @@
  * resolver takes the log at its first drain after sampling starts again and
  * forgets those addresses only, keeping what it knows about code that lived
  * on; a lost log makes it forget everything.
+ *
+ * SIGNAL-SAFETY CONTRACT
+ * ----------------------
+ * Nothing here is reachable from the signal handler, which never reads these
+ * structures: samples carry raw addresses, and only the drain interprets them.
+ * Everything runs with the GIL held (code-object creation and deaths, the
+ * drain, the resolver), except the fork child's handler, which runs in the
+ * child's only thread before any Python code; so these functions may take the
+ * GIL-protected path, allocate and use the C-API.
  */
 #ifndef RINGPROF_CODES_H
 #define RINGPROF_CODES_H

@@ -33,6 +33,14 @@
  *
  * Both maps use open addressing with linear probing and grow at 1/2 load;
  * allocation failure is reported (-1), never fatal.
+ *
+ * SIGNAL-SAFETY CONTRACT
+ * ----------------------
+ * Never called from the signal handler: only the drain thread uses these
+ * maps, one caller at a time (the drain lock), with the GIL held or, for
+ * rp_stackcache_count/resolve and the forget calls, released.  They touch no
+ * Python object, so running without the GIL is safe; they allocate with
+ * malloc, which a signal handler could not.
  */
 #ifndef RINGPROF_STACKCACHE_H
 #define RINGPROF_STACKCACHE_H

@@ -287,3 +287,130 @@ def test_go_pprof_reads_wall_profile(tmp_path: Path) -> None:
     rows = _parse_top(text)
     assert rows["work"] == ("68000000ns", "68000000ns")  # measured cpu_ns: 29 + 20 + 19 ms
     assert rows["main"][1] == "108000000ns"
+
+
+# ---------------------------------------------------------------------- the native sample encoder
+def _random_model(seed: int, mode: str = "cpu") -> ProfileData:
+    """Many stacks over shared frames, threads named and not, label sets,
+    rows of weight 0 and repeated (stack, thread, labels) rows."""
+    import random
+
+    from ringprof.model import Frame
+
+    rng = random.Random(seed)
+    frames = [Frame(f"f{i % 97}", f"mod{i % 13}.py", i % 97, rng.choice([0, 1, 200, 70_000, i]))
+              for i in range(400)]
+    data = ProfileData({"mode": mode, "interval": 0.01})
+    data.threads = {t: f"thread-{t}" for t in range(1, 6)}
+    label_sets = [{}, {"route": "/a"}, {"route": "/b", "method": "GET"}, {"k": "v" * 300}]
+    for i in range(3000):
+        stack = [rng.choice(frames) for _ in range(rng.randint(1, 60 if i % 7 else 3))]
+        data.add_sample(stack, rng.choice([1, 2, 3, 7, 1 << 40]), i * 1000, weight=rng.choice([0, 1, 1, 2, 300]),
+                        cpu_ns=rng.randint(0, 1 << 50), labels=rng.choice(label_sets))
+    return data
+
+
+@pytest.mark.parametrize("model", [make_model, lambda: make_model("wall"), make_weird_model, make_empty_model,
+                                   lambda: _random_model(1), lambda: _random_model(2, "wall")],
+                         ids=["model", "wall", "weird", "empty", "random", "random-wall"])
+def test_native_encoder_writes_the_bytes_of_the_python_one(model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C encoder (no GIL) and the Python one (where the core cannot be
+    loaded) are interchangeable: byte for byte the same profile."""
+    native = pprof.encode(model())
+    monkeypatch.setattr(pprof, "_encode_samples", pprof._python_samples)
+    assert pprof.encode(model()) == native
+    if len(model()):
+        assert pprof.decode(native)["samples"]
+
+
+def test_python_encoder_is_used_where_the_core_cannot_be_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ringprof import _native
+
+    expected = pprof.encode(make_model())
+
+    def unavailable() -> Any:
+        raise _native.SamplingUnavailable("ringprof cannot sample on this interpreter: test")
+
+    monkeypatch.setattr(_native, "load", unavailable)
+    assert pprof.encode(make_model()) == expected
+
+
+def _native_args(data: ProfileData) -> list[Any]:
+    return list(pprof._tables(data, pprof._Strings(), False).args)
+
+
+@pytest.mark.parametrize("what", ["stack", "thread", "labels", "frames", "function", "offsets"])
+def test_native_encoder_rejects_ids_out_of_range(what: str) -> None:
+    """Every id is checked against its table before the C encoder uses it."""
+    import array
+
+    from ringprof import _native
+
+    args = _native_args(make_model())
+    if what == "stack":  # a stack id past the stack table
+        args[0] = array.array("i", [len(make_model().stacks)] * len(args[0]))
+    elif what == "thread":  # a thread id with no label field
+        args[1] = array.array("q", [999] * len(args[1]))
+    elif what == "labels":  # a label set id past the table
+        args[2] = array.array("i", [99] * len(args[2]))
+    elif what == "frames":  # a frame id past the frame table
+        args[8] = array.array("i", [len(make_model().frames)] * len(args[8]))
+    elif what == "function":  # a function index past the function count
+        args[9] = array.array("i", [args[11]] * len(args[9]))
+    else:  # stack offsets that run backwards
+        args[7] = array.array("I", list(reversed(args[7])))
+    with pytest.raises(ValueError, match="out of range"):
+        _native.load().pprof_samples(*args)
+
+
+def test_native_encoder_rejects_columns_of_different_lengths() -> None:
+    import array
+
+    from ringprof import _native
+
+    args = _native_args(make_model())
+    args[3] = array.array("q", list(args[3])[:-1])
+    with pytest.raises(ValueError, match="differ in length"):
+        _native.load().pprof_samples(*args)
+
+
+def test_native_encoder_lets_other_threads_run() -> None:
+    """While a window is encoded the GIL is free: a thread that needs it
+    progresses during the call.  The switch interval is raised so that the
+    interpreter never takes the GIL from the caller: progress can only come
+    from the encoder letting go of it."""
+    import array
+    import sys
+    import threading
+    import time
+
+    from ringprof import _native
+
+    args = _native_args(_random_model(3))
+    # Many rows over the same tables: the encoder sums them, so the call is long.
+    reps = 400
+    for i in (0, 1, 2, 3, 4):
+        args[i] = array.array(args[i].typecode, bytes(args[i]) * reps)
+    count = [0]
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            count[0] += 1
+            time.sleep(0.0001)
+
+    native = _native.load()
+    old = sys.getswitchinterval()
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        time.sleep(0.05)
+        sys.setswitchinterval(100.0)
+        before = count[0]
+        native.pprof_samples(*args)
+        during = count[0] - before
+    finally:
+        sys.setswitchinterval(old)
+        stop.set()
+        t.join()
+    assert during > 0

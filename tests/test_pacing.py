@@ -74,7 +74,9 @@ def test_encoding_a_window_pauses_on_the_exporter_thread(fake_time: list[float])
     assert fake_time == []
     paced = on_background_thread(lambda: pprof.encode(data))
     assert paced == inline  # pausing changes nothing in the output
-    assert len(fake_time) >= 10, len(fake_time)
+    # The samples are summed and encoded in C without the GIL; the Python part
+    # (3,500 frames and stacks, their functions and strings) still pauses.
+    assert len(fake_time) >= 3, len(fake_time)
 
 
 def test_live_code_scan_pauses_on_the_drain_thread(fake_time: list[float]) -> None:

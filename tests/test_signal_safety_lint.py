@@ -73,3 +73,13 @@ def test_lint_reports_a_missing_entry_point(tmp_path: Path) -> None:
     (tmp_path / "x.c").write_text("int nothing_here(void) { return 0; }\n")
     res = run_lint("--csrc", str(tmp_path))
     assert res.returncode == 1 and "entry point 'rp_handler' not found" in res.stdout, res.stdout
+
+
+def test_lint_wants_a_contract_at_the_top_of_each_header(tmp_path: Path) -> None:
+    (tmp_path / "handler.c").write_text("void rp_handler(int sig) { (void)sig; }\n")
+    (tmp_path / "helper.h").write_text("/* helper.h -- a helper, with no word on signals. */\nint f(void);\n")
+    res = run_lint("--csrc", str(tmp_path))
+    assert res.returncode == 1 and "helper.h: no SIGNAL-SAFETY CONTRACT" in res.stdout, res.stdout
+    (tmp_path / "helper.h").write_text("/* helper.h\n * SIGNAL-SAFETY CONTRACT\n * Not called from the handler.\n */\n")
+    res = run_lint("--csrc", str(tmp_path))
+    assert res.returncode == 0, res.stdout

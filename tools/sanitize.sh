@@ -41,7 +41,7 @@ fi
 tests=(tests/test_robust_*.py)
 for t in tests/test_sampler_core.py tests/test_sampler_api.py tests/test_ring.py tests/test_code_lifetime.py \
          tests/test_code_registry.py tests/test_subinterp_attribution.py tests/test_layout_check.py \
-         tests/test_wall_tick.py tests/test_stack_cache.py; do
+         tests/test_wall_tick.py tests/test_stack_cache.py tests/test_export_pprof.py; do
   [ -f "$t" ] && tests+=("$t")
 done
 start=$(date +%s)

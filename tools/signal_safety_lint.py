@@ -112,6 +112,19 @@ def build_graph(python: str, work: Path, csrc: Path = CSRC) -> Graph:
     return graph
 
 
+def missing_contracts(csrc: Path = CSRC) -> list[str]:
+    """Headers whose opening comment states no signal-safety contract: each
+    one says whether (and what of it) the handler may call.  A per-version
+    compat header may point to compat.h's contract instead."""
+    missing = []
+    for header in sorted([*csrc.glob("*.h"), *csrc.glob("compat/*.h")]):
+        text = header.read_text(errors="replace")
+        opening = text[:text.find("*/")] if text.lstrip().startswith("/*") else ""
+        if "SIGNAL-SAFETY CONTRACT" not in opening and "compat.h for the contract" not in opening:
+            missing.append(f"{header}: no SIGNAL-SAFETY CONTRACT in its opening comment")
+    return missing
+
+
 def lint(graph: Graph, entry: str) -> tuple[list[str], list[str]]:
     """Returns (violations, reached functions)."""
     start = graph.resolve(entry) or next((t for t in graph.defined if t.endswith(":" + entry)), None)
@@ -149,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         print("signal_safety_lint: gcc not found", file=sys.stderr)
         return 2
     failed = False
+    for problem in missing_contracts(ns.csrc):
+        failed = True
+        print("signal_safety_lint: " + os.path.relpath(problem, ROOT))
     for python in ns.python or [sys.executable]:
         with tempfile.TemporaryDirectory(prefix="rp-lint-") as tmp:
             try:

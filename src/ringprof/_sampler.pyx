@@ -11,7 +11,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.ref cimport PyObject
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import array
 import threading
@@ -875,3 +875,110 @@ cdef class RingHarness:
     @property
     def capacity(self):
         return self.ring.cap
+
+
+cdef extern from "pprof.h":
+    ctypedef struct rp_bytes:
+        uint8_t *data
+        size_t len
+    ctypedef struct rp_pprof_in:
+        size_t nsamples
+        const int32_t *stack
+        const int64_t *thread
+        const int32_t *labels
+        const int64_t *weight
+        const int64_t *cpu_ns
+        int64_t interval_ns
+        int wall
+        size_t nstacks
+        const uint32_t *stack_start
+        const int32_t *stack_frames
+        size_t nstack_frames
+        size_t nframes
+        const int32_t *frame_function
+        const int64_t *frame_line
+        size_t nfunctions
+        size_t nthreads
+        const int64_t *thread_ids
+        const uint32_t *thread_start
+        const uint8_t *thread_fields
+        size_t thread_fields_len
+        size_t nlabel_sets
+        const uint32_t *label_start
+        const uint8_t *label_fields
+        size_t label_fields_len
+    ctypedef struct rp_pprof_out:
+        rp_bytes samples
+        rp_bytes locations
+        int32_t *functions
+        size_t nfunctions
+    int rp_pprof_encode(const rp_pprof_in *inp, rp_pprof_out *out) nogil
+    void rp_pprof_out_free(rp_pprof_out *out)
+
+
+cdef const void *_first(const uint8_t[::1] view):
+    return &view[0] if view.shape[0] else NULL
+
+
+def pprof_samples(const int32_t[::1] stack, const int64_t[::1] thread, const int32_t[::1] labels,
+                  const int64_t[::1] weight, const int64_t[::1] cpu_ns, int64_t interval_ns, bint wall,
+                  const uint32_t[::1] stack_start, const int32_t[::1] stack_frames,
+                  const int32_t[::1] frame_function, const int64_t[::1] frame_line, size_t nfunctions,
+                  const int64_t[::1] thread_ids, const uint32_t[::1] thread_start, const uint8_t[::1] thread_fields,
+                  const uint32_t[::1] label_start, const uint8_t[::1] label_fields):
+    """The Sample and Location fields of a pprof Profile (``csrc/pprof.h``),
+    encoded without the GIL, and the function indexes they use in id order.
+
+    ``stack_start``, ``thread_start`` and ``label_start`` hold one offset more
+    than their tables have entries.  Raises ValueError for an id out of range."""
+    cdef Py_ssize_t n = stack.shape[0]
+    if not (thread.shape[0] == labels.shape[0] == weight.shape[0] == cpu_ns.shape[0] == n):
+        raise ValueError("sample columns differ in length")
+    if frame_function.shape[0] != frame_line.shape[0]:
+        raise ValueError("frame tables differ in length")
+    if stack_start.shape[0] < 1 or thread_start.shape[0] != thread_ids.shape[0] + 1 or label_start.shape[0] < 1:
+        raise ValueError("offset tables need one entry more than their tables")
+    cdef rp_pprof_in inp
+    inp.nsamples = <size_t>n
+    inp.stack = &stack[0] if n else NULL
+    inp.thread = &thread[0] if n else NULL
+    inp.labels = &labels[0] if n else NULL
+    inp.weight = &weight[0] if n else NULL
+    inp.cpu_ns = &cpu_ns[0] if n else NULL
+    inp.interval_ns = interval_ns
+    inp.wall = 1 if wall else 0
+    inp.nstacks = <size_t>(stack_start.shape[0] - 1)
+    inp.stack_start = &stack_start[0]
+    inp.nstack_frames = <size_t>stack_frames.shape[0]
+    inp.stack_frames = &stack_frames[0] if stack_frames.shape[0] else NULL
+    inp.nframes = <size_t>frame_function.shape[0]
+    inp.frame_function = &frame_function[0] if frame_function.shape[0] else NULL
+    inp.frame_line = &frame_line[0] if frame_line.shape[0] else NULL
+    inp.nfunctions = nfunctions
+    inp.nthreads = <size_t>thread_ids.shape[0]
+    inp.thread_ids = &thread_ids[0] if thread_ids.shape[0] else NULL
+    inp.thread_start = &thread_start[0]
+    inp.thread_fields = <const uint8_t *>_first(thread_fields)
+    inp.thread_fields_len = <size_t>thread_fields.shape[0]
+    inp.nlabel_sets = <size_t>(label_start.shape[0] - 1)
+    inp.label_start = &label_start[0]
+    inp.label_fields = <const uint8_t *>_first(label_fields)
+    inp.label_fields_len = <size_t>label_fields.shape[0]
+    cdef rp_pprof_out out
+    memset(&out, 0, sizeof(out))
+    cdef int rc
+    try:
+        with nogil:
+            rc = rp_pprof_encode(&inp, &out)
+        if rc == -1:
+            raise MemoryError()
+        if rc != 0:
+            raise ValueError("an id in the profile is out of range")
+        samples = PyBytes_FromStringAndSize(<const char *>out.samples.data, out.samples.len) \
+            if out.samples.len else b""
+        locations = PyBytes_FromStringAndSize(<const char *>out.locations.data, out.locations.len) \
+            if out.locations.len else b""
+        functions = [out.functions[i] for i in range(out.nfunctions)]
+    finally:
+        rp_pprof_out_free(&out)
+    return samples, locations, functions

@@ -36,6 +36,7 @@ columns, and gzip's header time is fixed at 0.
 
 from __future__ import annotations
 
+import array
 import gzip
 from typing import Any
 
@@ -85,95 +86,22 @@ def encode(data: ProfileData) -> bytes:
     profile = _Message()
     for kind, unit in types:
         profile.message(_P_SAMPLE_TYPE, _value_type(strings, kind, unit))
-
-    # Aggregate samples by (stack, thread, label set), in first-appearance order.
-    agg: dict[tuple[int, int, int], list[int]] = {}
-    for i, (sid, tid, lid, w, ns, cpu) in enumerate(zip(data.stack.tolist(), data.thread.tolist(),
-                                                        data.labels.tolist(), data.weight.tolist(),
-                                                        data.sample_ns().tolist(), data.cpu_ns.tolist(),
-                                                        strict=True)):
-        if not i & 1023:
-            tick()  # on ringprof's exporter thread: let the application's threads run (see ringprof.pacing)
-        if w <= 0:
-            continue
-        vals = agg.setdefault((sid, tid, lid), [0, 0, 0])
-        vals[0] += w
-        vals[1] += ns
-        vals[2] += cpu
-
-    functions: dict[tuple[str, int, str], int] = {}
-    function_msgs: list[_Message] = []
-    locations: dict[Frame, int] = {}
-    location_msgs: list[_Message] = []
-
-    def location_id(frame: Frame) -> int:
-        lid = locations.get(frame)
-        if lid is None:
-            fid = functions.get(frame.function_key)
-            if fid is None:
-                fid = functions[frame.function_key] = len(functions) + 1
-                function_msgs.append(_Message().varint(1, fid).varint(2, strings(frame.name))
-                                     .varint(3, strings(_system_name(frame)))
-                                     .varint(4, strings(frame.filename)).varint(5, frame.firstlineno))
-            lid = locations[frame] = len(locations) + 1
-            line = _Message().varint(1, fid).varint(2, frame.line)
-            location_msgs.append(_Message().varint(1, lid).varint(2, 1).message(4, line))
-        return lid
-
-    # Most of a window's work is here, so the parts samples share are encoded
-    # once: each model frame's location id as varint bytes, each stack's
-    # location field, each thread's and each label set's label fields.
-    frame_table = data.frames
-    location_varint: list[bytes | None] = [None] * len(frame_table)
-    stack_field: dict[int, bytes] = {}
-    thread_fields: dict[int, bytes] = {}
-    label_fields: dict[int, bytes] = {}
-    k_tid, k_tname = strings("thread id"), strings("thread name")
-
-    def locations_of(sid: int) -> bytes:
-        ids = []
-        for f in reversed(data.stacks[sid]):  # leaf first
-            v = location_varint[f]
-            if v is None:
-                v = location_varint[f] = _varint(location_id(frame_table[f]))
-            ids.append(v)
-        field = stack_field[sid] = _Message().delimited(1, b"".join(ids)).done()
-        return field
-
-    def thread_labels(tid: int) -> bytes:
-        out = _Message().message(3, _Message().varint(1, k_tid).varint(3, tid))
-        tname = data.threads.get(tid)
-        if tname:
-            out.message(3, _Message().varint(1, k_tname).varint(2, strings(tname)))
-        field = thread_fields[tid] = out.done()
-        return field
-
-    def set_labels(lset: int) -> bytes:
-        out = _Message()
-        for key, value in sorted(data.label_sets[lset].items()):
-            out.message(3, _Message().varint(1, strings(key)).varint(2, strings(value)))
-        field = label_fields[lset] = out.done()
-        return field
-
-    for i, ((sid, tid, lset), (w, ns, cpu)) in enumerate(agg.items()):
-        if not i & 31:
-            tick()
-        profile.delimited(_P_SAMPLE, b"".join((
-            stack_field[sid] if sid in stack_field else locations_of(sid),
-            _Message().packed(2, [w, ns, cpu] if wall else [w, ns]).done(),
-            thread_fields[tid] if tid in thread_fields else thread_labels(tid),
-            label_fields[lset] if lset in label_fields else set_labels(lset),
-        )), always=True)
-
+    tables = _tables(data, strings, wall)
+    tick()  # on ringprof's exporter thread: let the application's threads run (see ringprof.pacing)
+    samples, locations, used = _encode_samples(tables)
+    profile.raw(samples)
     mapping = (_Message().varint(1, 1).varint(5, strings(_mapping_name(data)))
                .varint(7, 1).varint(8, 1).varint(9, 1))
     profile.message(_P_MAPPING, mapping)
-    for i, msg in enumerate(location_msgs):
+    profile.raw(locations)
+    functions = tables.functions
+    for i, index in enumerate(used):
         if not i & 255:
             tick()
-        profile.message(_P_LOCATION, msg)
-    for msg in function_msgs:
-        profile.message(_P_FUNCTION, msg)
+        frame = functions[index]
+        profile.message(_P_FUNCTION, _Message().varint(1, i + 1).varint(2, strings(frame.name))
+                        .varint(3, strings(_system_name(frame)))
+                        .varint(4, strings(frame.filename)).varint(5, frame.firstlineno))
 
     start = data.meta.get("start_time")
     duration = data.meta.get("duration")
@@ -191,6 +119,135 @@ def encode(data: ProfileData) -> bytes:
     profile.message(_P_PERIOD_TYPE, period_type).varint(_P_PERIOD, data.interval_ns)
     profile.varint(_P_DEFAULT_TYPE, default_type)
     return profile.done()
+
+
+class _Tables:
+    """A profile flattened into the integer tables both sample encoders take
+    (the arguments of ``ringprof._sampler.pprof_samples``, in order)."""
+
+    __slots__ = ("args", "functions")
+
+    def __init__(self, args: tuple[Any, ...], functions: list[Frame]) -> None:
+        self.args = args
+        self.functions = functions  # function index -> a frame of that function
+
+
+def _tables(data: ProfileData, strings: _Strings, wall: bool) -> _Tables:
+    """The profile as integer tables, with the label fields of every thread
+    and label set encoded (their strings interned, in first-use order)."""
+    function_index: dict[tuple[str, int, str], int] = {}
+    functions: list[Frame] = []
+    frame_function = array.array("i")
+    frame_line = array.array("q")
+    for i, frame in enumerate(data.frames):
+        if not i & 255:
+            tick()
+        key = frame.function_key
+        index = function_index.get(key)
+        if index is None:
+            index = function_index[key] = len(functions)
+            functions.append(frame)
+        frame_function.append(index)
+        frame_line.append(frame.line)
+    stack_start = array.array("I", [0])
+    stack_frames = array.array("i")
+    for i, stack in enumerate(data.stacks):
+        if not i & 255:
+            tick()
+        stack_frames.extend(stack)
+        stack_start.append(len(stack_frames))
+    k_tid, k_tname = strings("thread id"), strings("thread name")
+    thread_ids = array.array("q", dict.fromkeys(data.thread))  # first-appearance order
+    thread_start, thread_fields = array.array("I", [0]), bytearray()
+    for tid in thread_ids:
+        thread_fields += _Message().message(3, _Message().varint(1, k_tid).varint(3, tid)).done()
+        tname = data.threads.get(tid)
+        if tname:
+            thread_fields += _Message().message(3, _Message().varint(1, k_tname).varint(2, strings(tname))).done()
+        thread_start.append(len(thread_fields))
+    label_start, label_fields = array.array("I", [0]), bytearray()
+    used_sets = set(data.labels)
+    for lset, labels in enumerate(data.label_sets):
+        if lset in used_sets:
+            for name, value in sorted(labels.items()):
+                label_fields += _Message().message(3, _Message().varint(1, strings(name))
+                                                   .varint(2, strings(value))).done()
+        label_start.append(len(label_fields))
+    args = (data.stack, data.thread, data.labels, data.weight, data.cpu_ns, data.interval_ns, wall,
+            stack_start, stack_frames, frame_function, frame_line, len(functions),
+            thread_ids, thread_start, bytes(thread_fields), label_start, bytes(label_fields))
+    return _Tables(args, functions)
+
+
+def _encode_samples(tables: _Tables) -> tuple[bytes, bytes, list[int]]:
+    """The Sample and Location fields and the function indexes used: in C
+    without the GIL (``csrc/pprof.h``), or in Python where the native core
+    cannot be loaded."""
+    from ringprof import _native
+
+    try:
+        native = _native.load()
+    except _native.SamplingUnavailable:
+        return _python_samples(tables)
+    samples, locations, used = native.pprof_samples(*tables.args)
+    return samples, locations, used
+
+
+def _python_samples(tables: _Tables) -> tuple[bytes, bytes, list[int]]:
+    """What ``ringprof._sampler.pprof_samples`` returns, in Python: the Sample
+    and Location fields and the function indexes used, in id order.  Samples
+    with equal stack, thread and label set are summed, in first-appearance
+    order; locations and functions are numbered in first use."""
+    (stack, thread, labels, weight, cpu_ns, interval_ns, wall, stack_start, stack_frames, frame_function,
+     frame_line, _nfunctions, thread_ids, thread_start, thread_fields, label_start, label_fields) = tables.args
+    agg: dict[tuple[int, int, int], list[int]] = {}
+    for i, (sid, tid, lid, w, cpu) in enumerate(zip(stack.tolist(), thread.tolist(), labels.tolist(),
+                                                    weight.tolist(), cpu_ns.tolist(), strict=True)):
+        if not i & 1023:
+            tick()
+        if w <= 0:
+            continue
+        vals = agg.setdefault((sid, tid, lid), [0, 0, 0])
+        vals[0] += w
+        vals[1] += w * interval_ns
+        vals[2] += cpu
+    thread_at = {tid: i for i, tid in enumerate(thread_ids)}
+    location_of: dict[int, bytes] = {}
+    function_of: dict[int, int] = {}
+    used: list[int] = []
+    locations = _Message()
+    stack_field: dict[int, bytes] = {}
+
+    def location(frame: int) -> bytes:
+        fn = frame_function[frame]
+        fid = function_of.get(fn)
+        if fid is None:
+            used.append(fn)
+            fid = function_of[fn] = len(used)
+        lid = len(location_of) + 1
+        line = _Message().varint(1, fid).varint(2, frame_line[frame])
+        locations.message(_P_LOCATION, _Message().varint(1, lid).varint(2, 1).message(4, line))
+        encoded = location_of[frame] = _varint(lid)
+        return encoded
+
+    def locations_of(sid: int) -> bytes:
+        ids = [location_of[f] if f in location_of else location(f)
+               for f in reversed(stack_frames[stack_start[sid]:stack_start[sid + 1]])]  # leaf first
+        field = stack_field[sid] = _Message().delimited(1, b"".join(ids)).done()
+        return field
+
+    samples = _Message()
+    for i, ((sid, tid, lid), (w, ns, cpu)) in enumerate(agg.items()):
+        if not i & 31:
+            tick()
+        t = thread_at[tid]
+        samples.delimited(_P_SAMPLE, b"".join((
+            stack_field[sid] if sid in stack_field else locations_of(sid),
+            _Message().packed(2, [w, ns, cpu] if wall else [w, ns]).done(),
+            thread_fields[thread_start[t]:thread_start[t + 1]],
+            label_fields[label_start[lid]:label_start[lid + 1]],
+        )), always=True)
+    return samples.done(), locations.done(), used
 
 
 def _system_name(frame: Frame) -> str:

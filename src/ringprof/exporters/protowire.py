@@ -97,6 +97,11 @@ class Message:
         """Packed repeated fixed64 (omitted when empty)."""
         return self.delimited(field, b"".join(fixed64(v) for v in values))
 
+    def raw(self, encoded: bytes) -> Message:
+        """Fields encoded elsewhere (tags included), appended as they are."""
+        self._buf += encoded
+        return self
+
     def done(self) -> bytes:
         return bytes(self._buf)
 
