@@ -9,6 +9,8 @@
  */
 #include "pprof.h"
 
+#include "mix64.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,16 +80,6 @@ static void put_raw(rp_bytes *b, const uint8_t *src, size_t n)
 
 /* ------------------------------------------------------------------ tables */
 
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 /* thread id -> its index in thread_ids; built once (threads are few). */
 typedef struct thread_index {
     int64_t *keys;
@@ -108,7 +100,7 @@ static int thread_index_build(thread_index *t, const int64_t *ids, size_t n)
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        size_t at = (size_t)mix((uint64_t)ids[i]) & t->mask;
+        size_t at = (size_t)rp_mix64((uint64_t)ids[i]) & t->mask;
         while (t->vals[at] != 0 && t->keys[at] != ids[i]) {
             at = (at + 1) & t->mask;
         }
@@ -122,7 +114,7 @@ static int thread_index_build(thread_index *t, const int64_t *ids, size_t n)
 
 static long thread_index_get(const thread_index *t, int64_t id)
 {
-    size_t at = (size_t)mix((uint64_t)id) & t->mask;
+    size_t at = (size_t)rp_mix64((uint64_t)id) & t->mask;
     while (t->vals[at] != 0) {
         if (t->keys[at] == id) {
             return (long)t->vals[at] - 1;
@@ -149,7 +141,8 @@ typedef struct sums {
 
 static uint64_t sum_hash(int32_t stack, uint32_t thread, int32_t labels)
 {
-    return mix(((uint64_t)(uint32_t)stack << 32 | thread) ^ mix((uint64_t)(uint32_t)labels + 0x9e3779b97f4a7c15ULL));
+    uint64_t ids = (uint64_t)(uint32_t)stack << 32 | thread;
+    return rp_mix64(ids ^ rp_mix64((uint64_t)(uint32_t)labels + 0x9e3779b97f4a7c15ULL));
 }
 
 static int sums_grow(sums *s)

@@ -2,6 +2,8 @@
  * from the signal handler. */
 #include "stackcache.h"
 
+#include "mix64.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,20 +12,9 @@
 
 static int constant_hash;
 
-static uint64_t mix64(uint64_t x)
-{
-    /* splitmix64's finalizer */
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint64_t frame_hash(uint64_t code, uint64_t instr)
 {
-    return mix64(code ^ mix64(instr + 0x9e3779b97f4a7c15ULL));
+    return rp_mix64(code ^ rp_mix64(instr + 0x9e3779b97f4a7c15ULL));
 }
 
 /* ------------------------------------------------------------------ frame map */
@@ -162,9 +153,9 @@ static uint64_t stack_hash(uint16_t flags, const int32_t *fids, uint32_t n)
 {
     if (constant_hash)
         return 42;
-    uint64_t h = mix64(((uint64_t)flags << 32) ^ n);
+    uint64_t h = rp_mix64(((uint64_t)flags << 32) ^ n);
     for (uint32_t i = 0; i < n; i++)
-        h = mix64(h ^ (uint32_t)fids[i]);
+        h = rp_mix64(h ^ (uint32_t)fids[i]);
     return h;
 }
 
