@@ -176,7 +176,8 @@ def test_directory_sink_retention_by_count_stats_no_file(tmp_path, monkeypatch):
     sink = DirectorySink(tmp_path, keep=2)
     for i in range(1, 5):
         sink.export(window(i, start=1_700_000_000.0 + 60 * i))
-    assert sorted(p.name.rsplit("-", 1)[1] for p in tmp_path.iterdir()) == ["000003.pprof", "000004.pprof"]
+    # os.listdir: pathlib lists directories with os.scandir (3.13+), patched here.
+    assert sorted(n.rsplit("-", 1)[1] for n in os.listdir(tmp_path)) == ["000003.pprof", "000004.pprof"]
     assert stats == []
     DirectorySink(tmp_path, keep=2, max_age=3600).export(window(5, start=1_700_000_300.0))
     assert len(stats) == 3  # an age limit does need each window's mtime
